@@ -1,0 +1,5 @@
+"""``python -m wheelfarm``."""
+
+from wheelfarm.cli import main
+
+main()
