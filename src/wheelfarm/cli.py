@@ -1,0 +1,262 @@
+"""The command line: parse, build the objects from settings, delegate, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from wheelfarm import __version__
+from wheelfarm.config import Settings, load_settings
+from wheelfarm.errors import WheelfarmError
+from wheelfarm.names import canonical
+from wheelfarm.render import counts_json, project_json, project_table
+from wheelfarm.runtime import open_follower
+from wheelfarm.store.database import create_store_engine, head_revision, stored_revision, upgrade
+from wheelfarm.store.journal import position
+from wheelfarm.store.views import ProjectStatus, count_store, live_project_names, read_project
+from wheelfarm.upstream.follow import Follower, ProjectSync
+
+__all__ = ["main"]
+
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; the callback takes (done, total)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("--config", type=click.Path(path_type=Path), help="Settings file (TOML).")
+@click.option("--upstream", help="Upstream simple index URL.")
+@click.option("--database", help="Database URL (sqlite:///... or postgresql://...).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where wheelfarm keeps data.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config: Path | None,
+    upstream: str | None,
+    database: str | None,
+    data_dir: Path | None,
+    verbose: int,
+) -> None:
+    """wheelfarm: follow an upstream index, build the wheels it lacks, publish them."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
+    )
+    flags = {
+        "upstream": upstream,
+        "database": database,
+        "data_dir": str(data_dir) if data_dir else None,
+    }
+    ctx.obj = load_settings(config, flags=flags)
+
+
+def _print_syncs(results: list[ProjectSync]) -> int:
+    """Report per-project outcomes; returns how many failed."""
+    failed = 0
+    for result in results:
+        if result.error:
+            failed += 1
+            err.print(f"{result.name}: {result.error}", style="red", markup=False)
+        elif not result.found:
+            err.print(f"[yellow]{result.name}: not found upstream")
+        for difference in result.differences:
+            out.print(f"  {difference}", markup=False, highlight=False)
+    return failed
+
+
+def _sync_named(follower: Follower, names: list[str]) -> int:
+    with _progress("syncing projects") as progress:
+        results = follower.sync_projects(names, progress=progress)
+    failed = _print_syncs(results)
+    changed = sum(len(r.differences) for r in results)
+    out.print(f"synced {len(results)} projects: {changed} changes applied, {failed} failed")
+    return failed
+
+
+def _sync_changelog(follower: Follower, reconcile: bool) -> int:
+    with _progress("following the changelog") as progress:
+        summary = follower.catch_up(progress=progress)
+    out.print(
+        f"applied {summary.applied} events (serial {summary.start_serial} to "
+        f"{summary.end_serial}), {summary.rejected} rows rejected"
+    )
+    if not reconcile:
+        return 0
+    dirty = follower.dirty_projects()
+    if not dirty:
+        return 0
+    return _sync_named(follower, list(dirty))
+
+
+@cli.command()
+@click.option("--project", "projects", multiple=True, help="Sync only this project (repeatable).")
+@click.option("--no-reconcile", is_flag=True, help="Apply changelog events without page reads.")
+@click.pass_context
+def sync(ctx: click.Context, projects: tuple[str, ...], no_reconcile: bool) -> None:
+    """Catch up with the upstream as it was when the command started, then exit."""
+    settings = _settings(ctx)
+    names = list(projects or settings.projects)
+    with open_follower(settings, with_changelog=not names) as follower:
+        failed = (
+            _sync_named(follower, names) if names else _sync_changelog(follower, not no_reconcile)
+        )
+    sys.exit(1 if failed else 0)
+
+
+class _Stop(Exception):
+    """Raised by the signal handler so that ``follow`` ends between transactions."""
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+@cli.command()
+@click.pass_context
+def follow(ctx: click.Context) -> None:
+    """Keep following the upstream until stopped (SIGINT or SIGTERM)."""
+    settings = _settings(ctx)
+    names = list(settings.projects)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    with open_follower(settings, with_changelog=not names) as follower:
+        try:
+            while True:
+                if names:
+                    _sync_named(follower, names)
+                else:
+                    _sync_changelog(follower, reconcile=True)
+                time.sleep(settings.poll_seconds)
+        except (_Stop, KeyboardInterrupt):
+            err.print("stopped; everything applied so far is saved")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Counts of what we hold and the last changelog serial applied."""
+    settings = _settings(ctx)
+    with open_follower(settings, with_changelog=False) as follower:
+        with follower.engine.connect() as connection:
+            counts = count_store(connection)
+            serial = position(connection)
+        dirty = len(follower.dirty_projects())
+    data = counts_json(counts, serial, dirty)
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    for key, value in data.items():
+        out.print(f"{key.replace('_', ' ')}: {value}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """What we hold for one live project."""
+    settings = _settings(ctx)
+    with (
+        open_follower(settings, with_changelog=False) as follower,
+        follower.engine.connect() as connection,
+    ):
+        view = read_project(connection, canonical(name))
+    if view.status is not ProjectStatus.LIVE:
+        err.print(f"{name}: project is {view.status.value}", style="red", markup=False)
+        sys.exit(1)
+    if as_json:
+        out.print_json(json.dumps(project_json(view)))
+    else:
+        out.print(project_table(view))
+
+
+@cli.command()
+@click.option("--project", "projects", multiple=True, help="Audit only this project (repeatable).")
+@click.option("--fix", is_flag=True, help="Repair every difference found.")
+@click.pass_context
+def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
+    """Compare what we hold with the upstream's pages; exit 1 when they differ (unless --fix)."""
+    settings = _settings(ctx)
+    with open_follower(settings, with_changelog=False) as follower:
+        names = list(projects or settings.projects)
+        if not names:
+            with follower.engine.connect() as connection:
+                names = list(live_project_names(connection))
+        with _progress("auditing projects") as progress:
+            results = follower.sync_projects(names, fix=fix, progress=progress)
+    failed = _print_syncs(results)
+    differing = sum(1 for r in results if r.differences)
+    verb = "repaired" if fix else "found"
+    out.print(f"audited {len(results)} projects: {differing} differ ({verb}), {failed} failed")
+    sys.exit(1 if failed or (differing and not fix) else 0)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Bring the database schema to the newest revision."""
+    engine = create_store_engine(_settings(ctx).database_url)
+    try:
+        before = stored_revision(engine)
+        upgrade(engine)
+        out.print(f"database schema: {before or 'empty'} -> {head_revision()}")
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: wheelfarm errors are printed plainly and exit with status 2."""
+    try:
+        return cli.main(args=argv, prog_name="wheelfarm", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except WheelfarmError as error:
+        err.print(f"error: {error}", style="red", markup=False, highlight=False)
+        sys.exit(2)

@@ -1,0 +1,241 @@
+"""Settings, read once at the edge: a TOML file, then ``WHEELFARM_*`` variables, then flags.
+
+Each later source overrides the earlier ones. Nothing below the command line reads the
+environment or the file: the :class:`Settings` object is handed down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from wheelfarm.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "Settings",
+    "load_settings",
+    "pip_index_url",
+]
+
+CONFIG_FILE_NAME = "wheelfarm.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting wheelfarm has; docs/configuration.md describes each one."""
+
+    upstream: str = ""
+    changelog: str = ""
+    projects: tuple[str, ...] = ()
+    database: str = ""
+    data_dir: Path = Path("wheelfarm-data")
+    http_timeout: float = 30.0
+    retries: int = 8
+    retry_wait: float = 1.0
+    settle_seconds: float = 60.0
+    poll_seconds: float = 60.0
+    source: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL; the embedded default is SQLite in the data directory."""
+        if self.database:
+            return self.database
+        return f"sqlite:///{self.data_dir / 'wheelfarm.sqlite'}"
+
+    @property
+    def upstream_base(self) -> str:
+        """The upstream's root, where ``/simple/`` and ``/pypi`` hang from."""
+        simple = self.upstream.rstrip("/")
+        if simple.endswith("/simple"):
+            return simple[: -len("/simple")]
+        return simple
+
+    @property
+    def changelog_url(self) -> str:
+        """The XML-RPC endpoint: the setting, or ``<base>/pypi`` next to ``<base>/simple/``."""
+        if self.changelog:
+            return self.changelog
+        if not self.upstream.rstrip("/").endswith("/simple"):
+            raise ConfigError(
+                "changelog",
+                self.changelog,
+                f"cannot derive the XML-RPC changelog URL from upstream {self.upstream!r} "
+                "(it does not end in /simple/); set 'changelog' explicitly",
+            )
+        return f"{self.upstream_base}/pypi"
+
+    @property
+    def simple_url(self) -> str:
+        """The upstream simple index URL with exactly one trailing slash."""
+        return self.upstream.rstrip("/") + "/"
+
+    def json_api_url(self, project: str) -> str | None:
+        """The upstream's JSON API page of a project, when the upstream has the usual layout."""
+        if not self.upstream.rstrip("/").endswith("/simple"):
+            return None
+        return f"{self.upstream_base}/pypi/{project}/json"
+
+
+def _as_str(setting: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(setting, value, "expected a string")
+    return value
+
+
+def _as_names(setting: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    raise ConfigError(setting, value, "expected a list of project names")
+
+
+def _as_float(setting: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(setting, value, "expected a number") from None
+    if number < 0:
+        raise ConfigError(setting, value, "must not be negative")
+    return number
+
+
+def _as_int(setting: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(setting, value, "expected a whole number")
+    try:
+        number: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigError(setting, value, "expected a whole number") from None
+    if number < 0:
+        raise ConfigError(setting, value, "must not be negative")
+    return number
+
+
+_PARSERS: dict[str, Callable[[str, object], Any]] = {
+    "upstream": _as_str,
+    "changelog": _as_str,
+    "projects": _as_names,
+    "database": _as_str,
+    "data_dir": lambda setting, value: Path(_as_str(setting, value)),
+    "http_timeout": _as_float,
+    "retries": _as_int,
+    "retry_wait": _as_float,
+    "settle_seconds": _as_float,
+    "poll_seconds": _as_float,
+}
+
+
+def _parse(values: Mapping[str, object], where: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(_PARSERS))
+    if unknown:
+        raise ConfigError(unknown[0], values[unknown[0]], f"unknown setting in {where}")
+    return {key: _PARSERS[key](key, value) for key, value in values.items()}
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError("config", str(path), f"cannot read: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("config", str(path), f"not valid TOML: {error}") from error
+    section = data.get("wheelfarm", data)
+    if not isinstance(section, dict):
+        raise ConfigError("config", str(path), "[wheelfarm] must be a table")
+    return section
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, object]:
+    return {
+        key: environ[f"WHEELFARM_{key.upper()}"]
+        for key in _PARSERS
+        if f"WHEELFARM_{key.upper()}" in environ
+    }
+
+
+_PIP_INDEX_SCRIPT = """
+from pip._internal.configuration import Configuration
+from pip._internal.models.index import PyPI
+configuration = Configuration(isolated=False)
+configuration.load()
+values = dict(configuration.items())
+for key in (":env:.index-url", "install.index-url", "global.index-url"):
+    if values.get(key):
+        print(values[key].split()[0])
+        break
+else:
+    print(PyPI.simple_url)
+"""
+
+
+def pip_index_url(python: str = sys.executable) -> str:
+    """The index pip on this machine installs from: its configuration, else its built-in default.
+
+    Asked of pip in a subprocess so that the upstream's address is never written into wheelfarm.
+    """
+    try:
+        result = subprocess.run(
+            [python, "-c", _PIP_INDEX_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise ConfigError(
+            "upstream", "", f"not set, and pip could not be asked for its index ({error})"
+        ) from error
+    url = result.stdout.strip()
+    if not url.startswith(("http://", "https://", "file://")):
+        raise ConfigError("upstream", url, "pip reported an index URL we cannot use")
+    return url
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, object] | None = None,
+    *,
+    default_upstream: Callable[[], str] = pip_index_url,
+) -> Settings:
+    """Merge file < environment < flags into one :class:`Settings`.
+
+    ``config_file`` defaults to ``$WHEELFARM_CONFIG`` or ``./wheelfarm.toml`` when it exists.
+    """
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get("WHEELFARM_CONFIG"):
+        config_file = Path(environ["WHEELFARM_CONFIG"])
+    if config_file is None and Path(CONFIG_FILE_NAME).is_file():
+        config_file = Path(CONFIG_FILE_NAME)
+    merged: dict[str, Any] = {}
+    sources: list[str] = []
+    if config_file is not None:
+        merged.update(_parse(_read_file(config_file), str(config_file)))
+        sources.append(str(config_file))
+    from_env = _environment(environ)
+    if from_env:
+        merged.update(_parse(from_env, "the environment"))
+        sources.append("environment")
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    if given:
+        merged.update(_parse(given, "the command line"))
+        sources.append("flags")
+    settings = replace(Settings(), **merged, source=tuple(sources))
+    if not settings.upstream:
+        settings = replace(settings, upstream=default_upstream())
+    if not settings.upstream.startswith(("http://", "https://")):
+        raise ConfigError("upstream", settings.upstream, "must be an http:// or https:// URL")
+    return settings
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings) if f.name != "source")

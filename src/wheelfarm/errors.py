@@ -1,0 +1,54 @@
+"""The exception tree: every error carries the input at fault and the reason."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "MalformedResponse",
+    "StaleUpstream",
+    "UpstreamError",
+    "WheelfarmError",
+]
+
+
+class WheelfarmError(Exception):
+    """Base of every error wheelfarm raises on purpose; the CLI prints these without a traceback."""
+
+
+class ConfigError(WheelfarmError):
+    """A setting is missing or has a value we cannot use."""
+
+    def __init__(self, setting: str, value: object, reason: str) -> None:
+        super().__init__(f"setting {setting!r} = {value!r}: {reason}")
+        self.setting = setting
+        self.value = value
+        self.reason = reason
+
+
+class UpstreamError(WheelfarmError):
+    """The upstream index could not be read, even after retrying."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class MalformedResponse(UpstreamError):
+    """The upstream answered, but with something we cannot read; nothing was applied from it."""
+
+    def __init__(self, url: str, reason: str, *, after_serial: int | None = None) -> None:
+        where = f" (changelog after serial {after_serial})" if after_serial is not None else ""
+        super().__init__(url, f"malformed response{where}: {reason}")
+        self.after_serial = after_serial
+
+
+class StaleUpstream(UpstreamError):
+    """A project page is older than the changelog event that sent us to read it."""
+
+    def __init__(self, url: str, page_serial: int, wanted_serial: int) -> None:
+        super().__init__(
+            url, f"page is at serial {page_serial}, older than the event at serial {wanted_serial}"
+        )
+        self.page_serial = page_serial
+        self.wanted_serial = wanted_serial

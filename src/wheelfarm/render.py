@@ -1,0 +1,58 @@
+"""Plain data for ``--json`` output and rich tables for people, from the store's views."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+
+from wheelfarm.store.views import ProjectView, StoreCounts
+
+__all__ = ["counts_json", "project_json", "project_table"]
+
+
+def project_json(view: ProjectView) -> dict[str, Any]:
+    """The documented shape of ``wheelfarm show NAME --json`` (docs/cli.md)."""
+    return {
+        "name": view.name,
+        "display_name": view.display_name,
+        "summary": view.summary,
+        "status": view.status.value,
+        "last_serial": view.last_serial,
+        "releases": {
+            version: {
+                "yanked": release.yanked,
+                "yanked_reason": release.yanked_reason,
+                "prerelease": release.prerelease,
+                "requires_python": release.requires_python,
+                "files": [file.filename for file in release.files],
+            }
+            for version, release in view.releases.items()
+        },
+    }
+
+
+def counts_json(counts: StoreCounts, last_serial: int, dirty: int) -> dict[str, Any]:
+    return {**asdict(counts), "last_serial": last_serial, "unreconciled_projects": dirty}
+
+
+def project_table(view: ProjectView) -> Table:
+    table = Table(title=f"{view.display_name} ({view.name})", caption=view.summary)
+    table.add_column("version")
+    table.add_column("flags")
+    table.add_column("requires-python")
+    table.add_column("files")
+    for version, release in reversed(view.releases.items()):
+        flags = []
+        if release.prerelease:
+            flags.append("pre-release")
+        if release.yanked:
+            flags.append(f"yanked: {release.yanked_reason}" if release.yanked_reason else "yanked")
+        table.add_row(
+            version,
+            ", ".join(flags),
+            release.requires_python or "",
+            "\n".join(file.filename for file in release.files),
+        )
+    return table

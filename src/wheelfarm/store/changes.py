@@ -1,0 +1,223 @@
+"""Register updates: gather them from events or page reads, then write them in one go.
+
+Every column ending in ``_key`` is a register that only grows (``max``); values that travel with
+a key (a yank and its reason, a registration and its spelling) are taken from whichever update
+carries the larger key. Writing is an upsert per row, so applying the same changes twice, or in
+any order, leaves the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from wheelfarm.names import NormalizedName, is_prerelease
+from wheelfarm.store.schema import files, projects, releases
+from wheelfarm.upstream.events import Action, ChangelogEvent
+
+__all__ = ["Changes", "FileChange", "ProjectChange", "ReleaseChange", "write_changes"]
+
+
+@dataclass(slots=True)
+class ProjectChange:
+    """Updates to one project's registers; zero keys never win."""
+
+    live_key: int = 0
+    removed_key: int = 0
+    registered_key: int = 0
+    registered_name: str | None = None
+    seen_key: int = 0
+    seen_name: str | None = None
+    quarantine_key: int = 0
+    quarantined: bool = False
+    summary: str | None = None
+    last_serial: int = 0
+    synced_serial: int = 0
+
+    def assert_live(self, key: int, spelling: str) -> None:
+        """Something of this project exists as of ``key`` (under that spelling of its name)."""
+        self.live_key = max(self.live_key, key)
+        if key > self.seen_key:
+            self.seen_key, self.seen_name = key, spelling
+
+    def register(self, key: int, spelling: str) -> None:
+        """A (re-)registration: the display name becomes its spelling if it is the latest."""
+        self.assert_live(key, spelling)
+        if key > self.registered_key:
+            self.registered_key, self.registered_name = key, spelling
+
+    def set_quarantine(self, key: int, quarantined: bool) -> None:
+        if key > self.quarantine_key:
+            self.quarantine_key, self.quarantined = key, quarantined
+
+
+@dataclass(slots=True)
+class ReleaseChange:
+    """Updates to one release's registers."""
+
+    live_key: int = 0
+    removed_key: int = 0
+    yank_key: int = 0
+    yanked: bool = False
+    yanked_reason: str | None = None
+    quarantine_key: int = 0
+    quarantined: bool = False
+
+    def set_yank(self, key: int, yanked: bool, reason: str | None) -> None:
+        if key > self.yank_key:
+            self.yank_key, self.yanked, self.yanked_reason = key, yanked, reason
+
+    def set_quarantine(self, key: int, quarantined: bool) -> None:
+        if key > self.quarantine_key:
+            self.quarantine_key, self.quarantined = key, quarantined
+
+
+@dataclass(slots=True)
+class FileChange:
+    """Updates to one file: its registers, and details only a page read knows."""
+
+    version: str
+    live_key: int = 0
+    removed_key: int = 0
+    python_version: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    upload_time: str | None = None
+    requires_python: str | None = None
+
+
+@dataclass
+class Changes:
+    """A batch of register updates keyed by project, (project, version), (project, filename)."""
+
+    projects: dict[NormalizedName, ProjectChange] = field(default_factory=dict)
+    releases: dict[tuple[NormalizedName, str], ReleaseChange] = field(default_factory=dict)
+    files: dict[tuple[NormalizedName, str], FileChange] = field(default_factory=dict)
+
+    def project(self, name: NormalizedName) -> ProjectChange:
+        return self.projects.setdefault(name, ProjectChange())
+
+    def release(self, project: NormalizedName, version: str) -> ReleaseChange:
+        self.project(project)  # the row must exist before its release (foreign key)
+        return self.releases.setdefault((project, version), ReleaseChange())
+
+    def file(self, project: NormalizedName, version: str, filename: str) -> FileChange:
+        self.release(project, version)
+        return self.files.setdefault((project, filename), FileChange(version=version))
+
+    def __bool__(self) -> bool:
+        return bool(self.projects or self.releases or self.files)
+
+    def add_events(self, events: Iterable[ChangelogEvent]) -> None:
+        for event in events:
+            self.add_event(event)
+
+    def add_event(self, event: ChangelogEvent) -> None:
+        """Fold one changelog event into the batch. Role and metadata events change nothing."""
+        kind = event.kind
+        if kind is Action.METADATA:
+            return
+        key, name = event.key, event.project
+        project = self.project(name)
+        project.last_serial = max(project.last_serial, event.serial)
+        version = event.version or ""
+        if kind is Action.CREATE:
+            project.register(key, event.name)
+        elif kind is Action.REMOVE_PROJECT:
+            project.removed_key = max(project.removed_key, key)
+        elif kind in (Action.QUARANTINE_PROJECT, Action.CLEAR_PROJECT_QUARANTINE):
+            project.set_quarantine(key, kind is Action.QUARANTINE_PROJECT)
+        elif kind in (Action.NEW_RELEASE, Action.ADD_FILE):
+            # Early history has releases and files before their project's create: they imply it.
+            project.assert_live(key, event.name)
+            release = self.release(name, version)
+            release.live_key = max(release.live_key, key)
+            if kind is Action.ADD_FILE and event.filename:
+                file = self.file(name, version, event.filename)
+                file.live_key = max(file.live_key, key)
+                file.python_version = event.python_version
+        elif kind is Action.REMOVE_FILE and event.filename:
+            file = self.file(name, version, event.filename)
+            file.removed_key = max(file.removed_key, key)
+        elif kind is Action.REMOVE_RELEASE:
+            release = self.release(name, version)
+            release.removed_key = max(release.removed_key, key)
+        elif kind in (Action.YANK, Action.UNYANK):
+            self.release(name, version).set_yank(key, kind is Action.YANK, None)
+        elif kind in (Action.QUARANTINE_RELEASE, Action.CLEAR_RELEASE_QUARANTINE):
+            self.release(name, version).set_quarantine(key, kind is Action.QUARANTINE_RELEASE)
+
+
+def _greatest(table: Table, excluded: Any, column: str) -> ColumnElement[Any]:
+    return case((excluded[column] > table.c[column], excluded[column]), else_=table.c[column])
+
+
+def _latest(table: Table, excluded: Any, key: str, value: str) -> ColumnElement[Any]:
+    return case((excluded[key] > table.c[key], excluded[value]), else_=table.c[value])
+
+
+def _kept(table: Table, excluded: Any, column: str) -> ColumnElement[Any]:
+    return func.coalesce(excluded[column], table.c[column])
+
+
+def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE with the merge rule each column needs."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    excluded = statement.excluded
+    merge: dict[str, ColumnElement[Any]] = {}
+    for column in table.c:
+        name = column.name
+        if column.primary_key or name in ("version", "prerelease"):
+            continue
+        if name.endswith(("_key", "_serial")):
+            merge[name] = _greatest(table, excluded, name)
+        elif name in ("registered_name", "seen_name"):
+            merge[name] = _latest(table, excluded, name.replace("_name", "_key"), name)
+        elif name in ("yanked", "yanked_reason"):
+            merge[name] = _latest(table, excluded, "yank_key", name)
+        elif name == "quarantined":
+            merge[name] = _latest(table, excluded, "quarantine_key", name)
+        else:
+            merge[name] = _kept(table, excluded, name)
+    primary_key = [column.name for column in table.primary_key.columns]
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=primary_key, set_=merge), rows
+    )
+
+
+def write_changes(connection: Connection, changes: Changes) -> None:
+    """Write a batch: projects first, then releases, then files (the foreign keys' order)."""
+    _upsert(
+        connection,
+        projects,
+        [{"name": name, **asdict(change)} for name, change in sorted(changes.projects.items())],
+    )
+    _upsert(
+        connection,
+        releases,
+        [
+            {
+                "project": project,
+                "version": version,
+                "prerelease": is_prerelease(version),
+                **asdict(change),
+            }
+            for (project, version), change in sorted(changes.releases.items())
+        ],
+    )
+    _upsert(
+        connection,
+        files,
+        [
+            {"project": project, "filename": filename, **asdict(change)}
+            for (project, filename), change in sorted(changes.files.items())
+        ],
+    )

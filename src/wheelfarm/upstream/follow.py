@@ -1,0 +1,191 @@
+"""Follow the upstream: apply changelog batches, sync named projects, reconcile, audit.
+
+The changelog says *that* something changed; project pages say *what is*. Events are journalled
+and applied in one transaction with the position, so a kill at any moment loses nothing and
+applies nothing twice. Projects an event touched are later re-read from their pages
+(reconciled), which fills in what events do not carry (hashes, sizes, yank reasons) and mends
+whatever the events got wrong. A page older than the event that sent us to it is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+
+from wheelfarm.errors import StaleUpstream, WheelfarmError
+from wheelfarm.names import NormalizedName, canonical
+from wheelfarm.store.changes import Changes, write_changes
+from wheelfarm.store.journal import POSITION, journal_events, position, set_state, timestamp_at
+from wheelfarm.store.schema import projects
+from wheelfarm.store.views import read_project
+from wheelfarm.upstream.changelog import ChangelogBatch, ChangelogClient
+from wheelfarm.upstream.diff import Difference, changes_for, diff_project
+from wheelfarm.upstream.events import Phase, order_key
+from wheelfarm.upstream.pages import PageClient
+
+__all__ = ["CatchUp", "Follower", "ProjectSync"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class CatchUp:
+    """What one catch-up did: serials covered, events applied, rows rejected."""
+
+    start_serial: int
+    target_serial: int
+    end_serial: int = 0
+    events: int = 0
+    applied: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class ProjectSync:
+    """The outcome of syncing one project from its page."""
+
+    name: NormalizedName
+    differences: list[Difference] = field(default_factory=list)
+    found: bool = True
+    applied: bool = False
+    error: str | None = None
+
+
+class Follower:
+    """Applies upstream truth to the store. The clients and the clock are handed in."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        pages: PageClient,
+        changelog: ChangelogClient | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.engine = engine
+        self.pages = pages
+        self.changelog = changelog
+        self.clock = clock
+        self.sleep = sleep
+
+    # -- the changelog ---------------------------------------------------------------------
+
+    def apply_batch(self, batch: ChangelogBatch) -> int:
+        """Journal, apply and move the position, in one transaction. Returns events applied."""
+        with self.engine.begin() as connection:
+            fresh = journal_events(connection, batch.events, batch.problems)
+            changes = Changes()
+            changes.add_events(fresh)
+            write_changes(connection, changes)
+            if batch.last_serial > position(connection):
+                set_state(connection, POSITION, str(batch.last_serial))
+        return len(fresh)
+
+    def catch_up(self, until: int | None = None, progress: Progress | None = None) -> CatchUp:
+        """Apply the changelog up to the serial the upstream had when we started (or ``until``)."""
+        if self.changelog is None:
+            raise ValueError("this follower has no changelog")  # a programming error
+        with self.engine.connect() as connection:
+            start = position(connection)
+        target = self.changelog.last_serial() if until is None else until
+        summary = CatchUp(start_serial=start, target_serial=target, end_serial=start)
+        current = start
+        while current < target:
+            batch = self.changelog.since(current)
+            if batch.last_serial <= current:
+                log.warning(
+                    "changelog returned nothing after serial %d (target %d)", current, target
+                )
+                break
+            summary.applied += self.apply_batch(batch)
+            summary.events += len(batch.events)
+            summary.rejected += len(batch.problems)
+            current = batch.last_serial
+            summary.end_serial = current
+            if progress:
+                progress(current - start, max(target - start, 1))
+        return summary
+
+    def dirty_projects(self) -> list[NormalizedName]:
+        """Projects the changelog touched since their page was last read."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(projects.c.name)
+                .where(projects.c.last_serial > projects.c.synced_serial)
+                .order_by(projects.c.name)
+            )
+            return [NormalizedName(name) for name in rows.scalars()]
+
+    # -- project pages ---------------------------------------------------------------------
+
+    def _state_key(self, page_serial: int) -> int:
+        """The order key of a page read: just after the event at its serial.
+
+        With a journal we take that event's timestamp, so the read sorts right among events;
+        without one (following named projects) the clock is the best we have.
+        """
+        with self.engine.connect() as connection:
+            timestamp = timestamp_at(connection, page_serial) if page_serial else None
+        if timestamp is None:
+            timestamp = int(self.clock())
+        return order_key(timestamp, page_serial, Phase.STATE)
+
+    def sync_project(self, name: str, *, fix: bool = True) -> ProjectSync:
+        """Read one project's page, diff it with ours, and (when ``fix``) apply the difference."""
+        key_name = canonical(name)
+        with self.engine.connect() as connection:
+            ours = read_project(connection, key_name)
+        theirs = self.pages.fetch(key_name)
+        if theirs is not None and theirs.serial < ours.last_serial:
+            raise StaleUpstream(self.pages.page_url(key_name), theirs.serial, ours.last_serial)
+        result = ProjectSync(key_name, diff_project(ours, theirs), found=theirs is not None)
+        if not fix or (theirs is None and not result.differences):
+            return result
+        key = self._state_key(theirs.serial if theirs else 0)
+        changes = changes_for(result.differences, theirs, key)
+        with self.engine.begin() as connection:
+            write_changes(connection, changes)
+        result.applied = True
+        return result
+
+    def sync_projects(
+        self,
+        names: Iterable[str],
+        *,
+        fix: bool = True,
+        progress: Progress | None = None,
+        stale_retries: int = 3,
+        stale_wait: float = 5.0,
+    ) -> list[ProjectSync]:
+        """Sync each project; a failure is recorded on its result and the others go on."""
+        todo = list(dict.fromkeys(canonical(n) for n in names))
+        results: list[ProjectSync] = []
+        for done, name in enumerate(todo, start=1):
+            results.append(self._sync_one(name, fix, stale_retries, stale_wait))
+            if progress:
+                progress(done, len(todo))
+        return results
+
+    def _sync_one(
+        self, name: NormalizedName, fix: bool, stale_retries: int, stale_wait: float
+    ) -> ProjectSync:
+        attempt = 0
+        while True:
+            try:
+                return self.sync_project(name, fix=fix)
+            except StaleUpstream as error:
+                # The upstream's pages lag its changelog: wait for them to catch up.
+                if attempt >= stale_retries:
+                    log.warning("%s: %s; left for the next reconcile", name, error)
+                    return ProjectSync(name, error=str(error))
+                attempt += 1
+                self.sleep(stale_wait * attempt)
+            except WheelfarmError as error:  # one bad project must not stop the others
+                log.error("%s: %s", name, error)
+                return ProjectSync(name, error=str(error))
