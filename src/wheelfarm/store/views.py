@@ -101,8 +101,14 @@ def _file_visible(file: Row, release: Row, project: Row) -> bool:
 
 
 def display_name(project: Row) -> str:
-    """The spelling of the latest registration, else of the latest event that named it."""
-    return str(project["registered_name"] or project["seen_name"] or project["name"])
+    """The spelling of the latest registration since the last removal, else of the latest event.
+
+    A project re-registered after its deletion takes the new spelling; one revived by a stray
+    release event with no registration since its deletion takes that event's spelling.
+    """
+    if project["registered_name"] and project["registered_key"] > project["removed_key"]:
+        return str(project["registered_name"])
+    return str(project["seen_name"] or project["name"])
 
 
 def read_project(connection: Connection, name: NormalizedName) -> ProjectView:

@@ -1,0 +1,51 @@
+"""Opening the store: empty databases are migrated, outdated ones refused with advice."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+
+from wheelfarm.errors import ConfigError
+from wheelfarm.store.database import (
+    StoreNotMigrated,
+    create_store_engine,
+    head_revision,
+    open_store,
+    stored_revision,
+)
+
+
+def test_open_store_migrates_an_empty_database(engine: Engine) -> None:
+    assert stored_revision(engine) == head_revision()
+    assert {"events", "projects", "releases", "files", "state"} <= set(
+        inspect(engine).get_table_names()
+    )
+
+
+def test_open_store_refuses_a_database_at_another_revision(database_url: str) -> None:
+    engine = open_store(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    engine.dispose()
+    with pytest.raises(StoreNotMigrated, match="wheelfarm db upgrade"):
+        open_store(database_url)
+
+
+def test_sqlite_store_uses_wal(tmp_path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'deep' / 'store.sqlite'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",  # no scheme at all
+        "mysql://localhost/wheelfarm",  # an engine we do not support
+    ],
+)
+def test_bad_database_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="database"):
+        create_store_engine(url)
