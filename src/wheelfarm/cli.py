@@ -115,7 +115,7 @@ def _sync_changelog(follower: Follower, reconcile: bool) -> int:
     with _progress("following the changelog") as progress:
         summary = follower.catch_up(progress=progress)
     out.print(
-        f"applied {summary.applied} events (serial {summary.start_serial} to "
+        f"applied {summary.events} events (serial {summary.start_serial} to "
         f"{summary.end_serial}), {summary.rejected} rows rejected"
     )
     if not reconcile:

@@ -7,10 +7,10 @@ from contextlib import contextmanager
 
 from wheelfarm.config import Settings
 from wheelfarm.store.database import open_store
-from wheelfarm.upstream.changelog import ChangelogClient
 from wheelfarm.upstream.follow import Follower
 from wheelfarm.upstream.http import RetryPolicy, new_client
 from wheelfarm.upstream.pages import PageClient
+from wheelfarm.upstream.prefetch import ChangelogSource
 
 __all__ = ["open_follower", "retry_policy"]
 
@@ -28,7 +28,9 @@ def open_follower(settings: Settings, *, with_changelog: bool) -> Iterator[Follo
     try:
         pages = PageClient(settings.simple_url, settings.json_api_url, client, policy)
         changelog = (
-            ChangelogClient(settings.changelog_url, client, policy) if with_changelog else None
+            ChangelogSource(settings.changelog_url, settings.http_timeout, policy)
+            if with_changelog
+            else None
         )
         yield Follower(engine, pages, changelog)
     finally:

@@ -8,8 +8,9 @@ any order, leaves the same rows.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import Connection, Table, case, func
@@ -20,7 +21,17 @@ from wheelfarm.names import NormalizedName, is_prerelease
 from wheelfarm.store.schema import files, projects, releases
 from wheelfarm.upstream.events import Action, ChangelogEvent
 
-__all__ = ["Changes", "FileChange", "ProjectChange", "ReleaseChange", "write_changes"]
+__all__ = [
+    "Changes",
+    "FileChange",
+    "ProjectChange",
+    "ReleaseChange",
+    "TableRows",
+    "execute_many",
+    "table_rows",
+    "write_changes",
+    "write_rows",
+]
 
 
 @dataclass(slots=True)
@@ -107,8 +118,11 @@ class Changes:
         return self.releases.setdefault((project, version), ReleaseChange())
 
     def file(self, project: NormalizedName, version: str, filename: str) -> FileChange:
-        self.release(project, version)
-        return self.files.setdefault((project, filename), FileChange(version=version))
+        file = self.files.get((project, filename))
+        if file is None:
+            self.release(project, version)
+            file = self.files[(project, filename)] = FileChange(version=version)
+        return file
 
     def __bool__(self) -> bool:
         return bool(self.projects or self.releases or self.files)
@@ -123,19 +137,27 @@ class Changes:
         if kind is Action.METADATA:
             return
         key, name = event.key, event.project
-        project = self.project(name)
+        project = self.projects.get(name)
+        if project is None:
+            project = self.projects[name] = ProjectChange()
         project.last_serial = max(project.last_serial, event.serial)
-        version = event.version or ""
         if kind is Action.CREATE:
             project.register(key, event.name)
         elif kind is Action.REMOVE_PROJECT:
             project.removed_key = max(project.removed_key, key)
-        elif kind in (Action.QUARANTINE_PROJECT, Action.CLEAR_PROJECT_QUARANTINE):
+        elif kind is Action.QUARANTINE_PROJECT or kind is Action.CLEAR_PROJECT_QUARANTINE:
             project.set_quarantine(key, kind is Action.QUARANTINE_PROJECT)
-        elif kind in (Action.NEW_RELEASE, Action.ADD_FILE):
+        else:
+            self._add_release_event(event, project)
+
+    def _add_release_event(self, event: ChangelogEvent, project: ProjectChange) -> None:
+        kind, key, name, version = event.kind, event.key, event.project, event.version or ""
+        release = self.releases.get((name, version))
+        if release is None:
+            release = self.releases[(name, version)] = ReleaseChange()
+        if kind is Action.ADD_FILE or kind is Action.NEW_RELEASE:
             # Early history has releases and files before their project's create: they imply it.
             project.assert_live(key, event.name)
-            release = self.release(name, version)
             release.live_key = max(release.live_key, key)
             if kind is Action.ADD_FILE and event.filename:
                 file = self.file(name, version, event.filename)
@@ -145,12 +167,11 @@ class Changes:
             file = self.file(name, version, event.filename)
             file.removed_key = max(file.removed_key, key)
         elif kind is Action.REMOVE_RELEASE:
-            release = self.release(name, version)
             release.removed_key = max(release.removed_key, key)
-        elif kind in (Action.YANK, Action.UNYANK):
-            self.release(name, version).set_yank(key, kind is Action.YANK, None)
-        elif kind in (Action.QUARANTINE_RELEASE, Action.CLEAR_RELEASE_QUARANTINE):
-            self.release(name, version).set_quarantine(key, kind is Action.QUARANTINE_RELEASE)
+        elif kind is Action.YANK or kind is Action.UNYANK:
+            release.set_yank(key, kind is Action.YANK, None)
+        elif kind is Action.QUARANTINE_RELEASE or kind is Action.CLEAR_RELEASE_QUARANTINE:
+            release.set_quarantine(key, kind is Action.QUARANTINE_RELEASE)
 
 
 def _greatest(table: Table, excluded: Any, column: str) -> ColumnElement[Any]:
@@ -165,59 +186,89 @@ def _kept(table: Table, excluded: Any, column: str) -> ColumnElement[Any]:
     return func.coalesce(excluded[column], table.c[column])
 
 
-def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE with the merge rule each column needs."""
+def _merge_rule(table: Table, excluded: Any, name: str) -> ColumnElement[Any]:
+    """How an existing row takes a new value: keys grow, keyed values follow their key."""
+    if name.endswith(("_key", "_serial")):
+        return _greatest(table, excluded, name)
+    if name in ("registered_name", "seen_name"):
+        return _latest(table, excluded, name.replace("_name", "_key"), name)
+    if name in ("yanked", "yanked_reason"):
+        return _latest(table, excluded, "yank_key", name)
+    if name == "quarantined":
+        return _latest(table, excluded, "quarantine_key", name)
+    return _kept(table, excluded, name)
+
+
+def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE for rows given in the table's column order."""
     if not rows:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table)
-    excluded = statement.excluded
-    merge: dict[str, ColumnElement[Any]] = {}
-    for column in table.c:
-        name = column.name
-        if column.primary_key or name in ("version", "prerelease"):
-            continue
-        if name.endswith(("_key", "_serial")):
-            merge[name] = _greatest(table, excluded, name)
-        elif name in ("registered_name", "seen_name"):
-            merge[name] = _latest(table, excluded, name.replace("_name", "_key"), name)
-        elif name in ("yanked", "yanked_reason"):
-            merge[name] = _latest(table, excluded, "yank_key", name)
-        elif name == "quarantined":
-            merge[name] = _latest(table, excluded, "quarantine_key", name)
-        else:
-            merge[name] = _kept(table, excluded, name)
+    merge = {
+        column.name: _merge_rule(table, statement.excluded, column.name)
+        for column in table.c
+        if not column.primary_key and column.name not in ("version", "prerelease")
+    }
     primary_key = [column.name for column in table.primary_key.columns]
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=primary_key, set_=merge), rows
+    execute_many(
+        connection, statement.on_conflict_do_update(index_elements=primary_key, set_=merge), rows
     )
+
+
+def execute_many(connection: Connection, statement: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Run one INSERT for many rows (tuples in the table's column order) through the driver.
+
+    SQLAlchemy's per-row parameter processing cost more than the database's own work for the
+    follower's batches (measured: about half the time of a 50,000-event batch on SQLite), and
+    these statements need no type processing: compile once, hand the rows to the driver.
+    """
+    compiled = statement.compile(dialect=connection.dialect)
+    columns = [column.name for column in statement.table.c]
+    if compiled.positiontup is not None:
+        indexes = [columns.index(name) for name in compiled.positiontup]
+        if indexes == list(range(len(columns))):
+            parameters: list[Any] = rows
+        else:
+            pick = operator.itemgetter(*indexes)
+            parameters = [pick(row) for row in rows]
+    else:
+        parameters = [dict(zip(columns, row, strict=True)) for row in rows]
+    connection.exec_driver_sql(str(compiled), parameters)
+
+
+TableRows = dict[str, list[tuple[Any, ...]]]
+
+
+def table_rows(changes: Changes) -> TableRows:
+    """The batch as plain tuples in each table's column order: cheap to pickle and to insert.
+
+    The change classes list their fields in the tables' column order (a test holds them to it).
+    """
+    project_fields = [f.name for f in fields(ProjectChange)]
+    release_fields = [f.name for f in fields(ReleaseChange)]
+    file_fields = [f.name for f in fields(FileChange)]
+    pick_project = operator.attrgetter(*project_fields)
+    pick_release = operator.attrgetter(*release_fields)
+    pick_file = operator.attrgetter(*file_fields)
+    return {
+        "projects": [(name, *pick_project(c)) for name, c in changes.projects.items()],
+        "releases": [
+            (project, version, *pick_release(c), is_prerelease(version))
+            for (project, version), c in changes.releases.items()
+        ],
+        "files": [
+            (project, filename, *pick_file(c)) for (project, filename), c in changes.files.items()
+        ],
+    }
+
+
+def write_rows(connection: Connection, rows: TableRows) -> None:
+    """Write a batch: projects first, then releases, then files (the foreign keys' order)."""
+    for table in (projects, releases, files):
+        _upsert(connection, table, rows.get(table.name, []))
 
 
 def write_changes(connection: Connection, changes: Changes) -> None:
-    """Write a batch: projects first, then releases, then files (the foreign keys' order)."""
-    _upsert(
-        connection,
-        projects,
-        [{"name": name, **asdict(change)} for name, change in sorted(changes.projects.items())],
-    )
-    _upsert(
-        connection,
-        releases,
-        [
-            {
-                "project": project,
-                "version": version,
-                "prerelease": is_prerelease(version),
-                **asdict(change),
-            }
-            for (project, version), change in sorted(changes.releases.items())
-        ],
-    )
-    _upsert(
-        connection,
-        files,
-        [
-            {"project": project, "filename": filename, **asdict(change)}
-            for (project, filename), change in sorted(changes.files.items())
-        ],
-    )
+    """Write a batch of register updates."""
+    write_rows(connection, table_rows(changes))

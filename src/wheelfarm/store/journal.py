@@ -1,20 +1,32 @@
 """The event journal and the follower's position.
 
 Every changelog row is stored (keyed by serial) in the same transaction that applies it and
-moves the position, so a process killed at any moment either did all three or none.
+moves the position, so a process killed at any moment either did all three or none. A row
+delivered twice is journalled once; applying its effects again changes nothing, because every
+register only takes a later key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from wheelfarm.store.changes import execute_many
 from wheelfarm.store.schema import events, state
 from wheelfarm.upstream.events import ChangelogEvent, EventProblem
 
-__all__ = ["POSITION", "get_state", "journal_events", "position", "set_state", "timestamp_at"]
+__all__ = [
+    "POSITION",
+    "get_state",
+    "journal_rows",
+    "position",
+    "set_state",
+    "timestamp_at",
+    "write_journal",
+]
 
 POSITION = "changelog_serial"
 
@@ -36,59 +48,34 @@ def position(connection: Connection) -> int:
     return int(get_state(connection, POSITION) or 0)
 
 
-def journal_events(
-    connection: Connection,
-    parsed: Sequence[ChangelogEvent],
-    problems: Sequence[EventProblem] = (),
-) -> list[ChangelogEvent]:
-    """Store rows not yet journalled; return the events that are new (the ones to apply).
+def journal_rows(
+    parsed: Sequence[ChangelogEvent], problems: Sequence[EventProblem] = ()
+) -> list[tuple[Any, ...]]:
+    """Journal rows (the events table's column order) for a batch, one per serial.
 
     Rows we could not parse are journalled with their problem when they carry a serial, so that
-    the position can move past them and an operator can see them.
+    the position can move past them and an operator can see them. A hostile answer may repeat
+    a serial: the first row wins.
     """
-    serials = [event.serial for event in parsed] + [p.serial for p in problems if p.serial]
-    if not serials:
-        return []
-    known = set(
-        connection.execute(
-            select(events.c.serial).where(events.c.serial.between(min(serials), max(serials)))
-        ).scalars()
-    )
-    fresh: list[ChangelogEvent] = []
-    for event in parsed:  # a hostile response may repeat a serial: the first one counts
-        if event.serial not in known:
-            known.add(event.serial)
-            fresh.append(event)
-    unparsed = []
+    rows: dict[int, tuple[Any, ...]] = {}
+    for event in parsed:
+        rows.setdefault(
+            event.serial,
+            (event.serial, event.timestamp, event.name, event.version, event.action, None),
+        )
     for problem in problems:
-        if problem.serial and problem.serial not in known:
-            known.add(problem.serial)
-            unparsed.append(problem)
-    rows = [
-        {
-            "serial": event.serial,
-            "timestamp": event.timestamp,
-            "name": event.name,
-            "version": event.version,
-            "action": event.action,
-            "problem": None,
-        }
-        for event in fresh
-    ]
-    rows += [
-        {
-            "serial": problem.serial,
-            "timestamp": None,
-            "name": None,
-            "version": None,
-            "action": repr(problem.row)[:1000],
-            "problem": "; ".join(problem.problems),
-        }
-        for problem in unparsed
-    ]
-    if rows:
-        connection.execute(events.insert(), rows)
-    return fresh
+        if problem.serial:
+            text = "; ".join(problem.problems)
+            rows.setdefault(
+                problem.serial, (problem.serial, None, None, None, repr(problem.row)[:1000], text)
+            )
+    return list(rows.values())
+
+
+def write_journal(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Store journal rows; serials already journalled are left as they are."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    execute_many(connection, dialect.insert(events).on_conflict_do_nothing(), rows)
 
 
 def timestamp_at(connection: Connection, serial: int) -> int | None:

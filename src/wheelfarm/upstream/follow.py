@@ -9,6 +9,8 @@ whatever the events got wrong. A page older than the event that sent us to it is
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -18,20 +20,25 @@ from sqlalchemy import Engine, select
 
 from wheelfarm.errors import StaleUpstream, WheelfarmError
 from wheelfarm.names import NormalizedName, canonical
-from wheelfarm.store.changes import Changes, write_changes
-from wheelfarm.store.journal import POSITION, journal_events, position, set_state, timestamp_at
+from wheelfarm.store.changes import write_changes, write_rows
+from wheelfarm.store.journal import POSITION, position, set_state, timestamp_at, write_journal
 from wheelfarm.store.schema import projects
 from wheelfarm.store.views import read_project
-from wheelfarm.upstream.changelog import ChangelogBatch, ChangelogClient
+from wheelfarm.upstream.batches import PreparedBatch, prepare
+from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.diff import Difference, changes_for, diff_project
 from wheelfarm.upstream.events import Phase, order_key
 from wheelfarm.upstream.pages import PageClient
+from wheelfarm.upstream.prefetch import ChangelogSource, Prefetcher
 
 __all__ = ["CatchUp", "Follower", "ProjectSync"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+# Below this many serials to go, a child process costs more than it saves.
+PREFETCH_THRESHOLD = 100_000
 
 
 @dataclass
@@ -42,7 +49,6 @@ class CatchUp:
     target_serial: int
     end_serial: int = 0
     events: int = 0
-    applied: int = 0
     rejected: int = 0
 
 
@@ -64,7 +70,7 @@ class Follower:
         self,
         engine: Engine,
         pages: PageClient,
-        changelog: ChangelogClient | None = None,
+        changelog: ChangelogSource | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -78,39 +84,71 @@ class Follower:
 
     def apply_batch(self, batch: ChangelogBatch) -> int:
         """Journal, apply and move the position, in one transaction. Returns events applied."""
+        return self.apply_prepared(prepare(batch))
+
+    def apply_prepared(self, batch: PreparedBatch) -> int:
+        """The writer's half of :meth:`apply_batch`, for a batch the reader already folded."""
         with self.engine.begin() as connection:
-            fresh = journal_events(connection, batch.events, batch.problems)
-            changes = Changes()
-            changes.add_events(fresh)
-            write_changes(connection, changes)
+            write_journal(connection, batch.journal)
+            write_rows(connection, batch.tables)
             if batch.last_serial > position(connection):
                 set_state(connection, POSITION, str(batch.last_serial))
-        return len(fresh)
+        return batch.events
 
-    def catch_up(self, until: int | None = None, progress: Progress | None = None) -> CatchUp:
-        """Apply the changelog up to the serial the upstream had when we started (or ``until``)."""
+    def catch_up(
+        self,
+        until: int | None = None,
+        progress: Progress | None = None,
+        *,
+        prefetch: bool = True,
+    ) -> CatchUp:
+        """Apply the changelog up to the serial the upstream had when we started (or ``until``).
+
+        With ``prefetch`` the next batch is read in a child process while this one is applied.
+        """
         if self.changelog is None:
             raise ValueError("this follower has no changelog")  # a programming error
         with self.engine.connect() as connection:
             start = position(connection)
         target = self.changelog.last_serial() if until is None else until
         summary = CatchUp(start_serial=start, target_serial=target, end_serial=start)
-        current = start
-        while current < target:
-            batch = self.changelog.since(current)
-            if batch.last_serial <= current:
-                log.warning(
-                    "changelog returned nothing after serial %d (target %d)", current, target
-                )
-                break
-            summary.applied += self.apply_batch(batch)
-            summary.events += len(batch.events)
-            summary.rejected += len(batch.problems)
-            current = batch.last_serial
-            summary.end_serial = current
-            if progress:
-                progress(current - start, max(target - start, 1))
+        if start >= target:
+            return summary
+        with contextlib.ExitStack() as stack:
+            fetch = self._fetcher(stack, prefetch and target - start > PREFETCH_THRESHOLD)
+            pending = fetch(start)
+            current = start
+            while current < target:
+                batch = pending()
+                if batch.last_serial <= current:
+                    log.warning(
+                        "changelog has nothing after serial %d (target %d)", current, target
+                    )
+                    break
+                if batch.last_serial < target:
+                    pending = fetch(batch.last_serial)  # read ahead while we write
+                summary.events += self.apply_prepared(batch)
+                summary.rejected += batch.rejected
+                current = summary.end_serial = batch.last_serial
+                if progress:
+                    progress(current - start, target - start)
         return summary
+
+    def _fetcher(
+        self, stack: contextlib.ExitStack, in_child: bool
+    ) -> Callable[[int], Callable[[], PreparedBatch]]:
+        """``fetch(serial)`` starts reading and returns a function that waits for the batch."""
+        source = self.changelog
+        if source is None:
+            raise ValueError("this follower has no changelog")
+        if not in_child:
+            return lambda serial: functools.partial(source.since, serial)
+        prefetcher = stack.enter_context(Prefetcher(source))
+
+        def fetch(serial: int) -> Callable[[], PreparedBatch]:
+            return functools.partial(prefetcher.result, prefetcher.request(serial))
+
+        return fetch
 
     def dirty_projects(self) -> list[NormalizedName]:
         """Projects the changelog touched since their page was last read."""
