@@ -78,7 +78,9 @@ class RetryPolicy:
     max_wait: float = 120.0
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)(state)
+        backoff = wait_exponential_jitter(
+            multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+        )(state)
         error = state.outcome.exception() if state.outcome else None
         hint = error.retry_after if isinstance(error, TransientError) else None
         return min(max(backoff, hint or 0.0), self.max_wait)
@@ -100,7 +102,14 @@ class RetryPolicy:
             before_sleep=note,
             reraise=True,
         )
+        attempts = self.retries + 1
         try:
             return retrying(attempt)
+        except TransientError as error:
+            raise UpstreamError(
+                error.url, f"{error.reason} (gave up after {attempts} attempts)"
+            ) from error
         except httpx.TransportError as error:
-            raise UpstreamError(what, f"{type(error).__name__}: {error}") from error
+            raise UpstreamError(
+                what, f"{type(error).__name__}: {error} (gave up after {attempts} attempts)"
+            ) from error
