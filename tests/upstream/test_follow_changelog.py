@@ -270,7 +270,7 @@ def test_persistent_failure_stops_with_an_error_and_keeps_what_was_applied(
     with follower.engine.connect() as connection:
         before = position(connection)
     upstream.fail_next("http500", 4)  # every attempt of one call (3 retries)
-    with pytest.raises(UpstreamError, match="502 .*gave up after 4 attempts"):
+    with pytest.raises(UpstreamError, match=r"502 .*gave up after 4 attempts"):
         follower.catch_up()
     with follower.engine.connect() as connection:
         assert position(connection) == before
