@@ -31,8 +31,8 @@ from wheelfarm.upstream.follow import Follower, ProjectSync
 
 __all__ = ["main"]
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager

@@ -49,6 +49,7 @@ class ProjectChange:
     summary: str | None = None
     last_serial: int = 0
     synced_serial: int = 0
+    touched_key: int = 0
 
     def assert_live(self, key: int, spelling: str) -> None:
         """Something of this project exists as of ``key`` (under that spelling of its name)."""
@@ -141,6 +142,7 @@ class Changes:
         if project is None:
             project = self.projects[name] = ProjectChange()
         project.last_serial = max(project.last_serial, event.serial)
+        project.touched_key = max(project.touched_key, key)
         if kind is Action.CREATE:
             project.register(key, event.name)
         elif kind is Action.REMOVE_PROJECT:

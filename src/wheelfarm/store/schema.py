@@ -67,6 +67,7 @@ projects = Table(
     Column("summary", Text),
     _key("last_serial"),
     _key("synced_serial"),
+    _key("touched_key"),
 )
 
 releases = Table(

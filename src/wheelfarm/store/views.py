@@ -73,6 +73,7 @@ class ProjectView:
     status: ProjectStatus
     last_serial: int = 0
     synced_serial: int = 0
+    touched_key: int = 0
     releases: dict[str, ReleaseView] = field(default_factory=dict)
 
 
@@ -124,6 +125,7 @@ def read_project(connection: Connection, name: NormalizedName) -> ProjectView:
         status=status,
         last_serial=project["last_serial"],
         synced_serial=project["synced_serial"],
+        touched_key=project["touched_key"],
     )
     if status is not ProjectStatus.LIVE:
         return view

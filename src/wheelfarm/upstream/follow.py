@@ -185,7 +185,12 @@ class Follower:
         result = ProjectSync(key_name, diff_project(ours, theirs), found=theirs is not None)
         if not fix or (theirs is None and not result.differences):
             return result
-        key = self._state_key(theirs.serial if theirs else 0)
+        # A 404 carries no serial; it is at least as new as anything we heard of the project.
+        # And the page shows the effect of every event of the project up to its serial, so it
+        # sorts after all of them, even early-history events timestamped out of order.
+        key = max(
+            self._state_key(theirs.serial if theirs else ours.last_serial), ours.touched_key + 1
+        )
         changes = changes_for(result.differences, theirs, key)
         with self.engine.begin() as connection:
             write_changes(connection, changes)

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text),
         _key("last_serial"),
         _key("synced_serial"),
+        _key("touched_key"),
     )
     op.create_table(
         "releases",

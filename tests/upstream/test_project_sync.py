@@ -1,0 +1,123 @@
+"""Following named projects from their pages, and auditing what we hold against them."""
+
+from __future__ import annotations
+
+from tests.fixtures.fake_upstream import FakeUpstream
+from tests.upstream.test_follow_changelog import files_of, view
+from wheelfarm.store.views import ProjectStatus
+from wheelfarm.upstream.diff import DifferenceKind
+from wheelfarm.upstream.follow import Follower
+
+
+def kinds(result_differences: list) -> list[DifferenceKind]:
+    return sorted({d.kind for d in result_differences}, key=lambda k: k.name)
+
+
+def test_sync_reads_files_yanks_and_versions_without_files(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("Foo-Bar")
+    upstream.set_summary("Foo-Bar", "A test project")
+    upstream.add_file("Foo-Bar", "1.0", "foo_bar-1.0.tar.gz", requires_python=">=3.8")
+    upstream.add_file("Foo-Bar", "2.0", "foo_bar-2.0.tar.gz")
+    upstream.yank("Foo-Bar", "2.0", reason="regression")
+    upstream.release("Foo-Bar", "3.0a1")
+    (result,) = follower.sync_projects(["foo_bar"])
+    assert result.error is None and result.applied
+    project = view(follower, "foo-bar")
+    assert (project.display_name, project.summary) == ("Foo-Bar", "A test project")
+    assert files_of(follower, "foo-bar") == {
+        "1.0": ["foo_bar-1.0.tar.gz"],
+        "2.0": ["foo_bar-2.0.tar.gz"],
+        "3.0a1": [],
+    }
+    assert project.releases["2.0"].yanked_reason == "regression"
+    assert project.releases["3.0a1"].prerelease
+    assert project.releases["1.0"].requires_python == ">=3.8"
+    # A second sync finds nothing to change.
+    (again,) = follower.sync_projects(["Foo.Bar"])
+    assert again.differences == []
+
+
+def test_sync_applies_removals_unyanks_and_deletion(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    upstream.add_file("foo", "1.0", "foo-1.0-py3-none-any.whl")
+    upstream.add_file("foo", "2.0", "foo-2.0.tar.gz")
+    upstream.yank("foo", "1.0")
+    follower.sync_projects(["foo"])
+    upstream.remove_file("foo", "1.0", "foo-1.0-py3-none-any.whl")
+    upstream.unyank("foo", "1.0")
+    upstream.remove_release("foo", "2.0")
+    (result,) = follower.sync_projects(["foo"])
+    assert kinds(result.differences) == [
+        DifferenceKind.FILE_EXTRA,
+        DifferenceKind.RELEASE_EXTRA,
+        DifferenceKind.YANK,
+    ]
+    assert files_of(follower, "foo") == {"1.0": ["foo-1.0.tar.gz"]}
+    assert not view(follower, "foo").releases["1.0"].yanked
+    upstream.remove_project("foo")
+    (gone,) = follower.sync_projects(["foo"])
+    assert kinds(gone.differences) == [DifferenceKind.PROJECT_EXTRA]
+    assert view(follower, "foo").status is ProjectStatus.DELETED
+
+
+def test_audit_without_fix_reports_and_changes_nothing(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    follower.sync_projects(["foo"])
+    upstream.add_file("foo", "1.1", "foo-1.1.tar.gz")
+    (audit,) = follower.sync_projects(["foo"], fix=False)
+    assert kinds(audit.differences) == [DifferenceKind.FILE_MISSING, DifferenceKind.RELEASE_MISSING]
+    assert "foo 1.1 foo-1.1.tar.gz: file missing here" in [str(d) for d in audit.differences]
+    assert list(view(follower, "foo").releases) == ["1.0"]
+
+
+def test_unknown_project_is_reported_and_not_created(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    (result,) = follower.sync_projects(["does-not-exist"])
+    assert (result.found, result.differences, result.applied) == (False, [], False)
+    assert view(follower, "does-not-exist").status is ProjectStatus.UNKNOWN
+
+
+def test_reconcile_mends_state_the_events_got_wrong(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    # The early-history remove timestamped before its create leaves the project alive by the
+    # events' meaning; the upstream's page (serial order) says it is gone: reconcile agrees.
+    upstream.add("early", None, "create", timestamp=1_000_000_500)
+    upstream.add("early", "1.0", "add source file early-1.0.tar.gz", timestamp=1_000_000_501)
+    upstream.add("early", None, "remove", timestamp=1_000_000_400)
+    follower.catch_up()
+    assert view(follower, "early").status is ProjectStatus.LIVE
+    follower.sync_projects(follower.dirty_projects())
+    assert view(follower, "early").status is ProjectStatus.DELETED
+
+
+def test_page_faults_are_retried(upstream: FakeUpstream, follower: Follower) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    upstream.fail_next("ratelimit", 1, where="pages")
+    upstream.fail_next("http500", 1, where="pages")
+    (result,) = follower.sync_projects(["foo"])
+    assert result.error is None
+    assert files_of(follower, "foo") == {"1.0": ["foo-1.0.tar.gz"]}
+
+
+def test_a_malformed_page_changes_nothing_and_is_reported(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    follower.sync_projects(["foo"])
+    upstream.remove_file("foo", "1.0", "foo-1.0.tar.gz")
+    upstream.fail_next("malformed", 10, where="pages")
+    (result,) = follower.sync_projects(["foo"])
+    assert result.error is not None and "foo" in result.error
+    assert files_of(follower, "foo") == {"1.0": ["foo-1.0.tar.gz"]}
