@@ -148,9 +148,6 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         pytest.param(
             {"WHEELFARM_HTTP_TIMEOUT": "nan"},
             "http_timeout",
-            marks=pytest.mark.xfail(
-                strict=True, reason="bug: _as_float accepts nan (nan < 0 is False)"
-            ),
         ),  # not a number, though float() reads it
     ],
 )
@@ -171,19 +168,10 @@ def test_bad_number_in_the_environment_is_a_config_error(
         pytest.param(
             "retries = 2.5\n",
             "retries",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: _as_int truncates a TOML float (2.5 -> 2); '2.5' from the "
-                "environment is refused",
-            ),
         ),  # not whole
         pytest.param(
             "http_timeout = true\n",
             "http_timeout",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: _as_float accepts a boolean as 1.0; _as_int refuses booleans",
-            ),
         ),  # a boolean is not a duration
     ],
 )
@@ -281,11 +269,6 @@ def test_pip_index_url_is_a_url_pip_can_use() -> None:
     assert pip_index_url().startswith(("http://", "https://", "file://"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: pip's Configuration.items() yields (file, {key: value}) pairs, so the script's "
-    "flat lookup of ':env:.index-url' never matches and pip's built-in default is returned",
-)
 def test_pip_index_url_follows_pips_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:1/simple/")
     assert pip_index_url() == "http://127.0.0.1:1/simple/"

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import DBAPIError
 
 from wheelfarm import __version__
 from wheelfarm.config import Settings, load_settings
@@ -259,4 +260,7 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(error.exit_code)
     except WheelfarmError as error:
         err.print(f"error: {error}", style="red", markup=False, highlight=False)
+        sys.exit(2)
+    except DBAPIError as error:  # unreachable database, wrong credentials, damaged schema
+        err.print(f"database error: {error.orig}", style="red", markup=False, highlight=False)
         sys.exit(2)

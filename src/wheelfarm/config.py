@@ -6,6 +6,7 @@ environment or the file: the :class:`Settings` object is handed down.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -99,17 +100,21 @@ def _as_names(setting: str, value: object) -> tuple[str, ...]:
 
 
 def _as_float(setting: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(setting, value, "expected a number")
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(setting, value, "expected a number") from None
+    if not math.isfinite(number):
+        raise ConfigError(setting, value, "expected a finite number")
     if number < 0:
         raise ConfigError(setting, value, "must not be negative")
     return number
 
 
 def _as_int(setting: str, value: object) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool | float):  # int(2.5) would quietly be 2
         raise ConfigError(setting, value, "expected a whole number")
     try:
         number: int = int(value)  # type: ignore[call-overload]
@@ -152,6 +157,9 @@ def _read_file(path: Path) -> dict[str, object]:
     section = data.get("wheelfarm", data)
     if not isinstance(section, dict):
         raise ConfigError("config", str(path), "[wheelfarm] must be a table")
+    stray = sorted(set(data) - {"wheelfarm"}) if "wheelfarm" in data else []
+    if stray:
+        raise ConfigError(stray[0], data[stray[0]], f"outside the [wheelfarm] table in {path}")
     return section
 
 
@@ -166,12 +174,16 @@ def _environment(environ: Mapping[str, str]) -> dict[str, object]:
 _PIP_INDEX_SCRIPT = """
 from pip._internal.configuration import Configuration
 from pip._internal.models.index import PyPI
+from pip._internal.exceptions import ConfigurationError
 configuration = Configuration(isolated=False)
 configuration.load()
-values = dict(configuration.items())
 for key in (":env:.index-url", "install.index-url", "global.index-url"):
-    if values.get(key):
-        print(values[key].split()[0])
+    try:
+        value = configuration.get_value(key)
+    except ConfigurationError:
+        continue
+    if value:
+        print(value.split()[0])
         break
 else:
     print(PyPI.simple_url)

@@ -145,11 +145,6 @@ def test_parse_row_lists_every_problem(row: Any, problems: list[str], serial: in
     assert repr(row) in str(problem)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: parse_row checks 'needs a version' only after the other checks pass, "
-    "so a row with a bad field and a missing version reports only the bad field",
-)
 def test_parse_row_reports_a_missing_version_along_with_other_problems() -> None:
     with pytest.raises(EventProblem) as caught:
         parse_row(["foo", None, -1, "new release", 7])

@@ -174,14 +174,14 @@ def parse_row(row: object) -> ChangelogEvent:
         problems.append(f"version {version!r} is neither null nor a non-empty string")
     if not isinstance(action, str):
         problems.append(f"action {action!r} is not a string")
+    elif version is None and _classify(action.strip(), None)[0] in _NEEDS_VERSION:
+        problems.append(f"action {action!r} needs a version")
     if problems:
         raise EventProblem(row, problems, serial_value)
     # The checks above guarantee these types; cast only tells the type checker.
     name, action = cast(str, name), cast(str, action)
     version_text = version.strip() if isinstance(version, str) else None
     kind, filename, python_version = _classify(action.strip(), version_text)
-    if kind in _NEEDS_VERSION and version_text is None:
-        raise EventProblem(row, [f"action {action!r} needs a version"], serial_value)
     return ChangelogEvent(
         serial=cast(int, serial_value),
         timestamp=cast(int, timestamp_value),

@@ -19,10 +19,11 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import InvalidVersion
 
 from wheelfarm.errors import MalformedResponse
-from wheelfarm.names import NormalizedName, canonical
-from wheelfarm.upstream.http import RetryPolicy, raise_for_status
+from wheelfarm.names import NormalizedName, canonical, sort_versions
+from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status
 
 __all__ = ["PageClient", "UpstreamFile", "UpstreamProject", "parse_project"]
 
@@ -56,16 +57,17 @@ def version_from_filename(project: NormalizedName, filename: str) -> str | None:
     """The version a distribution file names, for files the JSON API did not place."""
     try:
         if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename):
+            name, version, *_ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+        return str(version) if name == project else None
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         pass
     for suffix in _SDIST_SUFFIXES:  # legacy sdists: "<name>-<version><suffix>", any spelling
         if filename.endswith(suffix):
-            stem = filename[: -len(suffix)]
-            name, _, version = stem.rpartition("-")
-            if name and version and canonical(name) == project:
-                return version
+            stem_name, _, stem_version = filename[: -len(suffix)].rpartition("-")
+            if stem_name and stem_version and canonical(stem_name) == project:
+                return stem_version
     return None
 
 
@@ -93,7 +95,10 @@ def _parse_file(
         return None
     where = f"file {filename!r}"
     hashes = raw.get("hashes", {})
-    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+    if not isinstance(hashes, dict):
+        problems.append(f"{where}: hashes {hashes!r} is not an object")
+        hashes = {}
+    sha256 = hashes.get("sha256")
     if sha256 is not None and (
         not isinstance(sha256, str) or len(sha256) != 64 or not _is_hex(sha256)
     ):
@@ -191,7 +196,7 @@ def parse_project(
         display_name=display_name,
         summary=summary or None,
         serial=serial,
-        versions=tuple(sorted(versions)),
+        versions=tuple(sort_versions(list(versions))),
         files=tuple(files),
     )
 
@@ -219,13 +224,6 @@ def _serial(response: httpx.Response, page: object, api: Mapping[str, Any] | Non
     return 0
 
 
-def _json(response: httpx.Response, url: str) -> object:
-    try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise MalformedResponse(url, f"not JSON: {error}") from error
-
-
 class PageClient:
     """Fetches one project's state; ``None`` means the upstream does not have it (404)."""
 
@@ -244,33 +242,35 @@ class PageClient:
     def page_url(self, name: NormalizedName) -> str:
         return f"{self._simple_url}{name}/"
 
-    def _get(self, url: str, accept: str) -> httpx.Response | None:
-        def attempt() -> httpx.Response | None:
+    def _get(self, url: str, accept: str) -> tuple[httpx.Response, object] | None:
+        """GET and decode a JSON page; ``None`` for 404. Undecodable bodies are retried."""
+
+        def attempt() -> tuple[httpx.Response, object] | None:
             response = self._client.get(url, headers={"Accept": accept})
             if response.status_code == 404:
                 return None
             raise_for_status(response)
-            return response
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            if content_type not in (PEP691_JSON, "application/json"):
+                raise MalformedResponse(url, f"expected JSON, got Content-Type {content_type!r}")
+            try:
+                return response, json.loads(response.content)
+            except (ValueError, UnicodeDecodeError) as error:  # truncated by a proxy, often
+                raise TransientError(url, f"not JSON: {error}") from error
 
         return self._policy.run(attempt, f"GET {url}")
 
     def fetch(self, name: NormalizedName) -> UpstreamProject | None:
         """Read the project's page and JSON API page; validate both."""
         url = self.page_url(name)
-        response = self._get(url, PEP691_JSON)
-        if response is None:
+        got = self._get(url, PEP691_JSON)
+        if got is None:
             return None
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if content_type not in (PEP691_JSON, "application/json"):
-            raise MalformedResponse(
-                url, f"expected a PEP 691 JSON page, got Content-Type {content_type!r}"
-            )
-        page = _json(response, url)
+        response, page = got
         api: Mapping[str, Any] | None = None
         api_url = self._json_api_url(name)
         if api_url is not None:
-            api_response = self._get(api_url, "application/json")
-            if api_response is not None:
-                parsed = _json(api_response, api_url)
-                api = parsed if isinstance(parsed, dict) else None
+            api_got = self._get(api_url, "application/json")
+            if api_got is not None and isinstance(api_got[1], dict):
+                api = api_got[1]
         return parse_project(url, page, _serial(response, page, api), api)

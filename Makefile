@@ -1,0 +1,33 @@
+# Two commands: `make up` runs wheelfarm on the embedded default, `make test` runs every check.
+# Each creates the virtual environment it needs in .venv (Python 3.11 or newer).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test lint clean
+
+$(BIN)/wheelfarm: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "wheelfarm needs Python 3.11+"'
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  echo "Python's venv support is missing: install it with 'sudo apt-get install python3-venv'"; \
+	  exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+up: $(BIN)/wheelfarm
+	$(BIN)/wheelfarm sync
+	$(BIN)/wheelfarm status
+
+lint: $(BIN)/wheelfarm
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis
