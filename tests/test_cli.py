@@ -228,3 +228,38 @@ def pg_or_sqlite_second(request: pytest.FixtureRequest, tmp_path: Path, database
     url: str = cluster.create_database(name, template="wheelfarm_template")
     request.addfinalizer(lambda: cluster.drop_database(name))
     return url
+
+
+def test_follow_keeps_following_until_sigterm(
+    tmp_path: Path, upstream: FakeUpstream, database_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "WHEELFARM_UPSTREAM": upstream.simple_url,
+        "WHEELFARM_DATABASE": database_url,
+        "WHEELFARM_PROJECTS": "",
+        "WHEELFARM_POLL_SECONDS": "0.2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wheelfarm", "follow"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        upstream.add_file("Demo.Pkg", "3.0", "demo_pkg-3.0.tar.gz")  # arrives while it follows
+        deadline = time.monotonic() + 60
+        releases: dict[str, object] = {}
+        while time.monotonic() < deadline and "3.0" not in releases:
+            time.sleep(0.3)
+            result = run(tmp_path, upstream, "show", "demo-pkg", "--json", database=database_url)
+            if result.returncode == 0:
+                releases = json.loads(result.stdout)["releases"]
+        assert "3.0" in releases
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "stopped; everything applied so far is saved" in stderr

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,24 +90,29 @@ def cli(
     ctx.obj = load_settings(config, flags=flags)
 
 
-def _print_syncs(results: list[ProjectSync]) -> int:
-    """Report per-project outcomes; returns how many failed."""
+def _print_syncs(results: list[ProjectSync], *, detail: bool) -> int:
+    """Report per-project outcomes (every difference when ``detail``); returns how many failed."""
     failed = 0
     for result in results:
         if result.error:
             failed += 1
             err.print(f"{result.name}: {result.error}", style="red", markup=False)
         elif not result.found:
-            err.print(f"[yellow]{result.name}: not found upstream")
-        for difference in result.differences:
-            out.print(f"  {difference}", markup=False, highlight=False)
+            err.print(f"{result.name}: not found upstream", style="yellow", markup=False)
+        elif result.differences and not detail:
+            counts = Counter(d.kind.value for d in result.differences)
+            summary = ", ".join(f"{n} {kind}" for kind, n in counts.most_common())
+            out.print(f"  {result.name}: {summary}", markup=False, highlight=False)
+        if detail:
+            for difference in result.differences:
+                out.print(f"  {difference}", markup=False, highlight=False)
     return failed
 
 
 def _sync_named(follower: Follower, names: list[str]) -> int:
     with _progress("syncing projects") as progress:
         results = follower.sync_projects(names, progress=progress)
-    failed = _print_syncs(results)
+    failed = _print_syncs(results, detail=False)
     changed = sum(len(r.differences) for r in results)
     out.print(f"synced {len(results)} projects: {changed} changes applied, {failed} failed")
     return failed
@@ -185,7 +191,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         out.print_json(json.dumps(data))
         return
     for key, value in data.items():
-        out.print(f"{key.replace('_', ' ')}: {value}")
+        label = "last changelog serial applied" if key == "last_serial" else key.replace("_", " ")
+        out.print(f"{label}: {value}")
 
 
 @cli.command()
@@ -223,7 +230,7 @@ def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
                 names = list(live_project_names(connection))
         with _progress("auditing projects") as progress:
             results = follower.sync_projects(names, fix=fix, progress=progress)
-    failed = _print_syncs(results)
+    failed = _print_syncs(results, detail=True)
     differing = sum(1 for r in results if r.differences)
     verb = "repaired" if fix else "found"
     out.print(f"audited {len(results)} projects: {differing} differ ({verb}), {failed} failed")
