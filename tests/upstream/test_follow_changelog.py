@@ -8,24 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fixtures.fake_upstream import FakeUpstream
+from tests.upstream.helpers import files_of, script_early_remove, view
 from wheelfarm.errors import MalformedResponse, UpstreamError
-from wheelfarm.names import canonical
 from wheelfarm.store.journal import position
 from wheelfarm.store.schema import events
-from wheelfarm.store.views import ProjectStatus, ProjectView, read_project
+from wheelfarm.store.views import ProjectStatus
 from wheelfarm.upstream.follow import Follower
-
-
-def view(follower: Follower, name: str) -> ProjectView:
-    with follower.engine.connect() as connection:
-        return read_project(connection, canonical(name))
-
-
-def files_of(follower: Follower, name: str) -> dict[str, list[str]]:
-    return {
-        version: [f.filename for f in release.files]
-        for version, release in view(follower, name).releases.items()
-    }
 
 
 def test_creates_releases_and_files_appear(upstream: FakeUpstream, follower: Follower) -> None:
@@ -238,9 +226,7 @@ def test_early_history_remove_timestamped_before_the_create_it_follows(
 ) -> None:
     # The remove arrives later (higher serial) but is timestamped earlier: it removed only what
     # existed before it, which is nothing of this project.
-    upstream.add("early", None, "create", timestamp=1_000_000_500)
-    upstream.add("early", "1.0", "add source file early-1.0.tar.gz", timestamp=1_000_000_501)
-    upstream.add("early", None, "remove", timestamp=1_000_000_400)
+    script_early_remove(upstream)
     follower.catch_up()
     assert files_of(follower, "early") == {"1.0": ["early-1.0.tar.gz"]}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fixtures.fake_upstream import FakeUpstream
-from tests.upstream.test_follow_changelog import files_of, view
+from tests.upstream.helpers import files_of, script_early_remove, view
 from wheelfarm.store.views import ProjectStatus
 from wheelfarm.upstream.diff import DifferenceKind
 from wheelfarm.upstream.follow import Follower
@@ -91,9 +91,7 @@ def test_reconcile_mends_state_the_events_got_wrong(
 ) -> None:
     # The early-history remove timestamped before its create leaves the project alive by the
     # events' meaning; the upstream's page (serial order) says it is gone: reconcile agrees.
-    upstream.add("early", None, "create", timestamp=1_000_000_500)
-    upstream.add("early", "1.0", "add source file early-1.0.tar.gz", timestamp=1_000_000_501)
-    upstream.add("early", None, "remove", timestamp=1_000_000_400)
+    script_early_remove(upstream)
     follower.catch_up()
     assert view(follower, "early").status is ProjectStatus.LIVE
     follower.sync_projects(follower.dirty_projects())
