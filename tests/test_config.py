@@ -164,7 +164,7 @@ def test_bad_number_in_the_environment_is_a_config_error(
     [
         ("retries = true\n", "retries"),  # a boolean is not a count
         ("retries = 'x'\n", "retries"),  # not a number
-        ("settle_seconds = -1\n", "settle_seconds"),  # negative
+        ("poll_seconds = -1\n", "poll_seconds"),  # negative
         pytest.param(
             "retries = 2.5\n",
             "retries",

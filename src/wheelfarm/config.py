@@ -40,7 +40,6 @@ class Settings:
     http_timeout: float = 30.0
     retries: int = 8
     retry_wait: float = 1.0
-    settle_seconds: float = 60.0
     poll_seconds: float = 60.0
     source: tuple[str, ...] = field(default=(), compare=False)
 
@@ -134,7 +133,6 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "http_timeout": _as_float,
     "retries": _as_int,
     "retry_wait": _as_float,
-    "settle_seconds": _as_float,
     "poll_seconds": _as_float,
 }
 

@@ -119,3 +119,28 @@ def test_a_malformed_page_changes_nothing_and_is_reported(
     (result,) = follower.sync_projects(["foo"])
     assert result.error is not None and "foo" in result.error
     assert files_of(follower, "foo") == {"1.0": ["foo-1.0.tar.gz"]}
+
+
+def test_a_project_deleted_upstream_is_reconciled_once(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    upstream.remove_project("foo")
+    follower.catch_up()
+    assert follower.dirty_projects() == ["foo"]
+    follower.sync_projects(follower.dirty_projects())  # the page answers 404
+    assert follower.dirty_projects() == []
+    assert view(follower, "foo").status is ProjectStatus.DELETED
+
+
+def test_a_yanked_release_without_files_stays_yanked(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.release("foo", "1.0")
+    upstream.yank("foo", "1.0", reason="never finished")
+    follower.catch_up()
+    (result,) = follower.sync_projects(["foo"])  # the page cannot show a yank without files
+    assert result.differences == []
+    assert view(follower, "foo").releases["1.0"].yanked

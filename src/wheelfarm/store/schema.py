@@ -2,7 +2,7 @@
 
 Facts are never deleted. Each fact keeps the order key of the latest event that asserted it
 (``live_key``) and that retracted it (``removed_key``); whether it exists now is derived by
-comparing keys with its parents' removals (see :mod:`wheelfarm.store.truth`). Max is
+comparing keys with its parents' removals (see :mod:`wheelfarm.store.views`). Max is
 commutative and idempotent, so the state does not depend on the order events arrive in.
 """
 

@@ -96,7 +96,8 @@ def diff_project(ours: ProjectView, theirs: UpstreamProject | None) -> list[Diff
         yanked, reason = _release_yank(their_files[version])
         if release is None:
             found.append(Difference(DifferenceKind.RELEASE_MISSING, name, version))
-        elif (release.yanked, release.yanked_reason) != (yanked, reason):
+        elif their_files[version] and (release.yanked, release.yanked_reason) != (yanked, reason):
+            # Pages show yanks on files only: a release without files says nothing of its yank.
             found.append(
                 Difference(
                     DifferenceKind.YANK,

@@ -23,7 +23,7 @@ from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.changes import write_changes, write_rows
 from wheelfarm.store.journal import POSITION, position, set_state, timestamp_at, write_journal
 from wheelfarm.store.schema import projects
-from wheelfarm.store.views import read_project
+from wheelfarm.store.views import ProjectStatus, read_project
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.diff import Difference, changes_for, diff_project
@@ -180,10 +180,11 @@ class Follower:
         with self.engine.connect() as connection:
             ours = read_project(connection, key_name)
         theirs = self.pages.fetch(key_name)
-        if theirs is not None and theirs.serial < ours.last_serial:
+        # A page with no serial (an upstream that does not report them) cannot be checked.
+        if theirs is not None and 0 < theirs.serial < ours.last_serial:
             raise StaleUpstream(self.pages.page_url(key_name), theirs.serial, ours.last_serial)
         result = ProjectSync(key_name, diff_project(ours, theirs), found=theirs is not None)
-        if not fix or (theirs is None and not result.differences):
+        if not fix or (theirs is None and ours.status is ProjectStatus.UNKNOWN):
             return result
         # A 404 carries no serial; it is at least as new as anything we heard of the project.
         # And the page shows the effect of every event of the project up to its serial, so it
@@ -192,6 +193,10 @@ class Follower:
             self._state_key(theirs.serial if theirs else ours.last_serial), ours.touched_key + 1
         )
         changes = changes_for(result.differences, theirs, key)
+        # Read, whatever it said: the project is reconciled up to what we knew of it.
+        changes.project(key_name).synced_serial = max(
+            theirs.serial if theirs else 0, ours.last_serial
+        )
         with self.engine.begin() as connection:
             write_changes(connection, changes)
         result.applied = True

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion
 
 from wheelfarm.errors import MalformedResponse
 from wheelfarm.names import NormalizedName, canonical, sort_versions
+from wheelfarm.upstream.events import MAX_SERIAL
 from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status
 
 __all__ = ["PageClient", "UpstreamFile", "UpstreamProject", "parse_project"]
@@ -220,6 +221,8 @@ def _serial(response: httpx.Response, page: object, api: Mapping[str, Any] | Non
     for candidate in candidates:
         serial = _whole_number(candidate)
         if serial is not None:
+            if serial > MAX_SERIAL:
+                raise MalformedResponse(str(response.url), f"serial {serial} is out of range")
             return serial
     return 0
 
