@@ -12,6 +12,7 @@ import httpx
 from wheelfarm.errors import MalformedResponse, UpstreamError
 from wheelfarm.upstream.events import ChangelogEvent, EventProblem, parse_row
 from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status, retry_after_hint
+from wheelfarm.upstream.rows import decode_rows
 
 __all__ = ["RATE_LIMITED", "ChangelogBatch", "ChangelogClient"]
 
@@ -46,6 +47,10 @@ class ChangelogClient:
             )
             raise_for_status(response)
             try:
+                if method == "changelog_since_serial":
+                    rows = decode_rows(response.content)
+                    if rows is not None:
+                        return rows
                 (result,), _ = xmlrpc.client.loads(response.content, use_builtin_types=True)
             except xmlrpc.client.Fault as fault:
                 if fault.faultCode == RATE_LIMITED:
