@@ -159,20 +159,27 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 @cli.command()
 @click.pass_context
 def follow(ctx: click.Context) -> None:
-    """Keep following the upstream until stopped (SIGINT or SIGTERM)."""
+    """Keep following the upstream until stopped (SIGINT or SIGTERM).
+
+    A round that fails (the upstream down past every retry) is reported and tried again after
+    the poll interval; what earlier rounds applied stays applied.
+    """
     settings = _settings(ctx)
     names = list(settings.projects)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    with open_follower(settings, with_changelog=not names) as follower:
-        try:
+    try:
+        signal.signal(signal.SIGTERM, _raise_stop)
+        with open_follower(settings, with_changelog=not names) as follower:
             while True:
-                if names:
-                    _sync_named(follower, names)
-                else:
-                    _sync_changelog(follower, reconcile=True)
+                try:
+                    if names:
+                        _sync_named(follower, names)
+                    else:
+                        _sync_changelog(follower, reconcile=True)
+                except WheelfarmError as error:
+                    err.print(f"error: {error}; trying again", style="red", markup=False)
                 time.sleep(settings.poll_seconds)
-        except (_Stop, KeyboardInterrupt):
-            err.print("stopped; everything applied so far is saved")
+    except (_Stop, KeyboardInterrupt):
+        err.print("stopped; everything applied so far is saved")
 
 
 @cli.command()

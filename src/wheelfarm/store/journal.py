@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from wheelfarm.store.changes import execute_many
+from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import events, state
 from wheelfarm.upstream.events import ChangelogEvent, EventProblem
 
@@ -74,8 +74,7 @@ def journal_rows(
 
 def write_journal(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Store journal rows; serials already journalled are left as they are."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    execute_many(connection, dialect.insert(events).on_conflict_do_nothing(), rows)
+    insert_rows(connection, events, rows, lambda statement: statement.on_conflict_do_nothing())
 
 
 def timestamp_at(connection: Connection, serial: int) -> int | None:
