@@ -40,11 +40,19 @@ def run_worker(database: str, changelog: str) -> None:
         summary = follower.catch_up()
         seconds = time.perf_counter() - began
     engine.dispose()
-    peak_kib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    writer_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reader_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "events": summary.events,
+                "seconds": seconds,
+                "peak_mb": max(writer_kib, reader_kib) / 1024,
+                "writer_mb": writer_kib / 1024,
+                "reader_mb": reader_kib / 1024,
+            }
+        )
     )
-    print(json.dumps({"events": summary.events, "seconds": seconds, "peak_mb": peak_kib / 1024}))
 
 
 def measure(database: str, changelog: str) -> dict[str, float]:
@@ -94,7 +102,10 @@ def main() -> None:
                 if result["events"] != args.events:
                     raise SystemExit(f"{engine}: applied {result['events']} of {args.events}")
                 rate = result["events"] / result["seconds"]
-                figures.append(f"{engine} {rate:,.0f} events/s (peak {result['peak_mb']:.0f} MB)")
+                figures.append(
+                    f"{engine} {rate:,.0f} events/s (peak {result['writer_mb']:.0f} MB writer, "
+                    f"{result['reader_mb']:.0f} MB reader)"
+                )
     finally:
         upstream.terminate()
         upstream.wait()

@@ -7,7 +7,19 @@ import functools
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["NormalizedName", "canonical", "is_prerelease", "sort_versions"]
+__all__ = [
+    "MAX_FILENAME",
+    "MAX_NAME",
+    "NormalizedName",
+    "canonical",
+    "is_prerelease",
+    "sort_versions",
+    "text_problem",
+]
+
+# The store's column widths: longer input from the outside is refused, not truncated.
+MAX_NAME = 255  # project names and versions
+MAX_FILENAME = 512
 
 
 @functools.lru_cache(maxsize=65536)
@@ -38,3 +50,14 @@ def sort_versions(versions: list[str]) -> list[str]:
             return (False, Version("0"), version)
 
     return sorted(versions, key=key)
+
+
+def text_problem(what: str, value: str, limit: int) -> str | None:
+    """Why an upstream string cannot be stored (empty, too long, a NUL), or None if it can."""
+    if not value:
+        return f"{what} is empty"
+    if len(value) > limit:
+        return f"{what} is longer than {limit} characters"
+    if "\x00" in value:
+        return f"{what} contains a NUL character"
+    return None

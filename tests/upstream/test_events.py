@@ -199,3 +199,18 @@ def test_order_key_out_of_range_raises_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         order_key(timestamp, serial)
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        (["x" * 256, None, 1, "create", 1], "name is longer than 255 characters"),
+        (["foo", "1" * 256, 1, "new release", 1], "version is longer than 255 characters"),
+        (["fo\x00o", None, 1, "create", 1], "name contains a NUL character"),
+        (["foo", "1.0", 1, "add source file " + "f" * 600, 1], "action is longer than"),
+    ],
+)
+def test_rows_the_store_cannot_hold_are_refused(row: list[object], problem: str) -> None:
+    with pytest.raises(EventProblem) as caught:
+        parse_row(row)
+    assert any(problem in text for text in caught.value.problems)

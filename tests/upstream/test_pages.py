@@ -425,3 +425,20 @@ def test_fetch_refuses_a_page_that_is_not_json(html_index: str, client: httpx.Cl
     pages = PageClient(html_index, lambda n: None, client, POLICY)
     with pytest.raises(MalformedResponse, match="Content-Type 'text/html'"):
         pages.fetch(FOO)
+
+
+@pytest.mark.parametrize(
+    ("page", "problem"),
+    [
+        ({"name": "foo", "files": [], "versions": ["1" * 300]}, "longer than 255 characters"),
+        ({"name": "foo", "files": [], "versions": ["1.0\x00"]}, "contains a NUL character"),
+        (
+            {"name": "foo", "files": [{"filename": "foo-1.0.tar.gz", "requires-python": "\x00"}]},
+            "contains a NUL character",
+        ),
+        ({"name": "foo", "files": [{"filename": "f" * 600 + ".tar.gz"}]}, "is not a file name"),
+    ],
+)
+def test_pages_the_store_cannot_hold_are_refused(page: dict[str, object], problem: str) -> None:
+    with pytest.raises(MalformedResponse, match=problem):
+        parse_project("http://127.0.0.1/simple/foo/", page, 1, None)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
-from wheelfarm.names import NormalizedName, canonical
+from wheelfarm.names import MAX_FILENAME, MAX_NAME, NormalizedName, canonical, text_problem
 
 __all__ = [
     "MAX_SERIAL",
@@ -176,6 +176,15 @@ def parse_row(row: object) -> ChangelogEvent:
         problems.append(f"action {action!r} is not a string")
     elif version is None and _classify(action.strip(), None)[0] in _NEEDS_VERSION:
         problems.append(f"action {action!r} needs a version")
+    for what, value, limit in (
+        ("name", name, MAX_NAME),
+        ("version", version, MAX_NAME),
+        ("action", action, MAX_FILENAME + 64),
+    ):
+        # Empty fields were reported above; here: what the store cannot hold.
+        problem = text_problem(what, value, limit) if isinstance(value, str) else None
+        if problem and value.strip():
+            problems.append(problem)
     if problems:
         raise EventProblem(row, problems, serial_value)
     # The checks above guarantee these types; cast only tells the type checker.

@@ -22,7 +22,14 @@ from packaging.utils import (
 from packaging.version import InvalidVersion
 
 from wheelfarm.errors import MalformedResponse
-from wheelfarm.names import NormalizedName, canonical, sort_versions
+from wheelfarm.names import (
+    MAX_FILENAME,
+    MAX_NAME,
+    NormalizedName,
+    canonical,
+    sort_versions,
+    text_problem,
+)
 from wheelfarm.upstream.events import MAX_SERIAL
 from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status
 
@@ -73,6 +80,9 @@ def version_from_filename(project: NormalizedName, filename: str) -> str | None:
 
 
 def _optional_str(value: object, where: str, problems: list[str]) -> str | None:
+    if isinstance(value, str) and "\x00" in value:
+        problems.append(f"{where} contains a NUL character")
+        return None
     if value is None or isinstance(value, str):
         return value
     problems.append(f"{where}: expected a string or null, got {value!r}")
@@ -91,7 +101,11 @@ def _parse_file(
         problems.append(f"{where}: expected an object")
         return None
     filename = raw.get("filename")
-    if not isinstance(filename, str) or not filename or "/" in filename:
+    if (
+        not isinstance(filename, str)
+        or "/" in filename
+        or text_problem("filename", filename, MAX_FILENAME)
+    ):
         problems.append(f"{where}.filename: {filename!r} is not a file name")
         return None
     where = f"file {filename!r}"
@@ -161,8 +175,8 @@ def parse_project(
     if not isinstance(page, dict):
         raise MalformedResponse(url, "the project page is not a JSON object")
     name = page.get("name")
-    if not isinstance(name, str) or not name:
-        raise MalformedResponse(url, f"the project page's name {name!r} is not a name")
+    if not isinstance(name, str) or text_problem("name", name, MAX_NAME):
+        raise MalformedResponse(url, f"the project page's name {name!r:.300} is not a name")
     project = canonical(name)
     raw_files = page.get("files")
     if not isinstance(raw_files, list):
@@ -183,6 +197,9 @@ def parse_project(
     else:
         problems.append(f"versions: expected a list of strings, got {raw_versions!r}")
         versions = set()
+    for version in sorted(versions):
+        if problem := text_problem(f"version {version!r:.300}", version, MAX_NAME):
+            problems.append(problem)
     info = api.get("info") if api else None
     info = info if isinstance(info, dict) else {}
     api_name = info.get("name")
