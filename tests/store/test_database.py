@@ -49,3 +49,14 @@ def test_sqlite_store_uses_wal(tmp_path) -> None:
 def test_bad_database_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="database"):
         create_store_engine(url)
+
+
+def test_migrations_create_exactly_the_schema_the_code_declares(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from wheelfarm.store.schema import metadata
+
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []

@@ -12,8 +12,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -21,7 +25,20 @@ from sqlalchemy import (
     false,
 )
 
-__all__ = ["events", "files", "metadata", "projects", "releases", "state"]
+__all__ = [
+    "build_files",
+    "builders",
+    "builds",
+    "events",
+    "files",
+    "jobs",
+    "metadata",
+    "projects",
+    "releases",
+    "skips",
+    "state",
+    "targets",
+]
 
 metadata = MetaData()
 
@@ -105,4 +122,91 @@ files = Table(
         name="files_release_fkey",
     ),
     Index("files_release_idx", "project", "version"),
+)
+
+
+# -- the farm ------------------------------------------------------------------------------
+
+targets = Table(
+    "targets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("platforms", Text, nullable=False),  # accepted platform tags, best first, spaces
+    Column("distro", String(100)),
+)
+
+builders = Table(
+    "builders",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("label", Text),
+    Column("target", String(100)),
+    Column("python", Text),
+    Column("os", Text),
+    Column("last_seen", Float),
+    Column("command", String(16)),  # skip, pause or stop: told at the next heartbeat
+)
+
+# One row per (release, target) that needs or needed a build: the queue and its outcome.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("project", String(255), primary_key=True),
+    Column("version", String(255), primary_key=True),
+    Column("target", String(100), primary_key=True),
+    Column("state", String(16), nullable=False),  # pending, building, built, failed, skipped
+    Column("urgent", Boolean, nullable=False, server_default=false()),
+    Column("priority", BigInteger, nullable=False, server_default="0"),
+    Column("builder", String(100)),
+    Column("lease_expires", Float),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("reason", Text),
+    Column("updated_at", Float, nullable=False),
+    Index("jobs_claim_idx", "target", "state", "urgent", "priority"),
+    Index("jobs_lease_idx", "state", "lease_expires"),
+)
+
+builds = Table(
+    "builds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("builder", String(100), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration", Float),
+    Column("status", String(16), nullable=False),  # building, built, failed
+    Column("reason", Text),
+    Column("log", LargeBinary),  # compressed; the tail is kept when capped
+    Column("log_bytes", Integer),
+    Index("builds_release_idx", "project", "version"),
+)
+
+build_files = Table(
+    "build_files",
+    metadata,
+    Column("filename", String(512), primary_key=True),
+    Column("build_id", Integer, ForeignKey("builds.id"), nullable=False),
+    Column("project", String(255), nullable=False),
+    Column("version", String(255), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("requires_python", Text),
+    Column("requires_dist", Text),  # a JSON list
+    Column("metadata", LargeBinary),  # the wheel's METADATA, served as PEP 658 metadata
+    Index("build_files_release_idx", "project", "version"),
+)
+
+# Releases (or whole projects, version '') an operator told us not to build.
+skips = Table(
+    "skips",
+    metadata,
+    Column("project", String(255), primary_key=True),
+    Column("version", String(255), primary_key=True),
+    Column("reason", Text, nullable=False),
 )

@@ -1,0 +1,1 @@
+"""The build farm: targets, the queue, builders, intake."""

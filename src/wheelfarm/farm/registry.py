@@ -1,0 +1,111 @@
+"""Targets and builders as the operator configures them (``wheelfarm targets``, ``builders``).
+
+Builder tokens are 256-bit random strings shown once at creation; only their SHA-256 is stored.
+A slow password hash buys nothing for a secret that long, and lookups stay one indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm.targets import Target
+from wheelfarm.store.schema import builders, targets
+
+__all__ = [
+    "BuilderInfo",
+    "DuplicateName",
+    "add_builder",
+    "add_target",
+    "authenticate",
+    "list_builders",
+    "list_targets",
+    "remove_builder",
+    "remove_target",
+    "token_hash",
+]
+
+
+class DuplicateName(WheelfarmError):
+    """A target or builder of that name exists already."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"a {kind} named {name!r} exists already")
+        self.kind = kind
+        self.name = name
+
+
+@dataclass(frozen=True)
+class BuilderInfo:
+    name: str
+    created_at: float
+    label: str | None
+    target: str | None
+    python: str | None
+    os: str | None
+    last_seen: float | None
+    command: str | None
+
+
+def add_target(connection: Connection, target: Target, distro: str | None = None) -> None:
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(targets).values(
+                    name=target.name, platforms=" ".join(target.platforms), distro=distro
+                )
+            )
+    except IntegrityError as error:
+        raise DuplicateName("target", target.name) from error
+
+
+def list_targets(connection: Connection) -> list[Target]:
+    rows = connection.execute(select(targets).order_by(targets.c.name))
+    return [Target.parse(row.name, tuple(row.platforms.split())) for row in rows]
+
+
+def remove_target(connection: Connection, name: str) -> bool:
+    return connection.execute(delete(targets).where(targets.c.name == name)).rowcount > 0
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_builder(connection: Connection, name: str, *, now: float) -> str:
+    """Register a builder; returns its token (shown once, stored hashed)."""
+    token = secrets.token_urlsafe(32)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(builders).values(name=name, token_hash=token_hash(token), created_at=now)
+            )
+    except IntegrityError as error:
+        raise DuplicateName("builder", name) from error
+    return token
+
+
+def list_builders(connection: Connection) -> list[BuilderInfo]:
+    rows = connection.execute(select(builders).order_by(builders.c.name)).mappings()
+    return [BuilderInfo(**{k: row[k] for k in BuilderInfo.__dataclass_fields__}) for row in rows]
+
+
+def remove_builder(connection: Connection, name: str) -> bool:
+    """Revoke a builder: its token stops working at once."""
+    return connection.execute(delete(builders).where(builders.c.name == name)).rowcount > 0
+
+
+def authenticate(connection: Connection, token: str, *, now: float) -> str | None:
+    """The name of the builder holding ``token`` (None: unknown or revoked); notes it was seen."""
+    digest = token_hash(token)
+    name = connection.execute(
+        select(builders.c.name).where(builders.c.token_hash == digest)
+    ).scalar()
+    if name is not None:
+        connection.execute(update(builders).where(builders.c.name == name).values(last_seen=now))
+    return name
