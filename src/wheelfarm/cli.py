@@ -8,57 +8,30 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import DBAPIError
 
 from wheelfarm import __version__
-from wheelfarm.config import Settings, load_settings
+from wheelfarm.cli_farm import builders, skip, targets, unskip
+from wheelfarm.config import load_settings
 from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.registry import list_targets
 from wheelfarm.names import canonical
 from wheelfarm.render import counts_json, project_json, project_table
 from wheelfarm.runtime import open_follower
 from wheelfarm.store.database import create_store_engine, head_revision, stored_revision, upgrade
 from wheelfarm.store.journal import position
 from wheelfarm.store.views import ProjectStatus, count_store, live_project_names, read_project
+from wheelfarm.terminal import err, out, progress_bar, settings_of
 from wheelfarm.upstream.follow import Follower, ProjectSync
 
 __all__ = ["main"]
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-@contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr; the callback takes (done, total)."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.obj
-    return settings
 
 
 @click.group()
@@ -109,9 +82,25 @@ def _print_syncs(results: list[ProjectSync], *, detail: bool) -> int:
     return failed
 
 
-def _sync_named(follower: Follower, names: list[str]) -> int:
-    with _progress("syncing projects") as progress:
+def _schedule(follower: Follower, names: list[str], *, urgent: bool) -> None:
+    """Queue the builds the synced projects now need, for every configured target."""
+    with follower.engine.begin() as connection:
+        configured = list_targets(connection)
+        if not configured:
+            return
+        now = time.time()
+        pending = sum(
+            schedule_project(connection, canonical(name), configured, now=now, urgent=urgent)
+            for name in names
+        )
+    if pending:
+        out.print(f"queued {pending} builds for {len(configured)} targets")
+
+
+def _sync_named(follower: Follower, names: list[str], *, urgent: bool = False) -> int:
+    with progress_bar("syncing projects") as progress:
         results = follower.sync_projects(names, progress=progress)
+    _schedule(follower, [r.name for r in results if not r.error], urgent=urgent)
     failed = _print_syncs(results, detail=False)
     changed = sum(len(r.differences) for r in results)
     out.print(f"synced {len(results)} projects: {changed} changes applied, {failed} failed")
@@ -119,7 +108,7 @@ def _sync_named(follower: Follower, names: list[str]) -> int:
 
 
 def _sync_changelog(follower: Follower, reconcile: bool) -> int:
-    with _progress("following the changelog") as progress:
+    with progress_bar("following the changelog") as progress:
         summary = follower.catch_up(progress=progress)
     out.print(
         f"applied {summary.events} events (serial {summary.start_serial} to "
@@ -130,7 +119,7 @@ def _sync_changelog(follower: Follower, reconcile: bool) -> int:
     dirty = follower.dirty_projects()
     if not dirty:
         return 0
-    return _sync_named(follower, list(dirty))
+    return _sync_named(follower, list(dirty), urgent=True)
 
 
 @cli.command()
@@ -139,7 +128,7 @@ def _sync_changelog(follower: Follower, reconcile: bool) -> int:
 @click.pass_context
 def sync(ctx: click.Context, projects: tuple[str, ...], no_reconcile: bool) -> None:
     """Catch up with the upstream as it was when the command started, then exit."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     names = list(projects or settings.projects)
     with open_follower(settings, with_changelog=not names) as follower:
         failed = (
@@ -164,7 +153,7 @@ def follow(ctx: click.Context) -> None:
     A round that fails (the upstream down past every retry) is reported and tried again after
     the poll interval; what earlier rounds applied stays applied.
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     names = list(settings.projects)
     try:
         signal.signal(signal.SIGTERM, _raise_stop)
@@ -187,7 +176,7 @@ def follow(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts of what we hold and the last changelog serial applied."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_follower(settings, with_changelog=False) as follower:
         with follower.engine.connect() as connection:
             counts = count_store(connection)
@@ -208,7 +197,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """What we hold for one live project."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with (
         open_follower(settings, with_changelog=False) as follower,
         follower.engine.connect() as connection,
@@ -229,19 +218,25 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
     """Compare what we hold with the upstream's pages; exit 1 when they differ (unless --fix)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     with open_follower(settings, with_changelog=False) as follower:
         names = list(projects or settings.projects)
         if not names:
             with follower.engine.connect() as connection:
                 names = list(live_project_names(connection))
-        with _progress("auditing projects") as progress:
+        with progress_bar("auditing projects") as progress:
             results = follower.sync_projects(names, fix=fix, progress=progress)
     failed = _print_syncs(results, detail=True)
     differing = sum(1 for r in results if r.differences)
     verb = "repaired" if fix else "found"
     out.print(f"audited {len(results)} projects: {differing} differ ({verb}), {failed} failed")
     sys.exit(1 if failed or (differing and not fix) else 0)
+
+
+cli.add_command(targets)
+cli.add_command(builders)
+cli.add_command(skip)
+cli.add_command(unskip)
 
 
 @cli.group()
@@ -253,7 +248,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Bring the database schema to the newest revision."""
-    engine = create_store_engine(_settings(ctx).database_url)
+    engine = create_store_engine(settings_of(ctx).database_url)
     try:
         before = stored_revision(engine)
         upgrade(engine)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wheelfarm.farm.targets import Target
 from wheelfarm.names import NormalizedName
+from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import build_files, jobs, releases, skips
 from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
 
@@ -143,19 +143,17 @@ def schedule_project(
         if current in _SETTLED or current == state.value:
             continue  # a build's outcome stands until `rebuild` resets it
         newly_pending += state is JobState.PENDING
-        _upsert_job(
-            connection,
-            {
-                "project": project,
-                "version": version,
-                "target": target_name,
-                "state": state.value,
-                "urgent": urgent,
-                "priority": priority.get(version, 0),
-                "reason": reason,
-                "updated_at": now,
-            },
-        )
+        job = {
+            "project": project,
+            "version": version,
+            "target": target_name,
+            "state": state.value,
+            "urgent": urgent,
+            "priority": priority.get(version, 0),
+            "reason": reason,
+            "updated_at": now,
+        }
+        connection.execute(upsert(connection, jobs, job, ["project", "version", "target"]))
     withdrawn = [key for key, state in existing.items() if state == "pending" and key not in wanted]
     for version, target_name in withdrawn:
         connection.execute(
@@ -164,18 +162,6 @@ def schedule_project(
             )
         )
     return newly_pending
-
-
-def _upsert_job(connection: Connection, row: dict[str, object]) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(jobs).values(**row)
-    keep = {"project", "version", "target"}
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["project", "version", "target"],
-            set_={k: statement.excluded[k] for k in row if k not in keep},
-        )
-    )
 
 
 def expire_leases(connection: Connection, now: float) -> int:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wheelfarm.store.bulk import insert_rows
+from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import events, state
 from wheelfarm.upstream.events import ChangelogEvent, EventProblem
 
@@ -36,11 +36,7 @@ def get_state(connection: Connection, name: str) -> str | None:
 
 
 def set_state(connection: Connection, name: str, value: str) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(state).values(name=name, value=value)
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=["name"], set_={"value": value})
-    )
+    connection.execute(upsert(connection, state, {"name": name, "value": value}, ["name"]))
 
 
 def position(connection: Connection) -> int:

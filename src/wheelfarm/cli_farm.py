@@ -1,0 +1,170 @@
+"""Farm administration commands: targets, builders, skip and unskip."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+
+import click
+from sqlalchemy import Connection, delete
+
+from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm import registry
+from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.targets import Target, local_target
+from wheelfarm.names import canonical
+from wheelfarm.store.database import open_store
+from wheelfarm.store.dialect import upsert
+from wheelfarm.store.schema import skips
+from wheelfarm.terminal import out, settings_of
+
+__all__ = ["builders", "skip", "targets", "unskip"]
+
+
+@contextmanager
+def _transaction(ctx: click.Context) -> Iterator[Connection]:
+    engine = open_store(settings_of(ctx).database_url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+class NotFound(WheelfarmError):
+    """The thing a command names does not exist."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} does not exist")
+
+
+@click.group()
+def targets() -> None:
+    """The platforms wheels are built for."""
+
+
+@targets.command("add")
+@click.argument("name", required=False)
+@click.option("--platform", "platforms", multiple=True, help="Another platform it accepts.")
+@click.option("--distro", help="The distro its wheels run on (for system dependencies).")
+@click.pass_context
+def targets_add(
+    ctx: click.Context, name: str | None, platforms: tuple[str, ...], distro: str | None
+) -> None:
+    """Add a target, e.g. cp311-cp311-linux_armv7l (default: this machine's interpreter)."""
+    target = Target.parse(name, platforms) if name else local_target()
+    with _transaction(ctx) as connection:
+        registry.add_target(connection, target, distro)
+    shown = ", ".join(target.platforms[:3]) + (", ..." if len(target.platforms) > 3 else "")
+    out.print(f"added target {target.name}: accepts {len(target.platforms)} platforms ({shown})")
+
+
+@targets.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def targets_list(ctx: click.Context, as_json: bool) -> None:
+    """The configured targets."""
+    with _transaction(ctx) as connection:
+        found = registry.list_targets(connection)
+    if as_json:
+        out.print_json(json.dumps([{"name": t.name, "platforms": t.platforms} for t in found]))
+    for target in [] if as_json else found:
+        out.print(f"{target.name}  (Python {target.python}, {len(target.platforms)} platforms)")
+
+
+@targets.command("remove")
+@click.argument("name")
+@click.pass_context
+def targets_remove(ctx: click.Context, name: str) -> None:
+    """Stop building for a target (wheels already built stay)."""
+    with _transaction(ctx) as connection:
+        if not registry.remove_target(connection, name):
+            raise NotFound(f"target {name!r}")
+    out.print(f"removed target {name}")
+
+
+@click.group()
+def builders() -> None:
+    """The machines that build (each with its own token)."""
+
+
+@builders.command("add")
+@click.argument("name")
+@click.pass_context
+def builders_add(ctx: click.Context, name: str) -> None:
+    """Register a builder and print its token (shown only this once)."""
+    with _transaction(ctx) as connection:
+        token = registry.add_builder(connection, name, now=time.time())
+    out.print(f"builder {name} added; its token (keep it secret, it is not shown again):")
+    out.print(token, markup=False, highlight=False)
+
+
+@builders.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def builders_list(ctx: click.Context, as_json: bool) -> None:
+    """The registered builders and when they were last seen."""
+    with _transaction(ctx) as connection:
+        found = registry.list_builders(connection)
+    if as_json:
+        out.print_json(json.dumps([asdict(b) for b in found]))
+        return
+    for builder in found:
+        seen = (
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(builder.last_seen))
+            if builder.last_seen
+            else "never"
+        )
+        out.print(f"{builder.name}  target {builder.target or '?'}  last seen {seen}")
+
+
+@builders.command("remove")
+@click.argument("name")
+@click.pass_context
+def builders_remove(ctx: click.Context, name: str) -> None:
+    """Revoke a builder's token at once."""
+    with _transaction(ctx) as connection:
+        if not registry.remove_builder(connection, name):
+            raise NotFound(f"builder {name!r}")
+    out.print(f"removed builder {name}; its token no longer works")
+
+
+def _reschedule(connection: Connection, project: str) -> None:
+    schedule_project(
+        connection, canonical(project), registry.list_targets(connection), now=time.time()
+    )
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--reason", required=True, help="Why (shown on the project page).")
+@click.pass_context
+def skip(ctx: click.Context, name: str, version: str | None, reason: str) -> None:
+    """Do not build a project (or one release of it)."""
+    with _transaction(ctx) as connection:
+        row = {"project": canonical(name), "version": version or "", "reason": reason}
+        connection.execute(upsert(connection, skips, row, ["project", "version"]))
+        _reschedule(connection, name)
+    out.print(f"skipping {canonical(name)} {version or '(every release)'}: {reason}")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.pass_context
+def unskip(ctx: click.Context, name: str, version: str | None) -> None:
+    """Build a skipped project (or release) again."""
+    with _transaction(ctx) as connection:
+        removed = connection.execute(
+            delete(skips).where(
+                skips.c.project == canonical(name), skips.c.version == (version or "")
+            )
+        ).rowcount
+        if not removed:
+            raise NotFound(f"a skip of {canonical(name)} {version or '(every release)'}")
+        _reschedule(connection, name)
+    out.print(f"no longer skipping {canonical(name)} {version or ''}".rstrip())

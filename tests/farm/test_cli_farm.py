@@ -1,0 +1,124 @@
+"""Farm administration from the command line: targets, builders, skip, and queueing on sync."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.fixtures.fake_upstream import FakeUpstream
+from wheelfarm.farm.registry import authenticate
+from wheelfarm.store.database import open_store
+from wheelfarm.store.schema import jobs
+
+
+def wheelfarm(
+    tmp_path: Path, database: str, *args: str, upstream: str = "http://127.0.0.1:9/simple/"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WHEELFARM_DATABASE": database, "WHEELFARM_UPSTREAM": upstream}
+    return subprocess.run(
+        [sys.executable, "-m", "wheelfarm", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_targets_add_list_remove(tmp_path: Path, database_url: str) -> None:
+    added = wheelfarm(
+        tmp_path,
+        database_url,
+        "targets",
+        "add",
+        "cp39-cp39-linux_armv7l",
+        "--platform",
+        "manylinux_2_17_armv7l",
+    )
+    assert added.returncode == 0, added.stderr
+    assert wheelfarm(tmp_path, database_url, "targets", "add").returncode == 0  # this machine's
+    listed = json.loads(wheelfarm(tmp_path, database_url, "targets", "list", "--json").stdout)
+    arm = next(t for t in listed if t["name"] == "cp39-cp39-linux_armv7l")
+    assert arm["platforms"] == ["linux_armv7l", "manylinux_2_17_armv7l"]
+    again = wheelfarm(tmp_path, database_url, "targets", "add", "cp39-cp39-linux_armv7l")
+    assert again.returncode == 2 and "exists already" in again.stderr
+    assert (
+        wheelfarm(tmp_path, database_url, "targets", "remove", "cp39-cp39-linux_armv7l").returncode
+        == 0
+    )
+    gone = wheelfarm(tmp_path, database_url, "targets", "remove", "cp39-cp39-linux_armv7l")
+    assert gone.returncode == 2 and "does not exist" in gone.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "py3-none-any",  # not a CPython interpreter tag
+        "cp311-cp311",  # no platform
+        "cp311-cp311-Linux x86",  # not a platform tag
+    ],
+)
+def test_bad_target_names_are_refused(tmp_path: Path, database_url: str, name: str) -> None:
+    result = wheelfarm(tmp_path, database_url, "targets", "add", name)
+    assert result.returncode == 2
+    assert f"target {name!r}" in result.stderr
+
+
+def test_builder_tokens_work_until_the_builder_is_removed(
+    tmp_path: Path, database_url: str
+) -> None:
+    added = wheelfarm(tmp_path, database_url, "builders", "add", "pi1")
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    engine = open_store(database_url)
+    with engine.begin() as connection:
+        assert authenticate(connection, token, now=1.0) == "pi1"
+        assert authenticate(connection, token + "x", now=1.0) is None
+    listed = json.loads(wheelfarm(tmp_path, database_url, "builders", "list", "--json").stdout)
+    assert [(b["name"], b["last_seen"]) for b in listed] == [("pi1", 1.0)]
+    assert wheelfarm(tmp_path, database_url, "builders", "remove", "pi1").returncode == 0
+    with engine.begin() as connection:
+        assert authenticate(connection, token, now=2.0) is None
+    engine.dispose()
+
+
+def test_sync_queues_builds_and_skip_unskip_change_them(tmp_path: Path, database_url: str) -> None:
+    with FakeUpstream() as upstream:
+        upstream.create("demo")
+        upstream.add_file("demo", "1.0", "demo-1.0.tar.gz")
+        upstream.add_file("demo", "2.0", "demo-2.0.tar.gz")
+        upstream.add_file("demo", "2.0", "demo-2.0-py3-none-any.whl")
+        wheelfarm(tmp_path, database_url, "targets", "add", "cp311-cp311-linux_armv7l")
+        synced = wheelfarm(
+            tmp_path, database_url, "sync", "--project", "demo", upstream=upstream.simple_url
+        )
+        assert synced.returncode == 0, synced.stderr
+        assert "queued 1 builds for 1 targets" in synced.stdout
+
+    def queue() -> dict[str, tuple[str, str | None]]:
+        engine = open_store(database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(select(jobs.c.version, jobs.c.state, jobs.c.reason))
+            found = {row.version: (row.state, row.reason) for row in rows}
+        engine.dispose()
+        return found
+
+    assert queue() == {
+        "1.0": ("pending", None),
+        "2.0": ("skipped", "upstream wheel demo-2.0-py3-none-any.whl installs on this target"),
+    }
+    assert (
+        wheelfarm(tmp_path, database_url, "skip", "demo", "1.0", "--reason", "broken").returncode
+        == 0
+    )
+    assert queue()["1.0"] == ("skipped", "skipped: broken")
+    assert wheelfarm(tmp_path, database_url, "unskip", "demo", "1.0").returncode == 0
+    assert queue()["1.0"] == ("pending", None)
+    missing = wheelfarm(tmp_path, database_url, "unskip", "demo", "1.0")
+    assert missing.returncode == 2 and "a skip of demo 1.0 does not exist" in missing.stderr
