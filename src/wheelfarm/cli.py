@@ -17,7 +17,7 @@ from rich.logging import RichHandler
 from sqlalchemy.exc import DBAPIError
 
 from wheelfarm import __version__
-from wheelfarm.cli_farm import builders, skip, targets, unskip
+from wheelfarm.cli_farm import builder, builders, skip, targets, unskip
 from wheelfarm.config import load_settings
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.queue import schedule_project
@@ -234,6 +234,7 @@ def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
 
 
 cli.add_command(targets)
+cli.add_command(builder)
 cli.add_command(builders)
 cli.add_command(skip)
 cli.add_command(unskip)

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 
 import click
+import httpx
 from sqlalchemy import Connection, delete
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm import registry
+from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.sandbox import BuildLimits
 from wheelfarm.farm.targets import Target, local_target
 from wheelfarm.names import canonical
 from wheelfarm.store.database import open_store
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import skips
 from wheelfarm.terminal import out, settings_of
+from wheelfarm.upstream.http import RetryPolicy
 
-__all__ = ["builders", "skip", "targets", "unskip"]
+__all__ = ["builder", "builders", "skip", "targets", "unskip"]
 
 
 @contextmanager
@@ -168,3 +175,55 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
             raise NotFound(f"a skip of {canonical(name)} {version or '(every release)'}")
         _reschedule(connection, name)
     out.print(f"no longer skipping {canonical(name)} {version or ''}".rstrip())
+
+
+@click.command("builder")
+@click.option("--master", required=True, help="The master's URL, e.g. http://master:8080")
+@click.option(
+    "--token",
+    envvar="WHEELFARM_BUILDER_TOKEN",
+    required=True,
+    help="This builder's token (or $WHEELFARM_BUILDER_TOKEN, which ps does not show).",
+)
+@click.option("--work", type=click.Path(path_type=Path), help="Scratch space for builds.")
+@click.option("--label", help="A label shown in monitoring.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=3 * 3600.0,
+    show_default=True,
+    help="Seconds before a build is killed.",
+)
+@click.option(
+    "--pip-option",
+    "pip_options",
+    multiple=True,
+    help="Extra option for pip wheel (repeatable), e.g. --extra-index-url=URL.",
+)
+@click.pass_context
+def builder(
+    ctx: click.Context,
+    master: str,
+    token: str,
+    work: Path | None,
+    label: str | None,
+    timeout: float,
+    pip_options: tuple[str, ...],
+) -> None:
+    """Build wheels for a master until stopped (SIGINT or SIGTERM)."""
+    settings = settings_of(ctx)
+    options = BuilderOptions(
+        workdir=work or settings.data_dir / "build",
+        label=label,
+        limits=BuildLimits(timeout=timeout),
+        pip_options=pip_options,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    policy = RetryPolicy(retries=settings.retries, initial_wait=settings.retry_wait)
+    with httpx.Client(timeout=settings.http_timeout) as http:
+        try:
+            run_builder(MasterClient(master, token, http, policy), options, stop)
+        except KeyboardInterrupt:
+            stop.set()
+    out.print("builder stopped")

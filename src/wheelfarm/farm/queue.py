@@ -23,7 +23,7 @@ from sqlalchemy import Connection, delete, select, text, update
 from wheelfarm.farm.targets import Target
 from wheelfarm.names import NormalizedName
 from wheelfarm.store.dialect import upsert
-from wheelfarm.store.schema import build_files, jobs, releases, skips
+from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
 from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
 
 __all__ = ["Claim", "JobState", "claim_job", "expire_leases", "schedule_project"]
@@ -165,13 +165,34 @@ def schedule_project(
 
 
 def expire_leases(connection: Connection, now: float) -> int:
-    """Return jobs whose builder went silent to the queue; returns how many."""
-    result = connection.execute(
-        update(jobs)
-        .where(jobs.c.state == JobState.BUILDING.value, jobs.c.lease_expires < now)
-        .values(state=JobState.PENDING.value, builder=None, lease_expires=None, updated_at=now)
-    )
-    return result.rowcount
+    """Return jobs whose builder went silent to the queue; returns how many.
+
+    Their unfinished builds are closed as failed, so a late report from the silent builder
+    is refused rather than recorded over the new attempt.
+    """
+    expired = connection.execute(
+        select(jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.builder).where(
+            jobs.c.state == JobState.BUILDING.value, jobs.c.lease_expires < now
+        )
+    ).all()
+    for project, version, target, builder in expired:
+        connection.execute(
+            update(builds)
+            .where(
+                builds.c.project == project,
+                builds.c.version == version,
+                builds.c.target == target,
+                builds.c.builder == builder,
+                builds.c.status == JobState.BUILDING.value,
+            )
+            .values(status=JobState.FAILED.value, reason="lease expired: the builder went silent")
+        )
+        connection.execute(
+            update(jobs)
+            .where(jobs.c.project == project, jobs.c.version == version, jobs.c.target == target)
+            .values(state=JobState.PENDING.value, builder=None, lease_expires=None, updated_at=now)
+        )
+    return len(expired)
 
 
 _CLAIM_SQLITE = text(

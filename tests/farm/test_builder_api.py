@@ -1,0 +1,195 @@
+"""The builder API over real HTTP on loopback, and real builds by a real builder."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+import time
+import venv
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.fixtures.fake_upstream import FakeUpstream
+from tests.fixtures.sdists import make_sdist, module_name
+from wheelfarm.farm.api import FarmConfig, create_builder_app
+from wheelfarm.farm.builder import BuilderOptions, MasterClient, MasterRefused, run_builder
+from wheelfarm.farm.protocol import API_PREFIX, Hello, Report
+from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.registry import add_builder, add_target
+from wheelfarm.farm.server import RunningServer, serve_in_thread
+from wheelfarm.farm.targets import local_target
+from wheelfarm.names import canonical
+from wheelfarm.store.schema import build_files, builds, jobs
+from wheelfarm.upstream.follow import Follower
+from wheelfarm.upstream.http import RetryPolicy, new_client
+from wheelfarm.upstream.pages import PageClient
+
+POLICY = RetryPolicy(retries=2, initial_wait=0.01, max_wait=0.05)
+
+
+class Clock:
+    """A clock the test moves: leases expire when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Farm:
+    engine: Engine
+    upstream: FakeUpstream
+    server: RunningServer
+    token: str
+    wheels: Path
+    clock: Clock
+
+    http: httpx.Client
+
+    def client(self, token: str | None = None) -> MasterClient:
+        return MasterClient(self.server.url, token or self.token, self.http, POLICY)
+
+    def publish(self, sdist: Path, name: str, version: str) -> None:
+        """Put an sdist on the fake index, follow it, and queue its build."""
+        self.upstream.create(name)
+        self.upstream.add_file(name, version, sdist.name, content=sdist.read_bytes())
+        with new_client(10) as http:
+            pages = PageClient(
+                self.upstream.simple_url,
+                f"{self.upstream.base_url}/pypi/{{}}/json".format,
+                http,
+                POLICY,
+            )
+            Follower(self.engine, pages).sync_projects([name])
+        with self.engine.begin() as connection:
+            schedule_project(connection, canonical(name), [local_target()], now=self.clock())
+
+
+@pytest.fixture
+def farm(engine: Engine, tmp_path: Path) -> Iterator[Farm]:
+    clock = Clock()
+    with engine.begin() as connection:
+        add_target(connection, local_target())
+        token = add_builder(connection, "local", now=clock())
+    with FakeUpstream() as upstream:
+        config = FarmConfig(index_url=upstream.simple_url, wheel_dir=tmp_path / "wheels")
+        server = serve_in_thread(create_builder_app(engine, config, clock))
+        try:
+            with httpx.Client(timeout=120) as http:
+                yield Farm(engine, upstream, server, token, tmp_path / "wheels", clock, http)
+        finally:
+            server.stop()
+
+
+def hello(client: MasterClient) -> None:
+    target = local_target()
+    client.hello(Hello(target=target.name, platforms=list(target.platforms), python="3", os="x"))
+
+
+def test_unknown_token_gets_401_and_changes_nothing(farm: Farm) -> None:
+    with pytest.raises(MasterRefused) as refused:
+        hello(farm.client("not-a-token"))
+    assert refused.value.status == 401
+    assert "unknown or revoked builder token" in refused.value.detail
+
+
+def test_malformed_requests_get_422_naming_the_field(farm: Farm) -> None:
+    response = httpx.post(
+        f"{farm.server.url}{API_PREFIX}/hello",
+        headers={"Authorization": f"Bearer {farm.token}"},
+        json={"target": "", "python": "3", "os": "x"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "target"]
+
+
+def test_a_target_the_master_does_not_build_for_is_refused(farm: Farm) -> None:
+    with pytest.raises(MasterRefused, match="is not configured on the master"):
+        farm.client().hello(Hello(target="cp39-cp39-linux_armv7l", python="3.9", os="x"))
+
+
+def test_real_builds_of_a_pure_and_a_c_sdist_install_and_import(farm: Farm, tmp_path: Path) -> None:
+    for name, kind in (("demo-pure", "pure"), ("demo-c", "c")):
+        farm.publish(make_sdist(tmp_path / "sdists", name, "1.0", kind=kind), name, "1.0")
+    options = BuilderOptions(workdir=tmp_path / "work", pip_options=("--no-build-isolation",))
+    handled = run_builder(farm.client(), options, threading.Event(), jobs=2)
+    assert handled == 2
+    with farm.engine.connect() as connection:
+        states = {row.project: row.state for row in connection.execute(select(jobs))}
+        built = {row.project: row.filename for row in connection.execute(select(build_files))}
+        logs = [row.log_bytes for row in connection.execute(select(builds))]
+    assert states == {"demo-pure": "built", "demo-c": "built"}
+    assert built["demo-pure"].endswith("-py3-none-any.whl")
+    assert f"-{local_target().interpreter}-" in built["demo-c"]
+    assert all(size and size > 0 for size in logs)
+    # A user installs them from the stored files into a fresh environment.
+    environment = tmp_path / "user-venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    wheels = [str(farm.wheels / project / filename) for project, filename in built.items()]
+    subprocess.run(
+        [python, "-m", "pip", "install", "--no-index", "--no-deps", *wheels],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        f"import {module_name('demo-c')}._speedups as s, {module_name('demo-pure')} as p;"
+        "print(s.answer(), p.VALUE)"
+    )
+    output = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True)
+    assert output.stdout.split() == ["42", "demo-pure", "1.0"]
+
+
+def test_a_failing_build_is_recorded_with_its_log(farm: Farm, tmp_path: Path) -> None:
+    sdist = make_sdist(tmp_path / "sdists", "demo-broken", "1.0", fail_build=True)
+    farm.publish(sdist, "demo-broken", "1.0")
+    options = BuilderOptions(workdir=tmp_path / "work", pip_options=("--no-build-isolation",))
+    run_builder(farm.client(), options, threading.Event(), jobs=1)
+    with farm.engine.connect() as connection:
+        build = connection.execute(select(builds)).one()
+        job = connection.execute(select(jobs)).one()
+    assert (build.status, job.state) == ("failed", "failed")
+    assert b"deliberate build failure" in zlib.decompress(build.log)
+
+
+def test_a_silent_builders_job_is_leased_again(farm: Farm, tmp_path: Path) -> None:
+    farm.publish(make_sdist(tmp_path / "sdists", "demo-pure", "1.0"), "demo-pure", "1.0")
+    first = farm.client()
+    hello(first)
+    claim = first.claim()
+    assert claim.job is not None
+    assert first.claim().job is None  # nothing else to do while the lease holds
+    farm.clock.now += 301  # past the lease: the builder went silent
+    again = first.claim()
+    assert again.job is not None and again.job.project == "demo-pure"
+    with pytest.raises(MasterRefused, match=r"already over|not yours") as refused:
+        stale = Report(status="failed", reason="x", duration=1.0)
+        first.report(claim.job.build_id, stale)  # the old build id is stale now
+    assert refused.value.status in (404, 409)
+
+
+def test_an_upload_that_is_not_a_wheel_is_refused_with_the_reason(
+    farm: Farm, tmp_path: Path
+) -> None:
+    farm.publish(make_sdist(tmp_path / "sdists", "demo-pure", "1.0"), "demo-pure", "1.0")
+    client = farm.client()
+    hello(client)
+    job = client.claim().job
+    assert job is not None
+    fake = tmp_path / "demo_pure-1.0-py3-none-any.whl"
+    fake.write_bytes(b"this is not a zip file")
+    with pytest.raises(MasterRefused) as refused:
+        client.upload(job.build_id, fake, hashlib.sha256(fake.read_bytes()).hexdigest())
+    assert refused.value.status == 422 and "zip" in refused.value.detail
+    assert not (farm.wheels / "demo-pure").exists() or not any(
+        (farm.wheels / "demo-pure").iterdir()
+    )
