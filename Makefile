@@ -18,8 +18,7 @@ $(BIN)/wheelfarm: pyproject.toml
 	@touch $@
 
 up: $(BIN)/wheelfarm
-	$(BIN)/wheelfarm sync
-	$(BIN)/wheelfarm status
+	$(BIN)/wheelfarm up
 
 lint: $(BIN)/wheelfarm
 	$(BIN)/ruff check src tests benchmarks

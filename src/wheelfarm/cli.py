@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,19 +14,30 @@ from types import FrameType
 from typing import Any
 
 import click
+import httpx
 from rich.logging import RichHandler
 from sqlalchemy.exc import DBAPIError
 
 from wheelfarm import __version__
-from wheelfarm.cli_farm import builder, builders, skip, targets, unskip
+from wheelfarm.cli_farm import builder, builders, builds_command, rebuild, skip, targets, unskip
 from wheelfarm.config import load_settings
 from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm.api import FarmConfig, create_builder_app
+from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import schedule_project
-from wheelfarm.farm.registry import list_targets
+from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
+from wheelfarm.farm.server import serve_in_thread
+from wheelfarm.farm.targets import local_target
 from wheelfarm.names import canonical
 from wheelfarm.render import counts_json, project_json, project_table
-from wheelfarm.runtime import open_follower
-from wheelfarm.store.database import create_store_engine, head_revision, stored_revision, upgrade
+from wheelfarm.runtime import open_follower, retry_policy
+from wheelfarm.store.database import (
+    create_store_engine,
+    head_revision,
+    open_store,
+    stored_revision,
+    upgrade,
+)
 from wheelfarm.store.journal import position
 from wheelfarm.store.views import ProjectStatus, count_store, live_project_names, read_project
 from wheelfarm.terminal import err, out, progress_bar, settings_of
@@ -158,17 +170,68 @@ def follow(ctx: click.Context) -> None:
     try:
         signal.signal(signal.SIGTERM, _raise_stop)
         with open_follower(settings, with_changelog=not names) as follower:
-            while True:
-                try:
-                    if names:
-                        _sync_named(follower, names)
-                    else:
-                        _sync_changelog(follower, reconcile=True)
-                except WheelfarmError as error:
-                    err.print(f"error: {error}; trying again", style="red", markup=False)
-                time.sleep(settings.poll_seconds)
+            _follow_forever(follower, names, settings.poll_seconds)
     except (_Stop, KeyboardInterrupt):
         err.print("stopped; everything applied so far is saved")
+
+
+def _follow_forever(follower: Follower, names: list[str], poll_seconds: float) -> None:
+    """Sync (named projects, or the changelog) and queue builds, round after round."""
+    while True:
+        try:
+            if names:
+                _sync_named(follower, names)
+            else:
+                _sync_changelog(follower, reconcile=True)
+        except WheelfarmError as error:
+            err.print(f"error: {error}; trying again", style="red", markup=False)
+        time.sleep(poll_seconds)
+
+
+@cli.command()
+@click.pass_context
+def up(ctx: click.Context) -> None:
+    """Run everything on this machine: follower, builder API and a local builder.
+
+    The local builder builds for this machine's interpreter; its target is added and its token
+    made afresh at each start. Stop with Ctrl-C (or SIGTERM).
+    """
+    settings = settings_of(ctx)
+    names = list(settings.projects)
+    logging.getLogger("wheelfarm.farm.builder").setLevel(logging.INFO)  # show builds as they go
+    engine = open_store(settings.database_url)
+    target = local_target()
+    with engine.begin() as connection:
+        if target.name not in {t.name for t in list_targets(connection)}:
+            add_target(connection, target)
+        remove_builder(connection, "local")
+        token = add_builder(connection, "local", now=time.time())
+    farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.data_dir / "wheels")
+    server = serve_in_thread(create_builder_app(engine, farm), settings.host, settings.port)
+    stop = threading.Event()
+    http = httpx.Client(timeout=settings.http_timeout)
+    client = MasterClient(server.url, token, http, retry_policy(settings))
+    options = BuilderOptions(
+        workdir=settings.data_dir / "build", label="local", pip_options=settings.pip_options
+    )
+    builder = threading.Thread(
+        target=run_builder, args=(client, options, stop), name="local-builder", daemon=True
+    )
+    builder.start()
+    following = ", ".join(names) if names else "the whole changelog"
+    out.print(f"wheelfarm is up: builder API at {server.url}/docs, building for {target.name}")
+    out.print(f"following {following}; wheels go to {farm.wheel_dir}; Ctrl-C stops")
+    try:
+        signal.signal(signal.SIGTERM, _raise_stop)
+        with open_follower(settings, with_changelog=not names) as follower:
+            _follow_forever(follower, names, settings.poll_seconds)
+    except (_Stop, KeyboardInterrupt):
+        err.print("stopping: the build under way is abandoned and will be built again")
+    finally:
+        stop.set()
+        server.stop()
+        http.close()
+        engine.dispose()
 
 
 @cli.command()
@@ -235,6 +298,8 @@ def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
 
 cli.add_command(targets)
 cli.add_command(builder)
+cli.add_command(builds_command)
+cli.add_command(rebuild)
 cli.add_command(builders)
 cli.add_command(skip)
 cli.add_command(unskip)

@@ -19,6 +19,7 @@ from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm import registry
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.reports import list_builds, requeue_failed
 from wheelfarm.farm.sandbox import BuildLimits
 from wheelfarm.farm.targets import Target, local_target
 from wheelfarm.names import canonical
@@ -28,7 +29,7 @@ from wheelfarm.store.schema import skips
 from wheelfarm.terminal import out, settings_of
 from wheelfarm.upstream.http import RetryPolicy
 
-__all__ = ["builder", "builders", "skip", "targets", "unskip"]
+__all__ = ["builder", "builders", "builds_command", "rebuild", "skip", "targets", "unskip"]
 
 
 @contextmanager
@@ -227,3 +228,38 @@ def builder(
         except KeyboardInterrupt:
             stop.set()
     out.print("builder stopped")
+
+
+@click.command("builds")
+@click.option("--failed", is_flag=True, help="Only failed builds.")
+@click.option("--project", help="Only this project.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def builds_command(ctx: click.Context, failed: bool, project: str | None, as_json: bool) -> None:
+    """The build queue and its outcomes, per release and target."""
+    with _transaction(ctx) as connection:
+        found = list_builds(
+            connection, project=canonical(project) if project else None, failed_only=failed
+        )
+    if as_json:
+        out.print_json(json.dumps(found))
+        return
+    for entry in found:
+        files = ", ".join(entry["files"]) or entry.get("reason") or ""
+        out.print(
+            f"{entry['project']} {entry['version']} {entry['target']}: {entry['status']}  {files}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--target", help="Only this target.")
+@click.pass_context
+def rebuild(ctx: click.Context, name: str, version: str | None, target: str | None) -> None:
+    """Queue failed builds of a project (or release) again."""
+    with _transaction(ctx) as connection:
+        count = requeue_failed(connection, canonical(name), version, target, now=time.time())
+    out.print(f"queued {count} failed builds of {canonical(name)} again")

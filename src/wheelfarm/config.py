@@ -41,6 +41,9 @@ class Settings:
     retries: int = 8
     retry_wait: float = 1.0
     poll_seconds: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+    pip_options: tuple[str, ...] = ()
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -134,6 +137,9 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "retries": _as_int,
     "retry_wait": _as_float,
     "poll_seconds": _as_float,
+    "host": _as_str,
+    "port": _as_int,
+    "pip_options": _as_names,
 }
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,44 @@ def test_sync_queues_builds_and_skip_unskip_change_them(tmp_path: Path, database
     assert queue()["1.0"] == ("pending", None)
     missing = wheelfarm(tmp_path, database_url, "unskip", "demo", "1.0")
     assert missing.returncode == 2 and "a skip of demo 1.0 does not exist" in missing.stderr
+
+
+def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) -> None:
+    from tests.fixtures.sdists import make_sdist
+
+    sdist = make_sdist(tmp_path / "sdists", "demo-up", "1.0")
+    with FakeUpstream() as upstream:
+        upstream.create("demo-up")
+        upstream.add_file("demo-up", "1.0", sdist.name, content=sdist.read_bytes())
+        env = {
+            **os.environ,
+            "WHEELFARM_DATABASE": database_url,
+            "WHEELFARM_UPSTREAM": upstream.simple_url,
+            "WHEELFARM_PROJECTS": "demo-up",
+            "WHEELFARM_PORT": "0",
+            "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
+            "WHEELFARM_PIP_OPTIONS": "--no-build-isolation",  # no build dependencies to fetch
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wheelfarm", "up"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            status = ""
+            while time.monotonic() < deadline and status != "built":
+                time.sleep(0.5)
+                listed = wheelfarm(tmp_path, database_url, "builds", "--json")
+                found = json.loads(listed.stdout) if listed.returncode == 0 else []
+                status = found[0]["status"] if found else ""
+        finally:
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+    assert status == "built", stderr
+    assert "wheelfarm is up: builder API at http://127.0.0.1:" in stdout
+    assert (tmp_path / "data" / "wheels" / "demo-up" / "demo_up-1.0-py3-none-any.whl").exists()
+    assert process.returncode == 0
