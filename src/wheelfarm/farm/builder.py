@@ -40,7 +40,14 @@ from wheelfarm.farm.protocol import (
     Report,
     ReportReply,
 )
-from wheelfarm.farm.sandbox import BuildLimits, BuildRequest, BuildResult, Outcome, run_build
+from wheelfarm.farm.sandbox import (
+    BuildLimits,
+    BuildRequest,
+    BuildResult,
+    Outcome,
+    cleanup,
+    run_build,
+)
 from wheelfarm.farm.targets import local_target
 from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status
 
@@ -193,11 +200,12 @@ def build_job(
         pip_options=options.pip_options,
         environment=options.environment,
     )
+    options.workdir.mkdir(parents=True, exist_ok=True)
     result = run_build(request, options.workdir, options.limits)
     for attempt in range(1, options.unavailable_retries + 1):
         if result.outcome is not Outcome.NOT_YET_AVAILABLE:
             break
-        shutil.rmtree(result.directory, ignore_errors=True)
+        cleanup(result)
         log.info("%s %s is not on the index yet; retry %d", job.project, job.version, attempt)
         sleep(options.unavailable_wait * attempt)
         result = run_build(request, options.workdir, options.limits)
@@ -229,7 +237,7 @@ def handle_job(client: MasterClient, job: Job, options: BuilderOptions, heartbea
     except MasterRefused as error:
         status, reason = "failed", f"upload refused: {error.detail}"
     finally:
-        shutil.rmtree(result.directory, ignore_errors=True)
+        cleanup(result)
     log_text = result.log.decode("utf-8", "replace")
     client.report(
         job.build_id,
