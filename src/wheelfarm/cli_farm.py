@@ -79,7 +79,8 @@ def targets_list(ctx: click.Context, as_json: bool) -> None:
         found = registry.list_targets(connection)
     if as_json:
         out.print_json(json.dumps([{"name": t.name, "platforms": t.platforms} for t in found]))
-    for target in [] if as_json else found:
+        return
+    for target in found:
         out.print(f"{target.name}  (Python {target.python}, {len(target.platforms)} platforms)")
 
 

@@ -17,10 +17,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from wheelfarm.farm.intake import IntakeError, IntakeLimits, inspect_wheel, store_wheel
 from wheelfarm.farm.protocol import (
@@ -65,6 +66,15 @@ def compress_log(text: str) -> tuple[bytes, int]:
     return zlib.compress(raw, 6), len(raw)
 
 
+def _job_of(build: dict[str, Any]) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE clause that picks a build's job."""
+    return (
+        jobs.c.project == build["project"],
+        jobs.c.version == build["version"],
+        jobs.c.target == build["target"],
+    )
+
+
 def _transaction(request: Request) -> Iterator[Connection]:
     """One transaction per request: committed when the handler returns, else rolled back."""
     engine: Engine = request.app.state.engine
@@ -103,7 +113,7 @@ def create_builder_app(
     app.state.engine = engine
     app.state.clock = clock
 
-    def own_build(connection: Connection, build_id: int, name: str) -> dict[str, object]:
+    def own_build(connection: Connection, build_id: int, name: str) -> dict[str, Any]:
         row = connection.execute(select(builds).where(builds.c.id == build_id)).mappings().first()
         if row is None or row["builder"] != name:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"build {build_id} is not yours")
@@ -174,12 +184,7 @@ def create_builder_app(
         build = own_build(connection, build_id, name)
         connection.execute(
             update(jobs)
-            .where(
-                jobs.c.project == build["project"],
-                jobs.c.version == build["version"],
-                jobs.c.target == build["target"],
-                jobs.c.builder == name,
-            )
+            .where(*_job_of(build), jobs.c.builder == name)
             .values(lease_expires=clock() + config.lease_seconds)
         )
         command = connection.execute(
@@ -275,11 +280,7 @@ def create_builder_app(
         }[outcome]
         connection.execute(
             update(jobs)
-            .where(
-                jobs.c.project == build["project"],
-                jobs.c.version == build["version"],
-                jobs.c.target == build["target"],
-            )
+            .where(*_job_of(build))
             .values(
                 state=job_state.value,
                 reason=reason,
