@@ -218,7 +218,7 @@ def builder(
         workdir=work or settings.data_dir / "build",
         label=label,
         limits=BuildLimits(timeout=timeout),
-        pip_options=pip_options,
+        pip_options=pip_options or settings.pip_options,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

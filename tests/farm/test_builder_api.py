@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist, module_name
@@ -24,7 +24,7 @@ from wheelfarm.farm.protocol import API_PREFIX, Hello, Report
 from wheelfarm.farm.queue import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target
 from wheelfarm.farm.server import RunningServer, serve_in_thread
-from wheelfarm.farm.targets import local_target
+from wheelfarm.farm.targets import Target, local_target
 from wheelfarm.names import canonical
 from wheelfarm.store.schema import build_files, builds, jobs
 from wheelfarm.upstream.follow import Follower
@@ -193,3 +193,39 @@ def test_an_upload_that_is_not_a_wheel_is_refused_with_the_reason(
     assert not (farm.wheels / "demo-pure").exists() or not any(
         (farm.wheels / "demo-pure").iterdir()
     )
+
+
+def test_a_pure_wheel_built_for_one_target_serves_the_others(farm: Farm, tmp_path: Path) -> None:
+    other = Target.parse("cp311-cp311-linux_armv7l")
+    with farm.engine.begin() as connection:
+        add_target(connection, other)
+    farm.publish(make_sdist(tmp_path / "sdists", "demo-pure", "1.0"), "demo-pure", "1.0")
+    with farm.engine.begin() as connection:
+        schedule_project(
+            connection, canonical("demo-pure"), [local_target(), other], now=farm.clock()
+        )
+    options = BuilderOptions(workdir=tmp_path / "work", pip_options=("--no-build-isolation",))
+    assert run_builder(farm.client(), options, threading.Event(), jobs=1) == 1
+    with farm.engine.connect() as connection:
+        states = {row.target: row.state for row in connection.execute(select(jobs))}
+        built = connection.execute(select(build_files.c.filename)).scalars().all()
+    assert states == {local_target().name: "built", other.name: "built"}
+    assert built == ["demo_pure-1.0-py3-none-any.whl"]
+
+
+def test_uploading_a_file_name_already_published_is_refused_cleanly(
+    farm: Farm, tmp_path: Path
+) -> None:
+    farm.publish(make_sdist(tmp_path / "sdists", "demo-pure", "1.0"), "demo-pure", "1.0")
+    options = BuilderOptions(workdir=tmp_path / "work", pip_options=("--no-build-isolation",))
+    run_builder(farm.client(), options, threading.Event(), jobs=1)
+    (wheel,) = (farm.wheels / "demo-pure").iterdir()
+    with farm.engine.begin() as connection:
+        connection.execute(update(jobs).values(state="pending"))  # as if a second target raced
+    client = farm.client()
+    hello(client)
+    job = client.claim().job
+    assert job is not None
+    with pytest.raises(MasterRefused) as refused:
+        client.upload(job.build_id, wheel, hashlib.sha256(wheel.read_bytes()).hexdigest())
+    assert refused.value.status == 409 and "already published" in refused.value.detail

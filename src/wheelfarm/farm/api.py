@@ -36,7 +36,7 @@ from wheelfarm.farm.protocol import (
     Report,
     ReportReply,
 )
-from wheelfarm.farm.queue import JobState, claim_job, expire_leases
+from wheelfarm.farm.queue import JobState, claim_job, expire_leases, settle_release
 from wheelfarm.farm.registry import authenticate, list_targets
 from wheelfarm.store.schema import build_files, builders, builds, jobs
 
@@ -205,21 +205,25 @@ def create_builder_app(
         build = own_build(connection, build_id, name)
         if content_length > config.limits.max_wheel_bytes:
             raise HTTPException(413, "wheel too large")
+        published = connection.execute(
+            select(build_files.c.sha256).where(build_files.c.filename == filename)
+        ).scalar()
+        if published is not None:  # e.g. a pure wheel another target's build already gave us
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"{filename} is already published (sha256 {published})"
+            )
         staging = config.wheel_dir / ".incoming"
+        temporary: Path | None = None
         try:
             staging.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=staging, suffix=".upload")
+            handle, name_of_file = tempfile.mkstemp(dir=staging, suffix=".upload")
+            temporary = Path(name_of_file)
             with os.fdopen(handle, "wb") as sink:
                 async for chunk in request.stream():
                     sink.write(chunk)
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise HTTPException(507, "the master's disk is full; try again later") from error
-            raise
-        try:
             target = next(t for t in list_targets(connection) if t.name == build["target"])
             wheel = inspect_wheel(
-                Path(temporary),
+                temporary,
                 filename=filename,
                 project=str(build["project"]),
                 version=str(build["version"]),
@@ -228,13 +232,18 @@ def create_builder_app(
                 expected_size=content_length,
                 limits=config.limits,
             )
-            store_wheel(Path(temporary), wheel, config.wheel_dir / str(build["project"]))
+            store_wheel(temporary, wheel, config.wheel_dir / str(build["project"]))
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise HTTPException(507, "the master's disk is full; try again later") from error
+            raise
         except IntakeError as error:
             raise HTTPException(422, str(error)) from error
         except StopIteration as error:
             raise HTTPException(status.HTTP_409_CONFLICT, "the target was removed") from error
         finally:
-            Path(temporary).unlink(missing_ok=True)
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
         connection.execute(
             insert(build_files).values(
                 filename=wheel.filename,
@@ -266,7 +275,7 @@ def create_builder_app(
             update(builds)
             .where(builds.c.id == build_id)
             .values(
-                status="failed" if outcome == "not-yet-available" else outcome,
+                status="deferred" if outcome == "not-yet-available" else outcome,
                 reason=reason,
                 duration=message.duration,
                 log=log,
@@ -283,12 +292,16 @@ def create_builder_app(
             .where(*_job_of(build))
             .values(
                 state=job_state.value,
-                reason=reason,
+                reason=None if outcome == "built" else reason,
+                urgent=False,  # a deferred job lets the others go first
                 builder=None,
                 lease_expires=None,
                 updated_at=clock(),
             )
         )
+        # A wheel built here may serve other targets too (a pure wheel serves them all), and a
+        # job that lost the race to such a wheel is covered: settle every job of the release.
+        settle_release(connection, build["project"], build["version"], list_targets(connection))
         return ReportReply(status=outcome)
 
     return app

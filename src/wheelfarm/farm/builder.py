@@ -4,7 +4,8 @@ It needs no inbound connection: every exchange is a request to the master, authe
 the builder's token. While a build runs, a heartbeat renews the job's lease and carries the
 machine's health; a builder that goes silent loses its job to another. A release the index
 does not serve yet (its pages lag the changelog) is retried here with backoff before the job is
-handed back as "not yet available", never recorded as a failed build.
+handed back as "not yet available": the job returns to the queue (the attempt is recorded as
+deferred), it does not fail.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from wheelfarm.farm.sandbox import (
     run_build,
 )
 from wheelfarm.farm.targets import local_target
-from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status
+from wheelfarm.upstream.http import RetryPolicy, raise_for_status
 
 __all__ = ["BuilderOptions", "MasterClient", "MasterRefused", "read_health", "run_builder"]
 
@@ -270,16 +271,19 @@ def run_builder(
     while not stop.is_set() and (jobs is None or handled < jobs):
         try:
             claim = client.claim()
-        except TransientError as error:
-            log.warning("claim failed: %s", error)
+            if claim.job is None:
+                stop.wait(claim.retry_after)
+                continue
+            job = claim.job
+            log.info("building %s %s for %s", job.project, job.version, job.target)
+            status = handle_job(client, job, options, reply.heartbeat_seconds)
+            log.info("%s %s: %s", job.project, job.version, status)
+            handled += 1
+        except MasterRefused as error:
+            if error.status == 401:
+                raise  # revoked: nothing this builder can do will change that
+            log.error("%s; going on", error)  # e.g. the lease ran out: the job went elsewhere
+        except WheelfarmError as error:  # the master unreachable past every retry
+            log.error("%s; trying again in %.0f s", error, reply.heartbeat_seconds)
             stop.wait(reply.heartbeat_seconds)
-            continue
-        if claim.job is None:
-            stop.wait(claim.retry_after)
-            continue
-        job = claim.job
-        log.info("building %s %s for %s", job.project, job.version, job.target)
-        status = handle_job(client, job, options, reply.heartbeat_seconds)
-        log.info("%s %s: %s", job.project, job.version, status)
-        handled += 1
     return handled

@@ -26,7 +26,14 @@ from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
 from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
 
-__all__ = ["Claim", "JobState", "claim_job", "expire_leases", "schedule_project"]
+__all__ = [
+    "Claim",
+    "JobState",
+    "claim_job",
+    "expire_leases",
+    "schedule_project",
+    "settle_release",
+]
 
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 
@@ -108,13 +115,15 @@ def schedule_project(
     live = view.releases if view.status is ProjectStatus.LIVE else {}
     skip_rows = connection.execute(select(skips).where(skips.c.project == project)).mappings()
     skipped = {row["version"]: row["reason"] for row in skip_rows}
-    built: dict[tuple[str, str], list[frozenset[Tag]]] = {}
+    # A wheel we built counts for every target it installs on, not only the one it was built
+    # for: a pure-Python wheel built once serves them all.
+    built: dict[str, list[frozenset[Tag]]] = {}
     for row in connection.execute(
-        select(build_files.c.version, build_files.c.target, build_files.c.filename).where(
+        select(build_files.c.version, build_files.c.filename).where(
             build_files.c.project == project
         )
     ):
-        built.setdefault((row.version, row.target), []).append(_wheel_tags(row.filename))
+        built.setdefault(row.version, []).append(_wheel_tags(row.filename))
     priority = {
         row.version: row.live_key
         for row in connection.execute(
@@ -132,9 +141,7 @@ def schedule_project(
         accepted = target.compatible_tags()
         for version, release in live.items():
             skip = skipped.get(version, skipped.get(""))
-            decision = _decide(
-                release, target, accepted, skip, built.get((version, target.name), [])
-            )
+            decision = _decide(release, target, accepted, skip, built.get(version, []))
             if decision is not None:
                 wanted[(version, target.name)] = decision
     newly_pending = 0
@@ -162,6 +169,39 @@ def schedule_project(
             )
         )
     return newly_pending
+
+
+def settle_release(
+    connection: Connection, project: str, version: str, targets: Iterable[Target]
+) -> int:
+    """Mark built every job of a release that a wheel we hold installs on; returns how many.
+
+    Called when a build ends: a pure-Python wheel built for one target also serves the others,
+    whether their jobs are pending or lost the race to upload the same file name.
+    """
+    ours = [
+        _wheel_tags(name)
+        for name in connection.execute(
+            select(build_files.c.filename).where(
+                build_files.c.project == project, build_files.c.version == version
+            )
+        ).scalars()
+    ]
+    settled = 0
+    for target in targets:
+        accepted = target.compatible_tags()
+        if any(tags & accepted for tags in ours):
+            settled += connection.execute(
+                update(jobs)
+                .where(
+                    jobs.c.project == project,
+                    jobs.c.version == version,
+                    jobs.c.target == target.name,
+                    jobs.c.state.in_([JobState.PENDING.value, JobState.FAILED.value]),
+                )
+                .values(state=JobState.BUILT.value, reason=None)
+            ).rowcount
+    return settled
 
 
 def expire_leases(connection: Connection, now: float) -> int:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from wheelfarm.errors import ConfigError
+
 __all__ = ["RunningServer", "serve_in_thread"]
 
 
@@ -28,7 +30,13 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Run
     """Start serving; returns once the server accepts connections. Port 0 picks a free one."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            "port", port, f"cannot listen on {host}:{port}: {error.strerror}"
+        ) from error
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
