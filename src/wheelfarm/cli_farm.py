@@ -180,7 +180,9 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
 
 
 @click.command("builder")
-@click.option("--master", required=True, help="The master's URL, e.g. http://master.example.org:8080")
+@click.option(
+    "--master", required=True, help="The master's URL, e.g. http://master.example.org:8080"
+)
 @click.option(
     "--token",
     envvar="WHEELFARM_BUILDER_TOKEN",
