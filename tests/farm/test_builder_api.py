@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+import sys
 import threading
 import time
 import venv
@@ -229,3 +231,48 @@ def test_uploading_a_file_name_already_published_is_refused_cleanly(
     with pytest.raises(MasterRefused) as refused:
         client.upload(job.build_id, wheel, hashlib.sha256(wheel.read_bytes()).hexdigest())
     assert refused.value.status == 409 and "already published" in refused.value.detail
+
+
+def test_a_builder_process_killed_mid_build_loses_the_job_and_it_is_built_once(
+    farm: Farm, tmp_path: Path
+) -> None:
+    sdist = make_sdist(tmp_path / "sdists", "demo-slow", "1.0", build_sleep=3.0)
+    farm.publish(sdist, "demo-slow", "1.0")
+    env = {
+        **os.environ,
+        "WHEELFARM_BUILDER_TOKEN": farm.token,
+        "WHEELFARM_DATA_DIR": str(tmp_path / "killed"),
+        "WHEELFARM_UPSTREAM": farm.upstream.simple_url,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "wheelfarm",
+        "builder",
+        "--master",
+        farm.server.url,
+        "--pip-option=--no-build-isolation",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    state = ""
+    while state != "building" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        with farm.engine.connect() as connection:
+            state = connection.execute(select(jobs.c.state)).scalar() or ""
+    time.sleep(1.0)  # pip is running now
+    process.kill()  # SIGKILL: no goodbye, no report
+    process.wait()
+    assert state == "building"
+    farm.clock.now += 301  # the lease runs out
+    options = BuilderOptions(workdir=tmp_path / "work", pip_options=("--no-build-isolation",))
+    assert run_builder(farm.client(), options, threading.Event(), jobs=1) == 1
+    with farm.engine.connect() as connection:
+        statuses = sorted(row.status for row in connection.execute(select(builds)))
+        files = connection.execute(select(build_files.c.filename)).scalars().all()
+        job = connection.execute(select(jobs)).one()
+    assert statuses == ["built", "failed"]  # the abandoned attempt, then the real one
+    assert (job.state, job.attempts) == ("built", 2)
+    assert files == ["demo_slow-1.0-py3-none-any.whl"]
+    assert [p.name for p in (farm.wheels / "demo-slow").iterdir()] == files  # no orphans
+    assert not any((farm.wheels / ".incoming").iterdir())
