@@ -19,12 +19,22 @@ from rich.logging import RichHandler
 from sqlalchemy.exc import DBAPIError
 
 from wheelfarm import __version__
-from wheelfarm.cli_farm import builder, builders, builds_command, rebuild, skip, targets, unskip
+from wheelfarm.cli_farm import (
+    builder,
+    builders,
+    builds_command,
+    import_command,
+    rebuild,
+    remove_command,
+    skip,
+    targets,
+    unskip,
+)
 from wheelfarm.config import load_settings
-from wheelfarm.errors import WheelfarmError
+from wheelfarm.errors import UpstreamError, WheelfarmError
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
-from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.queue import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.farm.server import serve_in_thread
 from wheelfarm.farm.targets import local_target
@@ -303,6 +313,33 @@ cli.add_command(rebuild)
 cli.add_command(builders)
 cli.add_command(skip)
 cli.add_command(unskip)
+cli.add_command(import_command)
+cli.add_command(remove_command)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.pass_context
+def add(ctx: click.Context, name: str, version: str | None) -> None:
+    """Read a project from the upstream now and queue its builds ahead of the backlog.
+
+    With named projects configured, only those stay in sync afterwards: add the name to
+    `projects` to keep following it.
+    """
+    settings = settings_of(ctx)
+    with open_follower(settings, with_changelog=False) as follower:
+        (result,) = follower.sync_projects([name])
+        if result.error or not result.found:
+            raise UpstreamError(name, result.error or "not found upstream")
+        with follower.engine.begin() as connection:
+            configured = list_targets(connection)
+            queued = schedule_project(
+                connection, canonical(name), configured, now=time.time(), urgent=True
+            )
+            if version is not None:
+                queued += prioritise(connection, canonical(name), version)
+    out.print(f"{canonical(name)}: {len(result.differences)} changes, {queued} builds queued first")
 
 
 @cli.group()

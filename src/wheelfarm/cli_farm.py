@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, delete
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm import registry
+from wheelfarm.farm.admin import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import schedule_project
 from wheelfarm.farm.reports import list_builds, requeue_failed
@@ -26,10 +28,20 @@ from wheelfarm.names import canonical
 from wheelfarm.store.database import open_store
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import skips
-from wheelfarm.terminal import out, settings_of
+from wheelfarm.terminal import err, out, settings_of
 from wheelfarm.upstream.http import RetryPolicy
 
-__all__ = ["builder", "builders", "builds_command", "rebuild", "skip", "targets", "unskip"]
+__all__ = [
+    "builder",
+    "builders",
+    "builds_command",
+    "import_command",
+    "rebuild",
+    "remove_command",
+    "skip",
+    "targets",
+    "unskip",
+]
 
 
 @contextmanager
@@ -266,3 +278,45 @@ def rebuild(ctx: click.Context, name: str, version: str | None, target: str | No
     with _transaction(ctx) as connection:
         count = requeue_failed(connection, canonical(name), version, target, now=time.time())
     out.print(f"queued {count} failed builds of {canonical(name)} again")
+
+
+@click.command("import")
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.pass_context
+def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
+    """Publish wheels built elsewhere, validated like a builder's upload."""
+    wheel_dir = settings_of(ctx).data_dir / "wheels"
+    refused = 0
+    for path in wheels:
+        try:
+            with _transaction(ctx) as connection:
+                name = import_wheel(connection, path, wheel_dir, now=time.time())
+            out.print(f"imported {name}", markup=False)
+        except ImportRefused as error:
+            refused += 1
+            err.print(str(error), style="red", markup=False)
+    if refused:
+        sys.exit(1)
+
+
+@click.command("remove")
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--skip", "skip_reason", help="Also skip it from now on, for this reason.")
+@click.pass_context
+def remove_command(
+    ctx: click.Context, name: str, version: str | None, skip_reason: str | None
+) -> None:
+    """Unpublish our wheels of a project (or release); without --skip they are built again."""
+    project = canonical(name)
+    with _transaction(ctx) as connection:
+        removed = remove_wheels(connection, project, version, settings_of(ctx).data_dir / "wheels")
+        if skip_reason:
+            row = {"project": project, "version": version or "", "reason": skip_reason}
+            connection.execute(upsert(connection, skips, row, ["project", "version"]))
+        _reschedule(connection, project)
+    out.print(
+        f"removed {len(removed.files)} wheels and {removed.jobs} jobs of {project} "
+        f"{version or '(every release)'}"
+        + (f"; skipping it: {skip_reason}" if skip_reason else "; it will be built again")
+    )

@@ -31,6 +31,7 @@ __all__ = [
     "JobState",
     "claim_job",
     "expire_leases",
+    "prioritise",
     "schedule_project",
     "settle_release",
 ]
@@ -169,6 +170,19 @@ def schedule_project(
             )
         )
     return newly_pending
+
+
+def prioritise(connection: Connection, project: str, version: str) -> int:
+    """Make a release's pending jobs urgent (an operator asked for it); returns how many."""
+    return connection.execute(
+        update(jobs)
+        .where(
+            jobs.c.project == project,
+            jobs.c.version == version,
+            jobs.c.state == JobState.PENDING.value,
+        )
+        .values(urgent=True)
+    ).rowcount
 
 
 def settle_release(
