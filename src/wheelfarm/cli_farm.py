@@ -153,6 +153,12 @@ def builders_remove(ctx: click.Context, name: str) -> None:
     out.print(f"removed builder {name}; its token no longer works")
 
 
+def _skip(connection: Connection, project: str, version: str | None, reason: str) -> None:
+    """Record an operator's skip ('' as the version skips every release)."""
+    row = {"project": project, "version": version or "", "reason": reason}
+    connection.execute(upsert(connection, skips, row, ["project", "version"]))
+
+
 def _reschedule(connection: Connection, project: str) -> None:
     schedule_project(
         connection, canonical(project), registry.list_targets(connection), now=time.time()
@@ -167,8 +173,7 @@ def _reschedule(connection: Connection, project: str) -> None:
 def skip(ctx: click.Context, name: str, version: str | None, reason: str) -> None:
     """Do not build a project (or one release of it)."""
     with _transaction(ctx) as connection:
-        row = {"project": canonical(name), "version": version or "", "reason": reason}
-        connection.execute(upsert(connection, skips, row, ["project", "version"]))
+        _skip(connection, canonical(name), version, reason)
         _reschedule(connection, name)
     out.print(f"skipping {canonical(name)} {version or '(every release)'}: {reason}")
 
@@ -312,8 +317,7 @@ def remove_command(
     with _transaction(ctx) as connection:
         removed = remove_wheels(connection, project, version, settings_of(ctx).data_dir / "wheels")
         if skip_reason:
-            row = {"project": project, "version": version or "", "reason": skip_reason}
-            connection.execute(upsert(connection, skips, row, ["project", "version"]))
+            _skip(connection, project, version, skip_reason)
         _reschedule(connection, project)
     out.print(
         f"removed {len(removed.files)} wheels and {removed.jobs} jobs of {project} "

@@ -10,12 +10,16 @@ from packaging.version import InvalidVersion, Version
 __all__ = [
     "MAX_FILENAME",
     "MAX_NAME",
+    "SDIST_SUFFIXES",
     "NormalizedName",
     "canonical",
     "is_prerelease",
     "sort_versions",
     "text_problem",
 ]
+
+# Source distribution file endings, the legacy ones included (PEP 625 allows only .tar.gz).
+SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 
 # The store's column widths: longer input from the outside is refused, not truncated.
 MAX_NAME = 255  # project names and versions

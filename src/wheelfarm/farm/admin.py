@@ -11,14 +11,20 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, delete, insert, select
 
 from wheelfarm.errors import WheelfarmError
-from wheelfarm.farm.intake import IntakeError, IntakeLimits, inspect_wheel, store_wheel
+from wheelfarm.farm.intake import (
+    AcceptedWheel,
+    IntakeError,
+    IntakeLimits,
+    inspect_wheel,
+    store_wheel,
+)
 from wheelfarm.farm.queue import JobState, settle_release
 from wheelfarm.farm.registry import list_targets
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.schema import build_files, builds, jobs
 from wheelfarm.store.views import ProjectStatus, read_project
 
-__all__ = ["ImportRefused", "Removed", "import_wheel", "remove_wheels"]
+__all__ = ["ImportRefused", "Removed", "import_wheel", "record_wheel", "remove_wheels"]
 
 IMPORTER = "import"  # the builder name recorded for imported wheels
 
@@ -80,12 +86,24 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
         )
         .returning(builds.c.id)
     ).scalar_one()
+    record_wheel(connection, wheel, build_id, release, target)
+    settle_release(connection, project, release, targets)
+    return wheel.filename
+
+
+def record_wheel(
+    connection: Connection, wheel: AcceptedWheel, build_id: int, version: str, target: str
+) -> None:
+    """Record a stored wheel as published by a build (an upload or an import).
+
+    ``version`` is the release's upstream spelling, which the wheel name may have normalised.
+    """
     connection.execute(
         insert(build_files).values(
             filename=wheel.filename,
             build_id=build_id,
-            project=project,
-            version=release,
+            project=wheel.project,
+            version=version,
             target=target,
             sha256=wheel.sha256,
             size=wheel.size,
@@ -95,8 +113,6 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
             metadata=wheel.metadata,
         )
     )
-    settle_release(connection, project, release, targets)
-    return wheel.filename
 
 
 def _same_version(spelled: str, parsed: str) -> bool:

@@ -9,7 +9,6 @@ into place, so no partial file is ever published.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import tempfile
 import time
@@ -23,6 +22,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from wheelfarm.farm.admin import record_wheel
 from wheelfarm.farm.intake import IntakeError, IntakeLimits, inspect_wheel, store_wheel
 from wheelfarm.farm.protocol import (
     API_PREFIX,
@@ -244,21 +244,7 @@ def create_builder_app(
         finally:
             if temporary is not None:
                 temporary.unlink(missing_ok=True)
-        connection.execute(
-            insert(build_files).values(
-                filename=wheel.filename,
-                build_id=build_id,
-                project=build["project"],
-                version=build["version"],
-                target=build["target"],
-                sha256=wheel.sha256,
-                size=wheel.size,
-                tags=" ".join(sorted(str(tag) for tag in wheel.tags)),
-                requires_python=wheel.requires_python,
-                requires_dist=json.dumps(list(wheel.requires_dist)),
-                metadata=wheel.metadata,
-            )
-        )
+        record_wheel(connection, wheel, build_id, str(build["version"]), str(build["target"]))
         return FileAccepted(filename=wheel.filename, sha256=wheel.sha256, size=wheel.size)
 
     @app.post(f"{API_PREFIX}/builds/{{build_id}}/result")

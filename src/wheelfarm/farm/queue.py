@@ -21,7 +21,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, select, text, update
 
 from wheelfarm.farm.targets import Target
-from wheelfarm.names import NormalizedName
+from wheelfarm.names import SDIST_SUFFIXES, NormalizedName
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
 from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
@@ -35,8 +35,6 @@ __all__ = [
     "schedule_project",
     "settle_release",
 ]
-
-_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 
 
 class JobState(enum.Enum):
@@ -69,7 +67,7 @@ def _wheel_tags(filename: str) -> frozenset[Tag]:
 
 def _source_file(release: ReleaseView) -> bool:
     return any(
-        f.python_version == "source" or f.filename.endswith(_SDIST_SUFFIXES) for f in release.files
+        f.python_version == "source" or f.filename.endswith(SDIST_SUFFIXES) for f in release.files
     )
 
 

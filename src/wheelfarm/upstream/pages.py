@@ -25,6 +25,7 @@ from wheelfarm.errors import MalformedResponse
 from wheelfarm.names import (
     MAX_FILENAME,
     MAX_NAME,
+    SDIST_SUFFIXES,
     NormalizedName,
     canonical,
     sort_versions,
@@ -36,7 +37,6 @@ from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_statu
 __all__ = ["PageClient", "UpstreamFile", "UpstreamProject", "parse_project"]
 
 PEP691_JSON = "application/vnd.pypi.simple.v1+json"
-_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def version_from_filename(project: NormalizedName, filename: str) -> str | None:
         return str(version) if name == project else None
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         pass
-    for suffix in _SDIST_SUFFIXES:  # legacy sdists: "<name>-<version><suffix>", any spelling
+    for suffix in SDIST_SUFFIXES:  # legacy sdists: "<name>-<version><suffix>", any spelling
         if filename.endswith(suffix):
             stem_name, _, stem_version = filename[: -len(suffix)].rpartition("-")
             if stem_name and stem_version and canonical(stem_name) == project:
