@@ -236,9 +236,10 @@ def up(ctx: click.Context) -> None:
         with open_follower(settings, with_changelog=not names) as follower:
             _follow_forever(follower, names, settings.poll_seconds)
     except (_Stop, KeyboardInterrupt):
-        err.print("stopping: the build under way is abandoned and will be built again")
+        err.print("stopping: a build under way is ended and handed back to the queue")
     finally:
         stop.set()
+        builder.join(timeout=60)  # it reports the cancelled build while the API still serves
         server.stop()
         http.close()
         engine.dispose()

@@ -139,7 +139,8 @@ def builders_list(ctx: click.Context, as_json: bool) -> None:
             if builder.last_seen
             else "never"
         )
-        out.print(f"{builder.name}  target {builder.target or '?'}  last seen {seen}")
+        told = f"  told to {builder.command}" if builder.command else ""
+        out.print(f"{builder.name}  target {builder.target or '?'}  last seen {seen}{told}")
 
 
 @builders.command("remove")
@@ -151,6 +152,36 @@ def builders_remove(ctx: click.Context, name: str) -> None:
         if not registry.remove_builder(connection, name):
             raise NotFound(f"builder {name!r}")
     out.print(f"removed builder {name}; its token no longer works")
+
+
+_COMMANDS = {
+    "skip": ("skip", "it ends the build under way at its next heartbeat; the job fails as skipped"),
+    "pause": ("pause", "it finishes the build under way, then claims nothing until resumed"),
+    "resume": (None, "it claims jobs again"),
+    "stop": ("stop", "it ends the build under way (the job is queued again) and exits"),
+}
+
+
+def _tell(ctx: click.Context, name: str, verb: str) -> None:
+    command, effect = _COMMANDS[verb]
+    with _transaction(ctx) as connection:
+        if not registry.set_command(connection, name, command):
+            raise NotFound(f"builder {name!r}")
+    out.print(f"told builder {name} to {verb}: {effect}")
+
+
+def _command_for(verb: str) -> click.Command:
+    @click.command(verb, help=f"Tell a builder to {verb}: {_COMMANDS[verb][1]}.")
+    @click.argument("name")
+    @click.pass_context
+    def tell(ctx: click.Context, name: str) -> None:
+        _tell(ctx, name, verb)
+
+    return tell
+
+
+for _verb in _COMMANDS:
+    builders.add_command(_command_for(_verb))
 
 
 def _skip(connection: Connection, project: str, version: str | None, reason: str) -> None:
@@ -240,13 +271,11 @@ def builder(
         pip_options=pip_options or settings.pip_options,
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signal_number in (signal.SIGTERM, signal.SIGINT):  # end the build, report, exit
+        signal.signal(signal_number, lambda *_: stop.set())
     policy = RetryPolicy(retries=settings.retries, initial_wait=settings.retry_wait)
     with httpx.Client(timeout=settings.http_timeout) as http:
-        try:
-            run_builder(MasterClient(master, token, http, policy), options, stop)
-        except KeyboardInterrupt:
-            stop.set()
+        run_builder(MasterClient(master, token, http, policy), options, stop)
     out.print("builder stopped")
 
 

@@ -10,91 +10,21 @@ import threading
 import time
 import venv
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 
-from tests.fixtures.fake_upstream import FakeUpstream
+from tests.farm.conftest import Farm, hello
 from tests.fixtures.sdists import make_sdist, module_name
-from wheelfarm.farm.api import FarmConfig, create_builder_app
-from wheelfarm.farm.builder import BuilderOptions, MasterClient, MasterRefused, run_builder
+from wheelfarm.farm.builder import BuilderOptions, MasterRefused, run_builder
 from wheelfarm.farm.protocol import API_PREFIX, Hello, Report
 from wheelfarm.farm.queue import schedule_project
-from wheelfarm.farm.registry import add_builder, add_target
-from wheelfarm.farm.server import RunningServer, serve_in_thread
+from wheelfarm.farm.registry import add_target
 from wheelfarm.farm.targets import Target, local_target
 from wheelfarm.names import canonical
 from wheelfarm.store.schema import build_files, builds, jobs
-from wheelfarm.upstream.follow import Follower
-from wheelfarm.upstream.http import RetryPolicy, new_client
-from wheelfarm.upstream.pages import PageClient
-
-POLICY = RetryPolicy(retries=2, initial_wait=0.01, max_wait=0.05)
-
-
-class Clock:
-    """A clock the test moves: leases expire when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Farm:
-    engine: Engine
-    upstream: FakeUpstream
-    server: RunningServer
-    token: str
-    wheels: Path
-    clock: Clock
-
-    http: httpx.Client
-
-    def client(self, token: str | None = None) -> MasterClient:
-        return MasterClient(self.server.url, token or self.token, self.http, POLICY)
-
-    def publish(self, sdist: Path, name: str, version: str) -> None:
-        """Put an sdist on the fake index, follow it, and queue its build."""
-        self.upstream.create(name)
-        self.upstream.add_file(name, version, sdist.name, content=sdist.read_bytes())
-        with new_client(10) as http:
-            pages = PageClient(
-                self.upstream.simple_url,
-                f"{self.upstream.base_url}/pypi/{{}}/json".format,
-                http,
-                POLICY,
-            )
-            Follower(self.engine, pages).sync_projects([name])
-        with self.engine.begin() as connection:
-            schedule_project(connection, canonical(name), [local_target()], now=self.clock())
-
-
-@pytest.fixture
-def farm(engine: Engine, tmp_path: Path) -> Iterator[Farm]:
-    clock = Clock()
-    with engine.begin() as connection:
-        add_target(connection, local_target())
-        token = add_builder(connection, "local", now=clock())
-    with FakeUpstream() as upstream:
-        config = FarmConfig(index_url=upstream.simple_url, wheel_dir=tmp_path / "wheels")
-        server = serve_in_thread(create_builder_app(engine, config, clock))
-        try:
-            with httpx.Client(timeout=120) as http:
-                yield Farm(engine, upstream, server, token, tmp_path / "wheels", clock, http)
-        finally:
-            server.stop()
-
-
-def hello(client: MasterClient) -> None:
-    target = local_target()
-    client.hello(Hello(target=target.name, platforms=list(target.platforms), python="3", os="x"))
 
 
 def test_unknown_token_gets_401_and_changes_nothing(farm: Farm) -> None:

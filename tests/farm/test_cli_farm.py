@@ -165,3 +165,63 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
     assert "wheelfarm is up: builder API at http://127.0.0.1:" in stdout
     assert (tmp_path / "data" / "wheels" / "demo-up" / "demo_up-1.0-py3-none-any.whl").exists()
     assert process.returncode == 0
+
+
+def test_builders_pause_resume_and_stop_set_the_command_it_hears(
+    tmp_path: Path, database_url: str
+) -> None:
+    assert wheelfarm(tmp_path, database_url, "builders", "add", "pi1").returncode == 0
+    paused = wheelfarm(tmp_path, database_url, "builders", "pause", "pi1")
+    assert paused.returncode == 0 and "told builder pi1 to pause" in paused.stdout
+    listed = json.loads(wheelfarm(tmp_path, database_url, "builders", "list", "--json").stdout)
+    assert [b["command"] for b in listed] == ["pause"]
+    assert "told to pause" in wheelfarm(tmp_path, database_url, "builders", "list").stdout
+    assert wheelfarm(tmp_path, database_url, "builders", "resume", "pi1").returncode == 0
+    listed = json.loads(wheelfarm(tmp_path, database_url, "builders", "list", "--json").stdout)
+    assert [b["command"] for b in listed] == [None]
+    unknown = wheelfarm(tmp_path, database_url, "builders", "stop", "pi9")
+    assert unknown.returncode == 2 and "builder 'pi9' does not exist" in unknown.stderr
+
+
+def test_up_stopped_mid_build_hands_the_job_back_at_once(tmp_path: Path, database_url: str) -> None:
+    from tests.fixtures.sdists import make_sdist
+
+    sdist = make_sdist(tmp_path / "sdists", "demo-up", "1.0", build_sleep=60)
+    with FakeUpstream() as upstream:
+        upstream.create("demo-up")
+        upstream.add_file("demo-up", "1.0", sdist.name, content=sdist.read_bytes())
+        env = {
+            **os.environ,
+            "WHEELFARM_DATABASE": database_url,
+            "WHEELFARM_UPSTREAM": upstream.simple_url,
+            "WHEELFARM_PROJECTS": "demo-up",
+            "WHEELFARM_PORT": "0",
+            "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
+            "WHEELFARM_PIP_OPTIONS": "--no-build-isolation",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wheelfarm", "up"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            status = ""
+            while time.monotonic() < deadline and status != "building":
+                time.sleep(0.5)
+                listed = wheelfarm(tmp_path, database_url, "builds", "--json")
+                found = json.loads(listed.stdout) if listed.returncode == 0 else []
+                status = found[0]["status"] if found else ""
+            time.sleep(1.0)  # pip is running
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+    assert status == "building", stderr
+    assert process.returncode == 0
+    assert "handed back to the queue" in stderr
+    found = json.loads(wheelfarm(tmp_path, database_url, "builds", "--json").stdout)
+    assert [(entry["status"], entry["files"]) for entry in found] == [("pending", [])]
+    assert not list((tmp_path / "data" / "build").iterdir())  # the build directory is gone

@@ -273,6 +273,37 @@ def test_slow_build_times_out_and_leaves_no_process(
     assert build_processes(work) == {}
 
 
+def test_cancelled_build_is_killed_with_its_group_and_says_why(
+    tmp_path: Path, upstream: FakeUpstream, pip_options: tuple[str, ...]
+) -> None:
+    sdist = make_sdist(tmp_path / "sdists", "sandbox-cancel", "1.0", build_sleep=30)
+    publish(upstream, sdist, "sandbox-cancel", "1.0")
+    work = (tmp_path / "work").resolve()
+    work.mkdir()
+    seen: dict[int, str] = {}
+
+    def cancelled() -> str | None:
+        seen.update(build_processes(work))
+        hook_running = any("_in_process" in cmdline for cmdline in seen.values())
+        return "stopped by the test" if hook_running else None
+
+    result = run_build(
+        BuildRequest("sandbox-cancel", "1.0", upstream.simple_url, pip_options),
+        work,
+        BuildLimits(timeout=60),
+        cancelled,
+    )
+
+    assert result.outcome is Outcome.CANCELLED
+    assert result.reason == "stopped by the test"
+    assert result.duration < 30  # the build hook sleeps 30 s: it did not run to its end
+    for _ in range(40):
+        if not build_processes(work):
+            break
+        time.sleep(0.05)
+    assert build_processes(work) == {}
+
+
 @pytest.mark.parametrize(
     ("name", "wanted"),
     [

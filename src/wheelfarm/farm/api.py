@@ -8,6 +8,7 @@ into place, so no partial file is ever published.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, case, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from wheelfarm.farm.admin import record_wheel
@@ -37,7 +38,7 @@ from wheelfarm.farm.protocol import (
     ReportReply,
 )
 from wheelfarm.farm.queue import JobState, claim_job, expire_leases, settle_release
-from wheelfarm.farm.registry import authenticate, list_targets
+from wheelfarm.farm.registry import authenticate, command_of, list_targets, set_command
 from wheelfarm.store.schema import build_files, builders, builds, jobs
 
 __all__ = ["FarmConfig", "create_builder_app"]
@@ -105,10 +106,27 @@ def _builder_name(
 Builder = Annotated[str, Depends(_builder_name)]
 
 
+#: A staging file untouched this long belongs to an upload that died with its master process
+#: (uploads in progress write continuously); it is removed when a master starts.
+STALE_UPLOAD_SECONDS = 3600.0
+
+
+def sweep_stale_uploads(staging: Path, now: float) -> int:
+    """Remove staging files left by uploads that died with a master; returns how many."""
+    removed = 0
+    for path in staging.glob("*.upload") if staging.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):
+            if now - path.stat().st_mtime > STALE_UPLOAD_SECONDS:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def create_builder_app(
     engine: Engine, config: FarmConfig, clock: Callable[[], float] = time.time
 ) -> FastAPI:
     """The builder API as an ASGI app."""
+    sweep_stale_uploads(config.wheel_dir / ".incoming", time.time())
     app = FastAPI(title="wheelfarm builder API", version="1")
     app.state.engine = engine
     app.state.clock = clock
@@ -134,7 +152,12 @@ def create_builder_app(
             update(builders)
             .where(builders.c.name == name)
             .values(
-                target=message.target, python=message.python, os=message.os, label=message.label
+                target=message.target,
+                python=message.python,
+                os=message.os,
+                label=message.label,
+                # a builder that starts again was restarted on purpose: a stop is spent
+                command=case((builders.c.command == "stop", None), else_=builders.c.command),
             )
         )
         return HelloReply(
@@ -145,11 +168,16 @@ def create_builder_app(
 
     @app.post(f"{API_PREFIX}/claim")
     def claim(connection: Db, name: Builder) -> ClaimReply:
-        target = connection.execute(
-            select(builders.c.target).where(builders.c.name == name)
-        ).scalar()
-        if target is None:
+        me = connection.execute(
+            select(builders.c.target, builders.c.command).where(builders.c.name == name)
+        ).one()
+        if me.target is None:
             raise HTTPException(status.HTTP_409_CONFLICT, "say hello first")
+        if me.command in ("pause", "stop"):
+            return ClaimReply(retry_after=config.idle_retry_seconds, command=me.command)
+        if me.command == "skip":  # nothing is under way to skip
+            set_command(connection, name, None)
+        target = me.target
         now = clock()
         expire_leases(connection, now)
         job = claim_job(connection, target, name, now=now, lease_seconds=config.lease_seconds)
@@ -187,10 +215,9 @@ def create_builder_app(
             .where(*_job_of(build), jobs.c.builder == name)
             .values(lease_expires=clock() + config.lease_seconds)
         )
-        command = connection.execute(
-            select(builders.c.command).where(builders.c.name == name)
-        ).scalar()
-        return HeartbeatReply(command=command or "continue")
+        return HeartbeatReply.model_validate(
+            {"command": command_of(connection, name) or "continue"}
+        )
 
     @app.put(f"{API_PREFIX}/builds/{{build_id}}/files/{{filename}}", status_code=201)
     async def upload(
@@ -256,6 +283,15 @@ def create_builder_app(
         outcome, reason = message.status, message.reason
         if outcome == "built" and uploaded is None:
             outcome, reason = "failed", "the builder reported success but uploaded no wheel"
+        next_state = {
+            "built": JobState.BUILT,
+            "failed": JobState.FAILED,
+            "not-yet-available": JobState.PENDING,  # the index lags: try again later
+            "cancelled": JobState.PENDING,  # the builder stopped: another may build it now
+        }[outcome]
+        if outcome == "cancelled" and command_of(connection, name) == "skip":
+            next_state, reason = JobState.FAILED, f"skipped by an operator on builder {name}"
+            set_command(connection, name, None)
         log, log_bytes = compress_log(message.log)
         connection.execute(
             update(builds)
@@ -268,18 +304,14 @@ def create_builder_app(
                 log_bytes=log_bytes,
             )
         )
-        job_state = {
-            "built": JobState.BUILT,
-            "failed": JobState.FAILED,
-            "not-yet-available": JobState.PENDING,  # the index lags: try again later
-        }[outcome]
         connection.execute(
             update(jobs)
             .where(*_job_of(build))
             .values(
-                state=job_state.value,
-                reason=None if outcome == "built" else reason,
-                urgent=False,  # a deferred job lets the others go first
+                state=next_state.value,
+                reason=reason if next_state is JobState.FAILED else None,
+                # a deferred job lets the others go first; a cancelled one keeps its place
+                urgent=jobs.c.urgent if outcome == "cancelled" else False,
                 builder=None,
                 lease_expires=None,
                 updated_at=clock(),

@@ -31,6 +31,7 @@ from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.protocol import (
     API_PREFIX,
     ClaimReply,
+    Command,
     FileAccepted,
     Health,
     Heartbeat,
@@ -171,29 +172,58 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class Orders:
+    """What the master (by heartbeat) and this process asked of the build under way.
+
+    The heartbeat thread writes, the build loop reads: a plain attribute and an event suffice.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.command: Command = "continue"
+
+    def cancelled(self) -> str | None:
+        """Why the build under way must end now, or ``None`` to go on."""
+        if self.command == "skip":
+            return "skipped on the master's command"
+        if self.command == "stop":
+            return "stopped on the master's command"
+        if self.stop.is_set():
+            return "the builder is shutting down"
+        return None
+
+
 def _heartbeats(
-    client: MasterClient, build_id: int, every: float, workdir: Path, done: threading.Event
-) -> threading.Thread:
-    """Renew the lease while the build runs; errors are logged, the lease may lapse."""
+    client: MasterClient, build_id: int, every: float, workdir: Path, orders: Orders
+) -> tuple[threading.Thread, threading.Event]:
+    """Renew the lease while the build runs and take the master's commands; errors are logged."""
+    done = threading.Event()
 
     def beat() -> None:
         while not done.wait(every):
             try:
                 reply = client.heartbeat(build_id, Heartbeat(health=read_health(workdir)))
-                if reply.command != "continue":
-                    log.warning("the master asks to %s (acted on after this build)", reply.command)
             except WheelfarmError as error:
                 log.warning("heartbeat for build %d failed: %s", build_id, error)
+                continue
+            if reply.command != orders.command:
+                log.warning("the master says: %s", reply.command)
+                orders.command = reply.command
+            if reply.command == "stop":
+                orders.stop.set()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{build_id}", daemon=True)
     thread.start()
-    return thread
+    return thread, done
 
 
 def build_job(
-    job: Job, options: BuilderOptions, sleep: Callable[[float], None] = time.sleep
+    job: Job,
+    options: BuilderOptions,
+    sleep: Callable[[float], object] = time.sleep,
+    cancelled: Callable[[], str | None] = lambda: None,
 ) -> BuildResult:
-    """Build one job, retrying a release the index does not serve yet."""
+    """Build one job, retrying a release the index does not serve yet (unless cancelled)."""
     request = BuildRequest(
         project=job.project,
         version=job.version,
@@ -202,14 +232,14 @@ def build_job(
         environment=options.environment,
     )
     options.workdir.mkdir(parents=True, exist_ok=True)
-    result = run_build(request, options.workdir, options.limits)
+    result = run_build(request, options.workdir, options.limits, cancelled)
     for attempt in range(1, options.unavailable_retries + 1):
-        if result.outcome is not Outcome.NOT_YET_AVAILABLE:
+        if result.outcome is not Outcome.NOT_YET_AVAILABLE or cancelled() is not None:
             break
         cleanup(result)
         log.info("%s %s is not on the index yet; retry %d", job.project, job.version, attempt)
         sleep(options.unavailable_wait * attempt)
-        result = run_build(request, options.workdir, options.limits)
+        result = run_build(request, options.workdir, options.limits, cancelled)
     return result
 
 
@@ -218,15 +248,26 @@ _REPORTED = {
     Outcome.FAILED: "failed",
     Outcome.TIMEOUT: "failed",
     Outcome.NOT_YET_AVAILABLE: "not-yet-available",
+    Outcome.CANCELLED: "cancelled",
 }
 
 
-def handle_job(client: MasterClient, job: Job, options: BuilderOptions, heartbeat: float) -> str:
-    """Build, upload, report one job; returns the status reported."""
-    done = threading.Event()
-    beating = _heartbeats(client, job.build_id, heartbeat, options.workdir, done)
+def handle_job(
+    client: MasterClient,
+    job: Job,
+    options: BuilderOptions,
+    heartbeat: float,
+    stop: threading.Event | None = None,
+) -> str:
+    """Build, upload, report one job; returns the status reported.
+
+    Setting ``stop`` (or a ``skip`` or ``stop`` from the master) ends the build under way and
+    reports it ``cancelled``, so the master can hand the job out again at once.
+    """
+    orders = Orders(stop or threading.Event())
+    beating, done = _heartbeats(client, job.build_id, heartbeat, options.workdir, orders)
     try:
-        result = build_job(job, options)
+        result = build_job(job, options, sleep=orders.stop.wait, cancelled=orders.cancelled)
     finally:
         done.set()
         beating.join()
@@ -268,15 +309,22 @@ def run_builder(
     )
     log.info("builder %s ready for %s (wheelfarm %s)", reply.builder, target.name, __version__)
     handled = 0
+    paused = False
     while not stop.is_set() and (jobs is None or handled < jobs):
         try:
             claim = client.claim()
+            if claim.command == "stop":
+                log.warning("the master says: stop")
+                break
+            if (claim.command == "pause") != paused:
+                paused = claim.command == "pause"
+                log.warning("the master says: %s", "pause" if paused else "resume")
             if claim.job is None:
                 stop.wait(claim.retry_after)
                 continue
             job = claim.job
             log.info("building %s %s for %s", job.project, job.version, job.target)
-            status = handle_job(client, job, options, reply.heartbeat_seconds)
+            status = handle_job(client, job, options, reply.heartbeat_seconds, stop)
             log.info("%s %s: %s", job.project, job.version, status)
             handled += 1
         except MasterRefused as error:

@@ -26,6 +26,10 @@ __all__ = [
 
 API_PREFIX = "/api/builder/v1"
 
+#: What the master tells a builder (``wheelfarm builders skip|pause|resume|stop``):
+#: ``skip`` ends the build under way (the job fails, named as skipped by the operator);
+#: ``pause`` lets it finish and claims nothing more until resumed; ``stop`` ends the build under
+#: way (the job goes straight back to the queue) and the builder process exits.
 Command = Literal["continue", "skip", "pause", "stop"]
 
 
@@ -54,10 +58,11 @@ class Job(BaseModel):
 
 
 class ClaimReply(BaseModel):
-    """A job, or none with how long to wait before asking again."""
+    """A job, or none with how long to wait before asking again (and why, in ``command``)."""
 
     job: Job | None = None
     retry_after: float = 0.0
+    command: Command = "continue"
 
 
 class Health(BaseModel):
@@ -85,9 +90,13 @@ class FileAccepted(BaseModel):
 
 
 class Report(BaseModel):
-    """The end of a build. ``not-yet-available``: the index did not have the release yet."""
+    """The end of a build.
 
-    status: Literal["built", "failed", "not-yet-available"]
+    ``not-yet-available``: the index did not have the release yet. ``cancelled``: the build was
+    stopped on the master's command or because the builder is shutting down.
+    """
+
+    status: Literal["built", "failed", "not-yet-available", "cancelled"]
     reason: str | None = Field(default=None, max_length=2000)
     duration: float = Field(ge=0)
     log: str = Field(default="", max_length=4 << 20)

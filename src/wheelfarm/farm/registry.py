@@ -23,10 +23,12 @@ __all__ = [
     "add_builder",
     "add_target",
     "authenticate",
+    "command_of",
     "list_builders",
     "list_targets",
     "remove_builder",
     "remove_target",
+    "set_command",
     "token_hash",
 ]
 
@@ -109,3 +111,19 @@ def authenticate(connection: Connection, token: str, *, now: float) -> str | Non
     if name is not None:
         connection.execute(update(builders).where(builders.c.name == name).values(last_seen=now))
     return name
+
+
+def set_command(connection: Connection, name: str, command: str | None) -> bool:
+    """Tell a builder ``skip``, ``pause`` or ``stop`` (``None`` clears it); False: no such builder.
+
+    The builder hears it at its next heartbeat (during a build) or claim (between builds).
+    """
+    result = connection.execute(
+        update(builders).where(builders.c.name == name).values(command=command)
+    )
+    return result.rowcount > 0
+
+
+def command_of(connection: Connection, name: str) -> str | None:
+    """The command waiting for a builder, if any."""
+    return connection.execute(select(builders.c.command).where(builders.c.name == name)).scalar()

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,6 +175,8 @@ class Outcome(enum.Enum):
     #: "No matching distribution" for the release itself: right after a release the index
     #: (or its CDN) may not list the file yet, so this is transient and worth a retry.
     NOT_YET_AVAILABLE = "not_yet_available"
+    #: Stopped on purpose (the master said skip or stop, or the builder is shutting down).
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -222,10 +224,15 @@ def _usable_bwrap() -> str | None:
 
 
 def run_build(
-    request: BuildRequest, workdir: Path, limits: BuildLimits = BuildLimits()
+    request: BuildRequest,
+    workdir: Path,
+    limits: BuildLimits = BuildLimits(),
+    cancelled: Callable[[], str | None] = lambda: None,
 ) -> BuildResult:
     """Build ``request`` in a fresh directory under ``workdir`` and say how it went.
 
+    ``cancelled`` is asked several times a second; when it returns a reason, the build's
+    process group is killed and the outcome is ``CANCELLED`` with that reason.
     A build that fails, times out or finds nothing to build is a result, not an exception.
     Raises :class:`~wheelfarm.errors.ConfigError` when ``request.python`` cannot be found, and
     ``OSError`` when ``workdir`` cannot hold a build directory.
@@ -272,7 +279,8 @@ def run_build(
         ]  # fmt: skip
 
     started = time.monotonic()
-    returncode, timed_out = _run(command, _environment(request, python, directory), tail, limits)
+    environment = _environment(request, python, directory)
+    returncode, stopped = _run(command, environment, tail, limits, cancelled)
     duration = time.monotonic() - started
 
     # A symlink (as a wheel, or as out/ itself) could point at the builder's secrets: the
@@ -281,8 +289,10 @@ def run_build(
     if not out.is_symlink():
         wheels = tuple(sorted(p for p in out.glob("*.whl") if p.is_file() and not p.is_symlink()))
     log = tail.value(preamble)
-    if timed_out:
+    if stopped is _TIMED_OUT:
         verdict = _Verdict(Outcome.TIMEOUT, f"timed out after {limits.timeout:g} s")
+    elif stopped is not None:
+        verdict = _Verdict(Outcome.CANCELLED, stopped)
     else:
         verdict = _judge(request.project, returncode, bool(wheels), tail.value())
     return BuildResult(
@@ -348,10 +358,21 @@ class _Tail:
         return header + preamble + self._buffer[start:]
 
 
+_TIMED_OUT = "timed out"
+
+
 def _run(
-    command: list[str], environment: dict[str, str], tail: _Tail, limits: BuildLimits
-) -> tuple[int, bool]:
-    """Run the build to its end or its deadline; return (exit status, timed out)."""
+    command: list[str],
+    environment: dict[str, str],
+    tail: _Tail,
+    limits: BuildLimits,
+    cancelled: Callable[[], str | None],
+) -> tuple[int, str | None]:
+    """Run the build to its end, its deadline or its cancellation.
+
+    Returns the exit status and why the build was stopped: ``_TIMED_OUT``, the cancellation's
+    reason, or ``None`` when it ran to its end.
+    """
     deadline = time.monotonic() + limits.timeout
     process = subprocess.Popen(
         command,
@@ -365,7 +386,7 @@ def _run(
     if stdout is None:  # cannot happen (a pipe was asked for); narrows the type
         raise RuntimeError("subprocess.Popen gave no stdout pipe")
     output = stdout.fileno()
-    timed_out = False
+    stopped: str | None = None
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(output, selectors.EVENT_READ)
@@ -373,7 +394,10 @@ def _run(
             while not _has_exited(process.pid):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    timed_out = True
+                    stopped = _TIMED_OUT
+                    break
+                stopped = cancelled()
+                if stopped is not None:
                     break
                 if open_ and selector.select(min(remaining, _POLL_S)):
                     chunk = os.read(output, _READ_CHUNK)
@@ -391,7 +415,7 @@ def _run(
         _kill_group(process.pid)
         stdout.close()
         returncode = process.wait()
-    return returncode, timed_out
+    return returncode, stopped
 
 
 def _has_exited(pid: int) -> bool:
