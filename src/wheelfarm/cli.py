@@ -373,7 +373,13 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     out.print(f"serving {root} at http://{shown}:{sock.getsockname()[1]}/; Ctrl-C stops")
     server = uvicorn.Server(index_server_config(create_index_app(root, access_log=access_log)))
-    server.run(sockets=[sock])
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the handler
+    # that was there before it: ours, so that a stop is a clean exit (status 0).
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        server.run(sockets=[sock])
+    except (_Stop, KeyboardInterrupt):
+        err.print("stopped")
 
 
 @cli.group()

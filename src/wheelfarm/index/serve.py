@@ -97,6 +97,7 @@ SMALL_FILE = 1 << 20  # kept in memory up to this size
 CACHE_BYTES = 256 << 20  # and up to this much in all
 CHUNK = 256 << 10  # larger files are streamed in pieces of this size
 
+_NOT_ACCEPTABLE = b"Not acceptable: this page is offered as PEP 691 JSON or HTML\n"
 _BUILTIN_404 = b"<!DOCTYPE html>\n<title>Not found</title>\n<h1>Not found</h1>\n"
 
 log = logging.getLogger(__name__)
@@ -231,10 +232,10 @@ def _parse_range(header: bytes, size: int) -> tuple[int, int] | bool | None:
         last = int(last_text) if last_text else size - 1
     except ValueError:
         return None
-    if first > last:
-        return None
     if first >= size:
         return False
+    if first > last:
+        return None
     return (first, min(last, size - 1))
 
 
@@ -357,13 +358,7 @@ class IndexApp:
             if len(self._negotiated) < 1024:
                 self._negotiated[cache_key] = variant
         if variant is None:
-            offered = ", ".join(_VARIANTS).encode()
-            return await _plain(
-                send,
-                406,
-                b"Not acceptable; this page is offered as " + offered + b"\n",
-                [(b"vary", b"Accept")],
-            )
+            return await _plain(send, 406, _NOT_ACCEPTABLE, [(b"vary", b"Accept")])
         _, filename, content_type = _VARIANTS[variant]
         return await self._static(
             scope, send, f"{directory}/{filename}", content_type=content_type, vary=True
