@@ -62,6 +62,7 @@ def write_tree(base: Path) -> Path:
     (base / "secret.txt").write_bytes(SECRET)
     (root / "link-out.txt").symlink_to(base / "secret.txt")
     (root / "files" / "link-dir").symlink_to(base)
+    (root / "link-in.html").symlink_to(root / "index.html")  # inside, but refused all the same
     return root
 
 

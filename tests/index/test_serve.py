@@ -333,6 +333,13 @@ def test_hostile_paths_stay_inside_the_root(base_url: str, target: str) -> None:
     assert SECRET not in body
 
 
+def test_no_symlink_is_followed(base_url: str, client: httpx.Client) -> None:
+    """Even one pointing inside the root: the tree writer copies or hard-links instead."""
+    response = get(client, f"{base_url}/link-in.html")
+    assert response.status_code == 404
+    assert response.content == NOT_FOUND_HTML
+
+
 # --- the built-in server alone --------------------------------------------------------------------
 
 

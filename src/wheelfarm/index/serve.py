@@ -423,9 +423,8 @@ class IndexApp:
     async def _load(
         self, full: str, st: os.stat_result, content_type: bytes, vary: bool
     ) -> _Entry | None:
-        """Build a file's entry; None when it resolves outside the root (a symlink out)."""
-        real = os.path.realpath(full)
-        if not real.startswith(self.root + os.sep):
+        """Build a file's entry; None when a symlink is on its way (nginx refuses those too)."""
+        if os.path.realpath(full) != full:  # the root is resolved, the rest has no . or ..
             return None
         body: bytes | None = None
         if st.st_size <= SMALL_FILE:
@@ -433,7 +432,10 @@ class IndexApp:
                 body = await anyio.to_thread.run_sync(_read, full)
             except OSError:
                 return None
-            st = os.stat(full)  # what was read may be newer than what was first seen
+            try:
+                st = os.stat(full)  # what was read may be newer than what was first seen
+            except OSError:
+                return None
             if st.st_size != len(body):
                 return None
         etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'.encode()
