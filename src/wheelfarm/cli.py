@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 import httpx
+import uvicorn
 from rich.logging import RichHandler
 from sqlalchemy.exc import DBAPIError
 
@@ -38,6 +39,7 @@ from wheelfarm.farm.queue import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.farm.server import serve_in_thread
 from wheelfarm.farm.targets import local_target
+from wheelfarm.index.serve import ACCESS_LOGGER, bind_index, create_index_app, index_server_config
 from wheelfarm.names import canonical
 from wheelfarm.render import counts_json, project_json, project_table
 from wheelfarm.runtime import open_follower, retry_policy
@@ -341,6 +343,44 @@ def add(ctx: click.Context, name: str, version: str | None) -> None:
             if version is not None:
                 queued += prioritise(connection, canonical(name), version)
     out.print(f"{canonical(name)}: {len(result.differences)} changes, {queued} builds queued first")
+
+
+@cli.command()
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The published tree [default: <data_dir>/www].",
+)
+@click.option("--host", help="Address to listen on [default: the 'host' setting].")
+@click.option("--port", type=int, help="Port to listen on [default: the 'port' setting].")
+@click.option("--access-log", is_flag=True, help="Log 'METHOD path status' for each request.")
+@click.pass_context
+def serve(
+    ctx: click.Context, root: Path | None, host: str | None, port: int | None, access_log: bool
+) -> None:
+    """Serve the published index (simple pages, wheels, project pages) over HTTP until stopped."""
+    settings = settings_of(ctx)
+    root = root if root is not None else settings.data_dir / "www"
+    host = host if host is not None else settings.host
+    port = port if port is not None else settings.port
+    sock = bind_index(host, port)  # a busy port is a ConfigError: one line, exit status 2
+    if access_log:  # plain lines on standard error, one per request, for tools to read
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger = logging.getLogger(ACCESS_LOGGER)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"serving {root} at http://{shown}:{sock.getsockname()[1]}/; Ctrl-C stops")
+    server = uvicorn.Server(index_server_config(create_index_app(root, access_log=access_log)))
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the handler
+    # that was there before it: ours, so that a stop is a clean exit (status 0).
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        server.run(sockets=[sock])
+    except (_Stop, KeyboardInterrupt):
+        err.print("stopped")
 
 
 @cli.group()
