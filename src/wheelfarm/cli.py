@@ -216,7 +216,7 @@ def up(ctx: click.Context) -> None:
             add_target(connection, target)
         remove_builder(connection, "local")
         token = add_builder(connection, "local", now=time.time())
-    farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.data_dir / "wheels")
+    farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
     server = serve_in_thread(create_builder_app(engine, farm), settings.host, settings.port)
     stop = threading.Event()
     http = httpx.Client(timeout=settings.http_timeout)

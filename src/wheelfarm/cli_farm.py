@@ -290,7 +290,7 @@ def rebuild(ctx: click.Context, name: str, version: str | None, target: str | No
 @click.pass_context
 def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
     """Publish wheels built elsewhere, validated like a builder's upload."""
-    wheel_dir = settings_of(ctx).data_dir / "wheels"
+    wheel_dir = settings_of(ctx).wheel_dir
     refused = 0
     for path in wheels:
         try:
@@ -315,7 +315,7 @@ def remove_command(
     """Unpublish our wheels of a project (or release); without --skip they are built again."""
     project = canonical(name)
     with _transaction(ctx) as connection:
-        removed = remove_wheels(connection, project, version, settings_of(ctx).data_dir / "wheels")
+        removed = remove_wheels(connection, project, version, settings_of(ctx).wheel_dir)
         if skip_reason:
             _skip(connection, project, version, skip_reason)
         _reschedule(connection, project)

@@ -163,5 +163,7 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
             stdout, stderr = process.communicate(timeout=60)
     assert status == "built", stderr
     assert "wheelfarm is up: builder API at http://127.0.0.1:" in stdout
-    assert (tmp_path / "data" / "wheels" / "demo-up" / "demo_up-1.0-py3-none-any.whl").exists()
+    assert (
+        tmp_path / "data" / "www" / "files" / "demo-up" / "demo_up-1.0-py3-none-any.whl"
+    ).exists()
     assert process.returncode == 0
