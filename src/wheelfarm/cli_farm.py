@@ -24,6 +24,7 @@ from wheelfarm.farm.queue import schedule_project
 from wheelfarm.farm.reports import list_builds, requeue_failed
 from wheelfarm.farm.sandbox import BuildLimits
 from wheelfarm.farm.targets import Target, local_target
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import canonical
 from wheelfarm.store.database import open_store
 from wheelfarm.store.dialect import upsert
@@ -157,6 +158,7 @@ def _skip(connection: Connection, project: str, version: str | None, reason: str
     """Record an operator's skip ('' as the version skips every release)."""
     row = {"project": project, "version": version or "", "reason": reason}
     connection.execute(upsert(connection, skips, row, ["project", "version"]))
+    mark_changed(connection, [project])
 
 
 def _reschedule(connection: Connection, project: str) -> None:
@@ -192,6 +194,7 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
         ).rowcount
         if not removed:
             raise NotFound(f"a skip of {canonical(name)} {version or '(every release)'}")
+        mark_changed(connection, [canonical(name)])
         _reschedule(connection, name)
     out.print(f"no longer skipping {canonical(name)} {version or ''}".rstrip())
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, case, false, func, literal_column, select, update
 
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import index_projects, projects
@@ -34,7 +34,8 @@ def _on_mark(statement: Any) -> Any:
         index_elements=["name"],
         set_={
             "serial": case(
-                (excluded.serial > _TABLE.c.serial, excluded.serial), else_=_TABLE.c.serial + 1
+                (excluded.serial > _TABLE.c.serial, excluded.serial),
+                else_=_TABLE.c.serial + literal_column("1"),
             ),
             "dirty": excluded.dirty,
         },
@@ -78,7 +79,7 @@ def _on_written(statement: Any) -> Any:
         index_elements=["name"],
         set_={
             "listed": excluded.listed,
-            "dirty": case((_TABLE.c.serial == excluded.serial, False), else_=_TABLE.c.dirty),
+            "dirty": case((_TABLE.c.serial == excluded.serial, false()), else_=_TABLE.c.dirty),
         },
     )
 
