@@ -183,6 +183,9 @@ class Tree:
         """Bring a withdrawn wheel back into the tree, if we have it."""
         source = self.withdrawn / name / filename
         target = self.files / name / filename
+        if not source.exists():
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)
         except FileNotFoundError:
