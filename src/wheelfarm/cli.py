@@ -38,6 +38,8 @@ from wheelfarm.farm.queue import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.farm.server import serve_in_thread
 from wheelfarm.farm.targets import local_target
+from wheelfarm.index.publisher import start_publisher, tree_of
+from wheelfarm.index.tree import publish_dirty, write_all
 from wheelfarm.names import canonical
 from wheelfarm.render import counts_json, project_json, project_table
 from wheelfarm.runtime import open_follower, retry_policy
@@ -228,6 +230,7 @@ def up(ctx: click.Context) -> None:
         target=run_builder, args=(client, options, stop), name="local-builder", daemon=True
     )
     builder.start()
+    start_publisher(engine, settings, stop)  # the index: written now, then every change
     following = ", ".join(names) if names else "the whole changelog"
     out.print(f"wheelfarm is up: builder API at {server.url}/docs, building for {target.name}")
     out.print(f"following {following}; wheels go to {farm.wheel_dir}; Ctrl-C stops")
@@ -242,6 +245,41 @@ def up(ctx: click.Context) -> None:
         server.stop()
         http.close()
         engine.dispose()
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="Regenerate every project and page.")
+@click.pass_context
+def write(ctx: click.Context, everything: bool) -> None:
+    """Publish the index: the projects changed since the last write (or, with --all, all)."""
+    settings = settings_of(ctx)
+    engine = open_store(settings.database_url)
+    tree = tree_of(settings)
+    try:
+        if everything:
+            with progress_bar("writing the index") as progress:
+                report = write_all(
+                    engine,
+                    tree,
+                    upstream_simple_url=settings.simple_url,
+                    base_url=settings.site_url,
+                    progress=progress,
+                )
+        else:
+            report = publish_dirty(
+                engine, tree, upstream_simple_url=settings.simple_url, base_url=settings.site_url
+            )
+    finally:
+        engine.dispose()
+    for name in report.changed[:20]:
+        out.print(f"  {name}", markup=False, highlight=False)
+    if len(report.changed) > 20:
+        out.print(f"  ... and {len(report.changed) - 20} more")
+    site = "; site pages written" if report.site else ""
+    out.print(
+        f"wrote {report.projects} projects to {settings.www_dir}: {report.written} files written, "
+        f"{report.removed} removed{site}"
+    )
 
 
 @cli.command()
