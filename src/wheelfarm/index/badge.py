@@ -82,6 +82,9 @@ def badge_message(project: ProjectIndex) -> tuple[str, str]:
     return "no builds", GREY
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def render_badge(project: ProjectIndex) -> bytes:
     """The SVG badge: "wheelfarm | built for cp311 cp312", grey "no builds", red "failed"."""
     return badge_svg(*badge_message(project))
@@ -90,6 +93,7 @@ def render_badge(project: ProjectIndex) -> bytes:
 @lru_cache(maxsize=1024)
 def badge_svg(message: str, colour: str) -> bytes:
     """The SVG for a message; few messages recur across projects, so each is drawn once."""
+    message = _NOT_XML.sub("\ufffd", message)  # characters XML cannot hold at all
     left = text_width(LABEL) + 12
     right = text_width(message) + 12
     width = left + right
