@@ -49,8 +49,11 @@ _COUNT_LABELS = {
     "skipped": "builds skipped",
 }
 
-# One encoder for every document: compact, UTF-8, never NaN (the values are ints and strings).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# One encoder for every document: compact, UTF-8, never NaN; no cycle check (the documents are
+# trees built here), which saves a tenth of the time.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+)
 
 
 def _dumps(value: Any) -> bytes:
