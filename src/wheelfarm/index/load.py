@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, and_, func, select
 
 from wheelfarm.index.model import (
@@ -27,7 +28,7 @@ from wheelfarm.index.model import (
     SiteProject,
     WheelFile,
 )
-from wheelfarm.names import SDIST_SUFFIXES, sort_versions
+from wheelfarm.names import SDIST_SUFFIXES
 from wheelfarm.store.schema import (
     build_files,
     builds,
@@ -109,8 +110,18 @@ def _requires_dist(text: str | None) -> tuple[str, ...]:
     return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
+@functools.lru_cache(maxsize=65536)
+def _version_key(version: str) -> tuple[bool, Version, str]:
+    """:func:`wheelfarm.names.sort_versions`'s order, cached: versions repeat everywhere."""
+    try:
+        return (True, Version(version), version)
+    except InvalidVersion:
+        return (False, Version("0"), version)
+
+
 def _newest_first(versions: Iterable[str]) -> list[str]:
-    return sort_versions(list(versions))[::-1]
+    """Newest first: the reverse of :func:`wheelfarm.names.sort_versions`."""
+    return sorted(versions, key=_version_key, reverse=True)
 
 
 def _chunks(names: Sequence[str]) -> Iterable[list[str]]:

@@ -13,12 +13,12 @@ URL segments are percent-encoded as well, so hostile input stays text.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
 from wheelfarm.index.model import ProjectIndex, SiteIndex
-from wheelfarm.names import sort_versions
 
 __all__ = [
     "API_VERSION",
@@ -37,9 +37,12 @@ def _dump(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def _url(path: str) -> str:
     """A root-relative URL with each segment percent-encoded (``/`` kept as the separator)."""
-    return quote(path, safe="/")
+    return path if _PLAIN.fullmatch(path) else quote(path, safe="/")
 
 
 def _head(title: str, serial: int) -> list[str]:
@@ -135,7 +138,7 @@ def project_json(project: ProjectIndex) -> bytes:
         {
             "meta": {"api-version": API_VERSION, "_last-serial": project.serial},
             "name": project.name,
-            "versions": sort_versions(versions),
+            "versions": versions[::-1],  # oldest first, as the releases are newest first
             "files": entries,
         }
     )

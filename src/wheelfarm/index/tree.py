@@ -305,9 +305,12 @@ def _write_live(
     for entry in present:
         if entry.endswith(".metadata") and entry not in wanted_metadata:
             report.removed += tree.remove(directory / entry)
-    for wheel in published:
-        if wheel.filename not in present and tree.restore(name, wheel.filename):
-            report.written += 1
+    absent_wheels = [w.filename for w in published if w.filename not in present]
+    if absent_wheels:
+        kept = _entries(tree.withdrawn / name)
+        for filename in absent_wheels:
+            if filename in kept and tree.restore(name, filename):
+                report.written += 1
     missing = [
         w.filename
         for w in published
