@@ -37,9 +37,16 @@ from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
-from wheelfarm.farm.server import serve_in_thread
 from wheelfarm.farm.targets import local_target
-from wheelfarm.index.serve import ACCESS_LOGGER, bind_index, create_index_app, index_server_config
+from wheelfarm.index.publisher import start_publisher, tree_of
+from wheelfarm.index.serve import (
+    ACCESS_LOGGER,
+    bind_index,
+    create_index_app,
+    index_server_config,
+    serve_index_in_thread,
+)
+from wheelfarm.index.tree import publish_dirty, write_all
 from wheelfarm.names import canonical
 from wheelfarm.render import counts_json, project_json, project_table
 from wheelfarm.runtime import open_follower, retry_policy
@@ -203,10 +210,11 @@ def _follow_forever(follower: Follower, names: list[str], poll_seconds: float) -
 @cli.command()
 @click.pass_context
 def up(ctx: click.Context) -> None:
-    """Run everything on this machine: follower, builder API and a local builder.
+    """Run everything on this machine: follower, builder API, a local builder and the index.
 
     The local builder builds for this machine's interpreter; its target is added and its token
-    made afresh at each start. Stop with Ctrl-C (or SIGTERM).
+    made afresh at each start. The index and the builder API share one port. Stop with Ctrl-C
+    (or SIGTERM).
     """
     settings = settings_of(ctx)
     names = list(settings.projects)
@@ -218,8 +226,10 @@ def up(ctx: click.Context) -> None:
             add_target(connection, target)
         remove_builder(connection, "local")
         token = add_builder(connection, "local", now=time.time())
-    farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.data_dir / "wheels")
-    server = serve_in_thread(create_builder_app(engine, farm), settings.host, settings.port)
+    farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
+    api = create_builder_app(engine, farm)
+    settings.www_dir.mkdir(parents=True, exist_ok=True)
+    server = serve_index_in_thread(settings.www_dir, settings.host, settings.port, api=api)
     stop = threading.Event()
     http = httpx.Client(timeout=settings.http_timeout)
     client = MasterClient(server.url, token, http, retry_policy(settings))
@@ -230,8 +240,12 @@ def up(ctx: click.Context) -> None:
         target=run_builder, args=(client, options, stop), name="local-builder", daemon=True
     )
     builder.start()
+    start_publisher(engine, settings, stop)  # the index: written now, then every change
     following = ", ".join(names) if names else "the whole changelog"
-    out.print(f"wheelfarm is up: builder API at {server.url}/docs, building for {target.name}")
+    out.print(
+        f"wheelfarm is up: the index at {server.url}/ (pip: --index-url {server.url}/simple/)"
+    )
+    out.print(f"builder API at {server.url}/docs, building for {target.name}")
     out.print(f"following {following}; wheels go to {farm.wheel_dir}; Ctrl-C stops")
     try:
         signal.signal(signal.SIGTERM, _raise_stop)
@@ -245,6 +259,41 @@ def up(ctx: click.Context) -> None:
         server.stop()
         http.close()
         engine.dispose()
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="Regenerate every project and page.")
+@click.pass_context
+def write(ctx: click.Context, everything: bool) -> None:
+    """Publish the index: the projects changed since the last write (or, with --all, all)."""
+    settings = settings_of(ctx)
+    engine = open_store(settings.database_url)
+    tree = tree_of(settings)
+    try:
+        if everything:
+            with progress_bar("writing the index") as progress:
+                report = write_all(
+                    engine,
+                    tree,
+                    upstream_simple_url=settings.simple_url,
+                    base_url=settings.site_url,
+                    progress=progress,
+                )
+        else:
+            report = publish_dirty(
+                engine, tree, upstream_simple_url=settings.simple_url, base_url=settings.site_url
+            )
+    finally:
+        engine.dispose()
+    for name in report.changed[:20]:
+        out.print(f"  {name}", markup=False, highlight=False)
+    if len(report.changed) > 20:
+        out.print(f"  ... and {len(report.changed) - 20} more")
+    site = "; site pages written" if report.site else ""
+    out.print(
+        f"wrote {report.projects} projects to {settings.www_dir}: {report.written} files written, "
+        f"{report.removed} removed{site}"
+    )
 
 
 @cli.command()

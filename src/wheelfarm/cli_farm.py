@@ -24,6 +24,7 @@ from wheelfarm.farm.queue import schedule_project
 from wheelfarm.farm.reports import list_builds, requeue_failed
 from wheelfarm.farm.sandbox import BuildLimits
 from wheelfarm.farm.targets import Target, local_target
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import canonical
 from wheelfarm.store.database import open_store
 from wheelfarm.store.dialect import upsert
@@ -188,6 +189,7 @@ def _skip(connection: Connection, project: str, version: str | None, reason: str
     """Record an operator's skip ('' as the version skips every release)."""
     row = {"project": project, "version": version or "", "reason": reason}
     connection.execute(upsert(connection, skips, row, ["project", "version"]))
+    mark_changed(connection, [project])
 
 
 def _reschedule(connection: Connection, project: str) -> None:
@@ -223,6 +225,7 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
         ).rowcount
         if not removed:
             raise NotFound(f"a skip of {canonical(name)} {version or '(every release)'}")
+        mark_changed(connection, [canonical(name)])
         _reschedule(connection, name)
     out.print(f"no longer skipping {canonical(name)} {version or ''}".rstrip())
 
@@ -319,7 +322,7 @@ def rebuild(ctx: click.Context, name: str, version: str | None, target: str | No
 @click.pass_context
 def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
     """Publish wheels built elsewhere, validated like a builder's upload."""
-    wheel_dir = settings_of(ctx).data_dir / "wheels"
+    wheel_dir = settings_of(ctx).wheel_dir
     refused = 0
     for path in wheels:
         try:
@@ -344,7 +347,7 @@ def remove_command(
     """Unpublish our wheels of a project (or release); without --skip they are built again."""
     project = canonical(name)
     with _transaction(ctx) as connection:
-        removed = remove_wheels(connection, project, version, settings_of(ctx).data_dir / "wheels")
+        removed = remove_wheels(connection, project, version, settings_of(ctx).wheel_dir)
         if skip_reason:
             _skip(connection, project, version, skip_reason)
         _reschedule(connection, project)

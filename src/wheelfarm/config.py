@@ -44,6 +44,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     pip_options: tuple[str, ...] = ()
+    base_url: str = ""
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -52,6 +53,26 @@ class Settings:
         if self.database:
             return self.database
         return f"sqlite:///{self.data_dir / 'wheelfarm.sqlite'}"
+
+    @property
+    def www_dir(self) -> Path:
+        """The published tree (simple pages, project pages, wheels), served as static files."""
+        return self.data_dir / "www"
+
+    @property
+    def wheel_dir(self) -> Path:
+        """Where wheels are stored: inside the published tree, so they are served as they are."""
+        return self.www_dir / "files"
+
+    @property
+    def withdrawn_dir(self) -> Path:
+        """Where wheels of deleted projects and releases are kept, out of the published tree."""
+        return self.data_dir / "withdrawn"
+
+    @property
+    def site_url(self) -> str:
+        """The index's public address (for absolute URLs, as in the sitemap), no trailing slash."""
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def upstream_base(self) -> str:
@@ -140,6 +161,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "host": _as_str,
     "port": _as_int,
     "pip_options": _as_names,
+    "base_url": _as_str,
 }
 
 

@@ -44,7 +44,7 @@ def test_add_import_and_remove(tmp_path: Path, database_url: str) -> None:
     shutil.copy(make_wheel(tmp_path, wheel.name), wheel)
     imported = wheelfarm(tmp_path, database_url, "--data-dir", str(data), "import", str(wheel))
     assert imported.returncode == 0, imported.stderr
-    assert (data / "wheels" / "foo" / wheel.name).exists()
+    assert (data / "www" / "files" / "foo" / wheel.name).exists()
     assert builds(tmp_path, database_url, data) == [
         {
             "project": "foo",
@@ -67,6 +67,6 @@ def test_add_import_and_remove(tmp_path: Path, database_url: str) -> None:
     )
     assert removed.returncode == 0, removed.stderr
     assert "removed 1 wheels" in removed.stdout
-    assert not (data / "wheels" / "foo" / wheel.name).exists()
+    assert not (data / "www" / "files" / "foo" / wheel.name).exists()
     (entry,) = builds(tmp_path, database_url, data)
     assert (entry["status"], entry["reason"], entry["files"]) == ("skipped", "skipped: bad", [])

@@ -158,12 +158,20 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
                 listed = wheelfarm(tmp_path, database_url, "builds", "--json")
                 found = json.loads(listed.stdout) if listed.returncode == 0 else []
                 status = found[0]["status"] if found else ""
+            simple = tmp_path / "data" / "www" / "simple" / "demo-up" / "index.html"
+            while time.monotonic() < deadline and not (
+                simple.exists() and "demo_up-1.0-py3-none-any.whl" in simple.read_text()
+            ):
+                time.sleep(0.2)  # the publisher writes the project's pages within a second or so
         finally:
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=60)
     assert status == "built", stderr
-    assert "wheelfarm is up: builder API at http://127.0.0.1:" in stdout
-    assert (tmp_path / "data" / "wheels" / "demo-up" / "demo_up-1.0-py3-none-any.whl").exists()
+    assert "wheelfarm is up: the index at http://127.0.0.1:" in stdout
+    assert "demo_up-1.0-py3-none-any.whl#sha256=" in simple.read_text()
+    assert (
+        tmp_path / "data" / "www" / "files" / "demo-up" / "demo_up-1.0-py3-none-any.whl"
+    ).exists()
     assert process.returncode == 0
 
 

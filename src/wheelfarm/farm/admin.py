@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from wheelfarm.farm.intake import (
 )
 from wheelfarm.farm.queue import JobState, settle_release
 from wheelfarm.farm.registry import list_targets
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.schema import build_files, builds, jobs
 from wheelfarm.store.views import ProjectStatus, read_project
@@ -111,8 +113,10 @@ def record_wheel(
             requires_python=wheel.requires_python,
             requires_dist=json.dumps(list(wheel.requires_dist)),
             metadata=wheel.metadata,
+            metadata_sha256=hashlib.sha256(wheel.metadata).hexdigest(),
         )
     )
+    mark_changed(connection, [wheel.project])
 
 
 def _same_version(spelled: str, parsed: str) -> bool:
@@ -146,5 +150,7 @@ def remove_wheels(
     for name in names:
         connection.execute(delete(build_files).where(build_files.c.filename == name))
         (wheel_dir / project / name).unlink(missing_ok=True)
+        (wheel_dir / project / f"{name}.metadata").unlink(missing_ok=True)
     dropped = connection.execute(jobs_query.where(jobs.c.state != JobState.BUILDING.value)).rowcount
+    mark_changed(connection, [project])
     return Removed(names, dropped)

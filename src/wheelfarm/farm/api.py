@@ -39,6 +39,7 @@ from wheelfarm.farm.protocol import (
 )
 from wheelfarm.farm.queue import JobState, claim_job, expire_leases, settle_release
 from wheelfarm.farm.registry import authenticate, command_of, list_targets, set_command
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.store.schema import build_files, builders, builds, jobs
 
 __all__ = ["FarmConfig", "create_builder_app"]
@@ -320,6 +321,7 @@ def create_builder_app(
         # A wheel built here may serve other targets too (a pure wheel serves them all), and a
         # job that lost the race to such a wheel is covered: settle every job of the release.
         settle_release(connection, build["project"], build["version"], list_targets(connection))
+        mark_changed(connection, [build["project"]])  # its page shows the outcome and the log
         return ReportReply(status=outcome)
 
     return app

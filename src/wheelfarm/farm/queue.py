@@ -21,6 +21,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, select, text, update
 
 from wheelfarm.farm.targets import Target
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import SDIST_SUFFIXES, NormalizedName
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
@@ -144,6 +145,7 @@ def schedule_project(
             if decision is not None:
                 wanted[(version, target.name)] = decision
     newly_pending = 0
+    wanted_changed = False
     for (version, target_name), (state, reason) in wanted.items():
         current = existing.get((version, target_name))
         if current in _SETTLED or current == state.value:
@@ -160,6 +162,7 @@ def schedule_project(
             "updated_at": now,
         }
         connection.execute(upsert(connection, jobs, job, ["project", "version", "target"]))
+        wanted_changed = True
     withdrawn = [key for key, state in existing.items() if state == "pending" and key not in wanted]
     for version, target_name in withdrawn:
         connection.execute(
@@ -167,6 +170,7 @@ def schedule_project(
                 jobs.c.project == project, jobs.c.version == version, jobs.c.target == target_name
             )
         )
+    mark_changed(connection, [project] if wanted_changed or withdrawn else [])
     return newly_pending
 
 
@@ -213,6 +217,7 @@ def settle_release(
                 )
                 .values(state=JobState.BUILT.value, reason=None)
             ).rowcount
+    mark_changed(connection, [project] if settled else [])
     return settled
 
 
@@ -227,6 +232,7 @@ def expire_leases(connection: Connection, now: float) -> int:
             jobs.c.state == JobState.BUILDING.value, jobs.c.lease_expires < now
         )
     ).all()
+    mark_changed(connection, [row.project for row in expired])
     for project, version, target, builder in expired:
         connection.execute(
             update(builds)
@@ -291,4 +297,5 @@ def claim_job(
     ).first()
     if row is None:
         return None
+    mark_changed(connection, [row.project])
     return Claim(NormalizedName(row.project), row.version, row.target, row.attempts)

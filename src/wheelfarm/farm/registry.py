@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.targets import Target
+from wheelfarm.index.changes import mark_all_changed
 from wheelfarm.store.schema import builders, targets
 
 __all__ = [
@@ -64,6 +65,7 @@ def add_target(connection: Connection, target: Target, distro: str | None = None
             )
     except IntegrityError as error:
         raise DuplicateName("target", target.name) from error
+    mark_all_changed(connection)  # every project page gains a column
 
 
 def list_targets(connection: Connection) -> list[Target]:
@@ -72,7 +74,10 @@ def list_targets(connection: Connection) -> list[Target]:
 
 
 def remove_target(connection: Connection, name: str) -> bool:
-    return connection.execute(delete(targets).where(targets.c.name == name)).rowcount > 0
+    removed = connection.execute(delete(targets).where(targets.c.name == name)).rowcount > 0
+    if removed:
+        mark_all_changed(connection)  # every project page loses a column
+    return removed
 
 
 def token_hash(token: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from wheelfarm.farm.queue import JobState
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import NormalizedName
 from wheelfarm.store.schema import build_files, jobs
 
@@ -65,4 +66,5 @@ def requeue_failed(
     result = connection.execute(
         statement.values(state=JobState.PENDING.value, urgent=True, reason=None, updated_at=now)
     )
+    mark_changed(connection, [project] if result.rowcount else [])
     return result.rowcount

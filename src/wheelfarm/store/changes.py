@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, case, func
 from sqlalchemy.sql.elements import ColumnElement
 
+from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import NormalizedName, is_prerelease
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import files, projects, releases
@@ -245,6 +246,7 @@ def write_rows(connection: Connection, rows: TableRows) -> None:
     """Write a batch: projects first, then releases, then files (the foreign keys' order)."""
     for table in (projects, releases, files):
         _upsert(connection, table, rows.get(table.name, []))
+    mark_changed(connection, [row[0] for row in rows.get("projects", [])])  # to be published
 
 
 def write_changes(connection: Connection, changes: Changes) -> None:

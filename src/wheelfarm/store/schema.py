@@ -31,6 +31,7 @@ __all__ = [
     "builds",
     "events",
     "files",
+    "index_projects",
     "jobs",
     "metadata",
     "projects",
@@ -199,6 +200,7 @@ build_files = Table(
     Column("requires_python", Text),
     Column("requires_dist", Text),  # a JSON list
     Column("metadata", LargeBinary),  # the wheel's METADATA, served as PEP 658 metadata
+    Column("metadata_sha256", String(64)),  # its hash, for the simple pages
     Index("build_files_release_idx", "project", "version"),
 )
 
@@ -209,4 +211,22 @@ skips = Table(
     Column("project", String(255), primary_key=True),
     Column("version", String(255), primary_key=True),
     Column("reason", Text, nullable=False),
+)
+
+
+# -- the published index -------------------------------------------------------------------
+
+# One row per project whose published state changed at least once: our serial for it (from one
+# counter, the highest serial + 1), whether its files still need writing, and what the site
+# listed for it when it was last written (NULL: not listed), so a writer knows when the
+# site-wide pages must be rewritten.
+index_projects = Table(
+    "index_projects",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("serial", BigInteger, nullable=False),
+    Column("dirty", Boolean, nullable=False, server_default=false()),
+    Column("listed", Text),
+    Index("index_projects_dirty_idx", "dirty"),
+    Index("index_projects_serial_idx", "serial"),
 )

@@ -1,0 +1,172 @@
+"""Benchmark: regenerating the published index from a SQLite store of 100,000 projects.
+
+Synthesises, with bulk inserts, 100,000 live projects of 5 releases each (one sdist upstream per
+release), built for 2 targets: 1,000,000 wheels, each with its METADATA, a build (no log) and a
+built job. Then, into a temporary directory:
+
+1. the first write into an empty tree (every page and .metadata file is created);
+2. a full regeneration (``write --all``) over that tree, as every start of ``wheelfarm up``
+   does: every project is loaded and rendered, and only files whose bytes differ are replaced;
+3. one project changed (a yank read from a page), published by the incremental writer.
+
+Prints one line: the regeneration's rate, the change-to-published latency, and the first
+write's rate.
+
+    python benchmarks/write_index.py [--projects 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine  # noqa: E402
+
+from wheelfarm.index.tree import Tree, publish_dirty, write_all  # noqa: E402
+from wheelfarm.store.bulk import insert_rows  # noqa: E402
+from wheelfarm.store.changes import Changes, write_changes  # noqa: E402
+from wheelfarm.store.database import open_store  # noqa: E402
+from wheelfarm.store.schema import (  # noqa: E402
+    build_files,
+    builds,
+    files,
+    index_projects,
+    jobs,
+    projects,
+    releases,
+    targets,
+)
+
+TARGETS = ("cp311-cp311-linux_aarch64", "cp311-cp311-linux_armv7l")
+RELEASES = 5
+UPSTREAM = "https://index.example.org/simple/"
+KEY = 1_700_000_000 << 31
+NO_LOG = (None, None, None)  # reason, log, log_bytes
+
+
+def _as_is(statement: object) -> object:
+    return statement
+
+
+def fill(engine: Engine, count: int) -> int:
+    """Insert the synthetic store; returns the number of wheels."""
+    wheels = 0
+    with engine.begin() as connection:
+        insert_rows(connection, targets, [(t, t.rsplit("-", 1)[1], None) for t in TARGETS], _as_is)
+        build_id = 0
+        for start in range(0, count, 10_000):
+            rows: dict[str, list[tuple[object, ...]]] = {
+                "projects": [],
+                "releases": [],
+                "files": [],
+                "builds": [],
+                "build_files": [],
+                "jobs": [],
+                "index_projects": [],
+            }
+            for number in range(start, min(start + 10_000, count)):
+                name = f"project-{number:06d}"
+                module = name.replace("-", "_")
+                rows["projects"].append(
+                    (name, KEY, 0, KEY, name, KEY, name, 0, False, f"Summary of {name}", 1, 1, KEY)
+                )
+                rows["index_projects"].append((name, number + 1, False, f"{name}\n"))
+                for release in range(RELEASES):
+                    version = f"{release}.{number % 7}.0"
+                    rows["releases"].append(
+                        (name, version, KEY, 0, 0, False, None, 0, False, False)
+                    )
+                    rows["files"].append(
+                        (
+                            name,
+                            f"{module}-{version}.tar.gz",
+                            version,
+                            KEY,
+                            0,
+                            "source",
+                            "0" * 64,
+                            12_345,
+                            f"2023-0{release + 1}-01T00:00:00.000000Z",
+                            ">=3.8",
+                        )
+                    )
+                    for target in TARGETS:
+                        build_id += 1
+                        filename = f"{module}-{version}-cp311-cp311-{target.rsplit('-', 1)[1]}.whl"
+                        metadata = (
+                            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                            f"Requires-Python: >=3.8\nRequires-Dist: attrs>=22\n\n"
+                            f"{name} does things.\n"
+                        ).encode()
+                        rows["builds"].append(
+                            (build_id, name, version, target, "b1", 1.7e9, 30.0, "built", *NO_LOG)
+                        )
+                        rows["build_files"].append(
+                            (
+                                filename,
+                                build_id,
+                                name,
+                                version,
+                                target,
+                                hashlib.sha256(filename.encode()).hexdigest(),
+                                100_000 + build_id % 1000,
+                                f"cp311-cp311-{target.rsplit('-', 1)[1]}",
+                                ">=3.8",
+                                json.dumps(["attrs>=22"]),
+                                metadata,
+                                hashlib.sha256(metadata).hexdigest(),
+                            )
+                        )
+                        rows["jobs"].append(
+                            (name, version, target, "built", False, 0, None, None, 1, None, 1.7e9)
+                        )
+                        wheels += 1
+            for table in (projects, releases, files, builds, build_files, jobs, index_projects):
+                insert_rows(connection, table, rows[table.name], _as_is)
+    return wheels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--projects", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = open_store(f"sqlite:///{Path(scratch) / 'store.sqlite'}")
+        wheels = fill(engine, args.projects)
+        tree = Tree(Path(scratch) / "www", Path(scratch) / "withdrawn")
+        began = time.perf_counter()
+        write_all(engine, tree, upstream_simple_url=UPSTREAM, base_url="https://x.example.org")
+        first = time.perf_counter() - began
+        began = time.perf_counter()
+        write_all(engine, tree, upstream_simple_url=UPSTREAM, base_url="https://x.example.org")
+        regeneration = time.perf_counter() - began
+
+        changes = Changes()
+        name = f"project-{args.projects // 2:06d}"
+        changes.release(name, f"1.{(args.projects // 2) % 7}.0").set_yank(KEY + 10, True, "bad")
+        changed = time.perf_counter()
+        with engine.begin() as connection:
+            write_changes(connection, changes)
+        report = publish_dirty(engine, tree, upstream_simple_url=UPSTREAM, base_url="x")
+        latency = (time.perf_counter() - changed) * 1000
+        assert report.changed == [name], report.changed
+        engine.dispose()
+    print(
+        f"full regeneration: {args.projects / regeneration:,.0f} projects/s "
+        f"({args.projects:,} projects, {wheels:,} files, {regeneration:.1f} s); "
+        f"one project published {latency:.0f} ms after its change; "
+        f"first write into an empty tree: {args.projects / first:,.0f} projects/s "
+        f"({first:.1f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

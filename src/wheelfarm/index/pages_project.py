@@ -1,0 +1,395 @@
+"""The project page, ``/project/<name>/``: what people read before they install a project.
+
+The writer renders this page for every project, thousands a second, so it is built here in
+Python rather than from a template: a Jinja2 render costs several microseconds before its first
+byte and about one per value, which would make this page most of the writer's time. Every value
+goes through :func:`~wheelfarm.index.pages_html.h` (the same escaping as Jinja2's autoescape) and
+every path segment through :func:`~wheelfarm.index.pages_html.segment`; the parts all pages share
+come from ``templates/chrome.html``, rendered once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from wheelfarm.index.badge import install_release
+from wheelfarm.index.model import BuildCell, ProjectIndex, ReleaseIndex, WheelFile
+from wheelfarm.index.pages_html import (
+    external_href,
+    h,
+    local_href,
+    log_url,
+    segment,
+    shell_word,
+    shorten,
+    template,
+)
+
+__all__ = ["REASON_CHARS", "STATUS_LABELS", "install_commands", "render_project_page"]
+
+REASON_CHARS = 80
+"""How much of a failure or skip reason a table cell shows; its title holds up to TITLE_CHARS."""
+TITLE_CHARS = 1000
+
+# What a status cell says: a symbol and a word, so that colour is never the only clue.
+STATUS_LABELS = {
+    "built": "&#x2713; built",
+    "failed": "&#x2717; failed",
+    "pending": "&#x25cb; pending",
+    "building": "&#x25d4; building",
+    "skipped": "&#x2013; skipped",
+}
+_LEGEND = " &#xb7; ".join(
+    [
+        f"{STATUS_LABELS['built']} (the link gives the wheel)",
+        f"{STATUS_LABELS['failed']} (the link gives the build log)",
+        STATUS_LABELS["pending"],
+        STATUS_LABELS["building"],
+        STATUS_LABELS["skipped"],
+        "&#x2014; no build for that target",
+    ]
+)
+_NO_JOB = (
+    '<td class="status status-none" data-status="none" data-target="{t}" '
+    'title="no build for this target"><span>&#x2014;</span></td>\n'
+)
+
+
+def _anchor(version: str) -> str:
+    return "v-" + segment(version)
+
+
+def _files_anchor(version: str) -> str:
+    return "files-" + segment(version)
+
+
+def human_size(size: int) -> str:
+    """A file size for people: 950 B, 12.3 kB, 4.5 MB (powers of 1000, like pip shows)."""
+    value = float(size)
+    if value < 1000:
+        return f"{int(size)} B"
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 999.95:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000:.1f} TB"
+
+
+# --- the releases table ---------------------------------------------------------------------
+
+
+def _status_cell(
+    cell: BuildCell | None, files: Sequence[WheelFile], target: str, target_html: str
+) -> str:
+    """One ``<td>``: status word (linked to the wheel or the log), reason, reason as title."""
+    if cell is None:
+        return _NO_JOB.format(t=target_html)
+    status = cell.status if cell.status in STATUS_LABELS else "unknown"
+    label = STATUS_LABELS.get(status) or h(shorten(cell.status, 20))
+    log = log_url(cell.build_id)
+    href = None
+    title = cell.reason
+    if status == "built":
+        wheel = next((f for f in files if f.target == target), None)
+        href = local_href(wheel.url) if wheel is not None else None
+        if href is not None and wheel is not None:
+            title = "download " + wheel.filename
+        else:
+            href, title = log, ("build log" if log else None)
+    elif status == "failed":
+        href, title = log, (cell.reason or "the build failed; the log says why")
+    elif status != "pending":  # building: its log so far; skipped: the log of a last try
+        href = log
+    parts = [
+        f'<td class="status status-{status}" data-status="{status}" data-target="{target_html}"',
+        f' title="{h(shorten(title, TITLE_CHARS))}">' if title else ">",
+        f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>",
+    ]
+    if cell.reason and status != "built":
+        parts.append(f' <span class="reason">{h(shorten(cell.reason, REASON_CHARS))}</span>')
+    parts.append("</td>\n")
+    return "".join(parts)
+
+
+def _version_cell(release: ReleaseIndex) -> str:
+    version = h(release.version)
+    if release.files:
+        number = f'<a href="#{h(_files_anchor(release.version))}">{version}</a>'
+    else:
+        number = version
+    parts = [f'<th scope="row" class="version"><span class="version-number">{number}</span>']
+    if release.prerelease:
+        parts.append(
+            ' <span class="badge badge-pre" title="a pre-release: pip installs it only when'
+            ' asked with --pre or for this version">pre-release</span>'
+        )
+    if release.yanked:
+        if release.yanked_reason:
+            reason = h(release.yanked_reason)
+            parts.append(
+                f' <span class="badge badge-yanked" title="{reason}">yanked</span>'
+                f' <span class="note yanked-reason">{reason}</span>'
+            )
+        else:
+            parts.append(' <span class="badge badge-yanked">yanked</span>')
+    if release.binary_only:
+        parts.append(
+            ' <span class="badge badge-binary" title="no source distribution upstream,'
+            ' so it is not built here">binary only</span>'
+        )
+    if release.skip:
+        skip = h(release.skip)
+        parts.append(
+            f' <span class="badge badge-skip" title="{skip}">not built</span>'
+            f' <span class="note skip-reason">{skip}</span>'
+        )
+    parts.append("</th>\n")
+    return "".join(parts)
+
+
+def releases_rows(project: ProjectIndex) -> str:
+    """The ``<tr>`` rows of the releases table, one per release, one cell per target."""
+    targets = [(t, h(t)) for t in project.targets]
+    rows = []
+    for release in project.releases:
+        yanked = ' class="yanked"' if release.yanked else ""
+        released = release.released
+        rows.append(
+            f'<tr id="{h(_anchor(release.version))}" data-version="{h(release.version)}"{yanked}>\n'
+        )
+        rows.append(_version_cell(release))
+        if released:
+            rows.append(
+                f'<td class="released"><time datetime="{h(released)}">{h(released[:10])}</time>'
+                "</td>\n"
+            )
+        else:
+            rows.append('<td class="released"></td>\n')
+        builds = release.builds
+        for target, target_html in targets:
+            rows.append(_status_cell(builds.get(target), release.files, target, target_html))
+        rows.append("</tr>\n")
+    return "".join(rows)
+
+
+# --- the file list --------------------------------------------------------------------------
+
+
+def _file_item(wheel: WheelFile) -> str:
+    href = local_href(wheel.url)
+    name = h(wheel.filename)
+    link = f'<a href="{h(href)}">{name}</a>' if href else name
+    apt = " ".join(sorted(wheel.apt_dependencies))
+    uploaded = wheel.uploaded
+    parts = [
+        f'<li class="file" data-target="{h(wheel.target)}">\n'
+        f'<p class="filename">{link}</p>\n<dl class="file-details">\n'
+        f"<div><dt>Target</dt><dd><code>{h(wheel.target)}</code></dd></div>\n"
+        f"<div><dt>Size</dt><dd>{human_size(wheel.size)}</dd></div>\n"
+        f'<div class="sha256"><dt>SHA256</dt><dd><code class="hash">{h(wheel.sha256)}'
+        "</code></dd></div>\n"
+        f"<div><dt>Requires-Python</dt><dd>{h(wheel.requires_python or 'any')}</dd></div>\n"
+        "<div><dt>System packages</dt><dd>"
+        + (f'<code class="apt">{h(apt)}</code>' if apt else "none")
+        + "</dd></div>\n"
+    ]
+    if wheel.unresolved_libraries:
+        libraries = h(" ".join(sorted(wheel.unresolved_libraries)))
+        parts.append(
+            "<div><dt>Libraries no package was found for</dt>"
+            f'<dd><code class="unresolved">{libraries}</code></dd></div>\n'
+        )
+    parts.append(
+        f'<div><dt>Uploaded</dt><dd><time datetime="{h(uploaded)}">'
+        f"{h(uploaded[:16].replace('T', ' '))}</time></dd></div>\n"
+        f'<div><dt>Build</dt><dd><a href="/logs/{int(wheel.build_id)}.txt">log</a></dd></div>\n'
+        "</dl>\n</li>\n"
+    )
+    return "".join(parts)
+
+
+def file_groups(project: ProjectIndex) -> str:
+    """One ``<details>`` per release with wheels, the newest open, listing each wheel."""
+    groups = []
+    first = True
+    for release in project.releases:
+        if not release.files:
+            continue
+        count = len(release.files)
+        groups.append(
+            f'<details class="release-files" id="{h(_files_anchor(release.version))}" '
+            f'data-version="{h(release.version)}"{" open" if first else ""}>\n'
+            f'<summary>{h(release.version)} <span class="count">({count} '
+            f"file{'' if count == 1 else 's'})</span></summary>\n"
+            '<ul class="files">\n'
+        )
+        groups.extend(_file_item(wheel) for wheel in release.files)
+        groups.append("</ul>\n</details>\n")
+        first = False
+    return "".join(groups)
+
+
+# --- install commands and the page ----------------------------------------------------------
+
+
+def _apt_lines(release: ReleaseIndex) -> list[tuple[str, str]]:
+    """The ``apt install`` lines of a release: [("", line)] when every target needs the same
+    packages, else one (target, line) per target that needs any; [] when none needs any."""
+    per_target: dict[str, set[str]] = {}
+    for wheel in release.files:
+        per_target.setdefault(wheel.target, set()).update(wheel.apt_dependencies)
+    needs = {t: sorted(p) for t, p in sorted(per_target.items()) if p}
+    if not needs:
+        return []
+
+    def line(packages: list[str]) -> str:
+        return "sudo apt install " + " ".join(shell_word(p) for p in packages)
+
+    distinct = {tuple(p) for p in needs.values()}
+    if len(distinct) == 1 and len(needs) == len(per_target):
+        return [("", line(next(iter(needs.values()))))]
+    return [(target, line(packages)) for target, packages in needs.items()]
+
+
+def install_commands(project: ProjectIndex) -> list[tuple[str, str]]:
+    """The install commands as (kind, text) lines: comment, apt (per target when they differ)
+    and pip, for the release ``pip install`` gets."""
+    release = install_release(project)
+    commands = []
+    if release is not None:
+        for target, line in _apt_lines(release):
+            if target:
+                commands.append(("comment", f"# on {target}"))
+            commands.append(("apt", line))
+    pip = "pip3 install --pre " if release is not None and release.prerelease else "pip3 install "
+    commands.append(("pip", pip + shell_word(project.display_name or project.name)))
+    return commands
+
+
+def _install_section(project: ProjectIndex) -> str:
+    release = install_release(project)
+    parts = [
+        '<section class="install" aria-labelledby="install-heading">\n'
+        '<h2 id="install-heading">Install</h2>\n'
+    ]
+    if release is None:
+        parts.append("<p>There is no release to install.</p>\n</section>\n")
+        return "".join(parts)
+    which = "release (a pre-release)" if release.prerelease else "stable release"
+    needs_apt = any(w.apt_dependencies for w in release.files)
+    parts.append(
+        f'<p>The newest {which} is <a href="#{h(_anchor(release.version))}">'
+        f"{h(release.version)}</a>. "
+        + ("Its wheels need some system packages first. " if needs_apt else "")
+        + 'With this index <a href="/#pip">set up for pip</a>:</p>\n'
+        '<pre class="command" id="install-commands"><code data-copy>'
+    )
+    parts.append(
+        "\n".join(
+            f'<span class="{kind}-line">{h(line)}</span>'
+            for kind, line in install_commands(project)
+        )
+    )
+    parts.append("</code></pre>\n</section>\n")
+    return "".join(parts)
+
+
+def _releases_section(project: ProjectIndex) -> str:
+    parts = [
+        '<section class="releases-section" aria-labelledby="releases-heading">\n'
+        '<h2 id="releases-heading">Releases</h2>\n'
+    ]
+    if not project.releases:
+        parts.append("<p>No releases yet.</p>\n</section>\n")
+        return "".join(parts)
+    parts.append(
+        '<div class="table-wrap">\n<table class="releases">\n<thead>\n'
+        '<tr><th scope="col">Version</th><th scope="col">Released</th>\n'
+    )
+    parts.extend(
+        f'<th scope="col" data-target="{h(t)}"><code>{h(t)}</code></th>\n' for t in project.targets
+    )
+    parts.append("</tr>\n</thead>\n<tbody>\n")
+    parts.append(releases_rows(project))
+    parts.append(f'</tbody>\n</table>\n</div>\n<p class="legend">{_LEGEND}</p>\n</section>\n')
+    return "".join(parts)
+
+
+def _links_section(project: ProjectIndex, name: str) -> str:
+    upstream = external_href(project.upstream_url)
+    path = f"/project/{name}/"
+    badge = f"/badges/{name}.svg"
+    upstream_item = (
+        f'<li><a class="upstream" href="{h(upstream)}" rel="nofollow">'
+        "The project on the upstream index</a></li>\n"
+        if upstream
+        else ""
+    )
+    return (
+        '<section class="links" aria-labelledby="links-heading">\n'
+        '<h2 id="links-heading">Links</h2>\n<ul class="link-list">\n'
+        f"{upstream_item}"
+        f'<li><a class="simple" href="{path_html(f"/simple/{name}/")}">Simple index page</a>'
+        " (what pip reads)</li>\n"
+        f'<li><a class="json" href="{path_html(path)}json/">JSON API</a></li>\n</ul>\n'
+        "<h3>Badge</h3>\n"
+        f'<p><img class="badge-image" src="{path_html(badge)}" '
+        f'alt="wheelfarm badge of {h(project.display_name)}" height="20"></p>\n'
+        "<p>To show it in a README, copy this Markdown:</p>\n"
+        '<pre class="command"><code id="badge-markdown" data-copy>'
+        f'[![wheelfarm](<span class="origin"></span>{path_html(badge)})]'
+        f'(<span class="origin"></span>{path_html(path)})</code></pre>\n</section>\n'
+    )
+
+
+def path_html(path: str) -> str:
+    """A path built from quoted segments, escaped for HTML all the same."""
+    return h(path)
+
+
+@cache
+def _chrome() -> tuple[str, str, str]:
+    """The parts every page shares (templates/chrome.html), rendered once per process."""
+    module = template("chrome.html").module
+    head_links, site_header, site_footer = (
+        str(getattr(module, macro)()) for macro in ("head_links", "site_header", "site_footer")
+    )
+    return head_links, site_header, site_footer
+
+
+def render_project_page(project: ProjectIndex) -> bytes:
+    """The HTML page at ``/project/<name>/``: what people read before installing."""
+    head_links, site_header, site_footer = _chrome()
+    name = segment(project.name)
+    display = h(project.display_name)
+    summary = h(project.summary) if project.summary else ""
+    files = file_groups(project)
+    parts = [
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{display} &#xb7; wheelfarm</title>\n",
+        f'<meta name="description" content="{summary}">\n' if summary else "",
+        f'<link rel="alternate" type="application/json" href="/project/{h(name)}/json/">\n',
+        head_links,
+        "</head>\n<body>\n",
+        site_header,
+        '<main id="main">\n'
+        f'<article class="project" data-project="{h(project.name)}">\n'
+        f'<header class="project-header">\n<h1 id="project-name">{display}</h1>\n',
+        f'<p class="summary">{summary}</p>\n' if summary else "",
+        "</header>\n",
+        _install_section(project),
+        _releases_section(project),
+        (
+            '<section class="files-section" aria-labelledby="files-heading">\n'
+            f'<h2 id="files-heading">Files</h2>\n{files}</section>\n'
+            if files
+            else ""
+        ),
+        _links_section(project, name),
+        "</article>\n</main>\n",
+        site_footer,
+        "</body>\n</html>\n",
+    ]
+    return "".join(parts).encode()

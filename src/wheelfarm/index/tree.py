@@ -1,0 +1,472 @@
+"""Write the published tree: a static site any web server can serve as it is.
+
+Every file is written under a temporary name in its own directory and renamed into place, so a
+reader sees the old bytes or the new ones, never a mix. A file whose bytes would not change is
+not touched, which keeps its mtime (and a web server's ETag) stable. A project that is no longer
+live loses its pages, badge, logs and wheels, so it answers 404 everywhere; its wheels (and those
+of a release that is gone) are moved to the withdrawn directory, not deleted, and come back if
+the project or release does (a quarantine that is lifted, say).
+
+Durability: one-project writes fsync each file and its directory. A full regeneration does not
+fsync file by file (that would cost more than the writing); it syncs the file systems once at
+the end. A crash in between can leave files of the regeneration unwritten or empty; the next
+``wheelfarm write --all`` (and every start of ``wheelfarm up``) rewrites whatever differs.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, select
+
+from wheelfarm.index import pages, simple
+from wheelfarm.index.changes import dirty_projects, mark_written
+from wheelfarm.index.load import (
+    CHUNK,
+    Publication,
+    load_publications,
+    load_site,
+    publishable_name,
+)
+from wheelfarm.index.model import ProjectIndex, SiteIndex
+from wheelfarm.store.schema import build_files, builds
+from wheelfarm.store.views import live_project_names
+
+__all__ = [
+    "Blobs",
+    "Report",
+    "SiteClock",
+    "Tree",
+    "publish_dirty",
+    "write_all",
+    "write_project",
+    "write_site",
+]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Report:
+    """What a write did."""
+
+    projects: int = 0  # projects looked at
+    written: int = 0  # files created or replaced
+    removed: int = 0  # files removed (or wheels withdrawn)
+    site: bool = False  # whether the site-wide pages were written
+    changed: list[str] = field(default_factory=list)  # projects with a file written or removed
+
+    def add(self, other: Report) -> None:
+        self.projects += other.projects
+        self.written += other.written
+        self.removed += other.removed
+        self.site = self.site or other.site
+        self.changed.extend(other.changed)
+
+
+class Tree:
+    """The published tree under ``root``; wheels taken down go to ``withdrawn``."""
+
+    def __init__(self, root: Path, withdrawn: Path, *, durable: bool = True) -> None:
+        self.root = root
+        self.withdrawn = withdrawn
+        self.durable = durable
+        self.simple = root / "simple"
+        self.files = root / "files"
+        self.project = root / "project"
+        self.badges = root / "badges"
+        self.logs = root / "logs"
+        self.static = root / "static"
+        self._touched_dirs: set[Path] = set()
+
+    # -- single files --------------------------------------------------------------------
+
+    def put(self, path: Path, data: bytes) -> bool:
+        """Make ``path`` hold ``data`` atomically; returns False when it already did."""
+        try:
+            with open(path, "rb") as handle:
+                if handle.read(len(data) + 1) == data:
+                    return False
+        except FileNotFoundError:
+            pass
+        temporary = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+                if self.durable:
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        self._touched_dirs.add(path.parent)
+        return True
+
+    def remove(self, path: Path) -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        self._touched_dirs.add(path.parent)
+        return True
+
+    def prune(self, directory: Path) -> None:
+        """Remove ``directory`` if it is empty (a stray temporary file keeps it)."""
+        try:
+            directory.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+
+    def sync(self) -> None:
+        """Make what was written durable: the directories' entries (files are synced already),
+        or everything at once after a full regeneration."""
+        if not self.durable:
+            os.sync()
+        else:
+            for directory in self._touched_dirs:
+                try:
+                    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+                except FileNotFoundError:
+                    continue
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+        self._touched_dirs.clear()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One writer at a time (the publisher of ``up`` and a ``wheelfarm write``)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- wheels ----------------------------------------------------------------------------
+
+    def withdraw(self, name: str, filename: str) -> bool:
+        """Move a published wheel out of the tree (kept, in case it is published again)."""
+        source = self.files / name / filename
+        if not source.exists():
+            return False
+        target = self.withdrawn / name / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        self._touched_dirs.add(source.parent)
+        return True
+
+    def restore(self, name: str, filename: str) -> bool:
+        """Bring a withdrawn wheel back into the tree, if we have it."""
+        source = self.withdrawn / name / filename
+        target = self.files / name / filename
+        if not source.exists():
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileNotFoundError:
+            return False
+        except FileExistsError:
+            pass
+        source.unlink(missing_ok=True)
+        self._touched_dirs.add(target.parent)
+        return True
+
+
+def _entries(directory: Path) -> set[str]:
+    try:
+        return set(os.listdir(directory))
+    except FileNotFoundError:
+        return set()
+
+
+class Blobs:
+    """Reads the bytes only some writes need: METADATA files and build logs."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def metadata(self, filenames: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for start in range(0, len(filenames), CHUNK):
+            rows = self.connection.execute(
+                select(build_files.c.filename, build_files.c.metadata).where(
+                    build_files.c.filename.in_(filenames[start : start + CHUNK])
+                )
+            )
+            found.update({name: data for name, data in rows if data is not None})
+        return found
+
+    def logs(self, ids: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for start in range(0, len(ids), CHUNK):
+            rows = self.connection.execute(
+                select(builds.c.id, builds.c.log).where(
+                    builds.c.id.in_(ids[start : start + CHUNK]), builds.c.log.is_not(None)
+                )
+            )
+            for build_id, log in rows:
+                try:
+                    found[build_id] = zlib.decompress(log)
+                except zlib.error:
+                    found[build_id] = b"[the stored log is damaged and cannot be shown]\n"
+        return found
+
+
+def _log_name(build_id: int) -> str:
+    return f"{int(build_id)}.txt"
+
+
+def write_project(
+    tree: Tree,
+    publication: Publication,
+    blobs: Blobs,
+    *,
+    existing_logs: set[str] | None = None,
+) -> Report:
+    """Bring one project's files in line with its publication (or take them all down)."""
+    name = publication.name
+    report = Report(projects=1)
+    if not publishable_name(name):
+        return report  # never a path: nothing of it was ever written
+    project = publication.project
+    if project is None:
+        _take_down(tree, publication, report)
+    else:
+        _write_live(tree, project, publication, blobs, existing_logs, report)
+    if report.written or report.removed:
+        report.changed.append(name)
+    return report
+
+
+def _take_down(tree: Tree, publication: Publication, report: Report) -> None:
+    name = publication.name
+    for path in (
+        tree.simple / name / "index.html",
+        tree.simple / name / "index.json",
+        tree.project / name / "json" / "index.json",
+        tree.project / name / "index.html",
+        tree.badges / f"{name}.svg",
+    ):
+        report.removed += tree.remove(path)
+    for directory in (tree.simple / name, tree.project / name / "json", tree.project / name):
+        tree.prune(directory)
+    for filename in publication.withdrawn:
+        report.removed += tree.withdraw(name, filename)
+    directory = tree.files / name
+    for entry in _entries(directory):
+        if entry.endswith(".metadata"):
+            report.removed += tree.remove(directory / entry)
+    tree.prune(directory)
+    for build_id in publication.logs:
+        report.removed += tree.remove(tree.logs / _log_name(build_id))
+
+
+def _write_live(
+    tree: Tree,
+    project: ProjectIndex,
+    publication: Publication,
+    blobs: Blobs,
+    existing_logs: set[str] | None,
+    report: Report,
+) -> None:
+    name = project.name
+    directory = tree.files / name
+    present = _entries(directory)
+    for filename in publication.withdrawn:
+        if filename in present:
+            report.removed += tree.withdraw(name, filename)
+    published = project.files
+    wanted_metadata = {f"{w.filename}.metadata" for w in published if w.metadata_sha256}
+    for entry in present:
+        if entry.endswith(".metadata") and entry not in wanted_metadata:
+            report.removed += tree.remove(directory / entry)
+    absent_wheels = [w.filename for w in published if w.filename not in present]
+    if absent_wheels:
+        kept = _entries(tree.withdrawn / name)
+        for filename in absent_wheels:
+            if filename in kept and tree.restore(name, filename):
+                report.written += 1
+    missing = [
+        w.filename
+        for w in published
+        if w.metadata_sha256 and f"{w.filename}.metadata" not in present
+    ]
+    if missing:
+        for filename, data in blobs.metadata(missing).items():
+            report.written += tree.put(directory / f"{filename}.metadata", data)
+    outputs = (
+        (tree.simple / name / "index.html", simple.project_html(project)),
+        (tree.simple / name / "index.json", simple.project_json(project)),
+        (tree.project / name / "index.html", pages.render_project_page(project)),
+        (tree.project / name / "json" / "index.json", pages.render_project_json(project)),
+        (tree.badges / f"{name}.svg", pages.render_badge(project)),
+    )
+    for path, data in outputs:
+        report.written += tree.put(path, data)
+    if existing_logs is None:
+        absent = [i for i in publication.logs if not (tree.logs / _log_name(i)).exists()]
+    else:
+        absent = [i for i in publication.logs if _log_name(i) not in existing_logs]
+    if absent:
+        for build_id, text in blobs.logs(absent).items():
+            report.written += tree.put(tree.logs / _log_name(build_id), text)
+
+
+def write_site(tree: Tree, site: SiteIndex, base_url: str) -> Report:
+    """The site-wide files: the simple root, home, search, packages.json, sitemap, 404, assets."""
+    report = Report(site=True)
+    outputs: list[tuple[Path, bytes]] = [
+        (tree.simple / "index.html", simple.root_html(site)),
+        (tree.simple / "index.json", simple.root_json(site)),
+        (tree.root / "index.html", pages.render_home(site)),
+        (tree.root / "search" / "index.html", pages.render_search_page(site)),
+        (tree.root / "packages.json", pages.render_packages_json(site)),
+        (tree.root / "sitemap.xml", pages.render_sitemap(site, base_url)),
+        (tree.root / "404.html", pages.render_not_found()),
+    ]
+    assets = pages.static_files()
+    outputs.extend((tree.static / relative, data) for relative, data in assets.items())
+    for path, data in outputs:
+        report.written += tree.put(path, data)
+    for entry in _entries(tree.static):
+        if not entry.startswith(".") and entry not in assets and (tree.static / entry).is_file():
+            report.removed += tree.remove(tree.static / entry)
+    return report
+
+
+@dataclass
+class SiteClock:
+    """When the site-wide pages were last written: their counts refresh at most this often."""
+
+    refresh_seconds: float = 300.0
+    written_at: float = 0.0
+
+    def due(self, now: float) -> bool:
+        return now - self.written_at >= self.refresh_seconds
+
+
+def publish_dirty(
+    engine: Engine,
+    tree: Tree,
+    *,
+    upstream_simple_url: str,
+    base_url: str,
+    clock: SiteClock | None = None,
+    limit: int = 10 * CHUNK,
+) -> Report:
+    """Write the projects marked changed, and the site pages if what they list changed.
+
+    The site pages are also rewritten when a project changed and the counts on them are older
+    than ``clock.refresh_seconds``. Dirty marks are cleared only for projects whose serial did
+    not move while they were written.
+    """
+    report = Report()
+    with tree.lock():
+        while True:
+            with engine.connect() as connection:
+                dirty = dirty_projects(connection, limit=limit)
+                if not dirty:
+                    break
+                publications = load_publications(
+                    connection, list(dirty), upstream_simple_url=upstream_simple_url
+                )
+                blobs = Blobs(connection)
+                listing_changed = False
+                for name in sorted(publications):
+                    publication = publications[name]
+                    report.add(write_project(tree, publication, blobs))
+                    listing_changed |= publication.listed != publication.listing
+                now = time.time()
+                if listing_changed or (clock is not None and clock.due(now)):
+                    report.add(write_site(tree, load_site(connection), base_url))
+                    if clock is not None:
+                        clock.written_at = now
+            tree.sync()
+            with engine.begin() as connection:
+                mark_written(
+                    connection,
+                    [(p.name, p.serial, p.listing) for p in publications.values()],
+                )
+            if len(dirty) < limit:
+                break
+    return report
+
+
+def _tree_names(tree: Tree) -> set[str]:
+    """Every project name that has something in the tree."""
+    names = {entry for entry in _entries(tree.simple) if (tree.simple / entry).is_dir()}
+    names |= _entries(tree.project)
+    names |= {e for e in _entries(tree.files) if not e.startswith(".")}
+    names |= {e[: -len(".svg")] for e in _entries(tree.badges) if e.endswith(".svg")}
+    return {name for name in names if publishable_name(name)}
+
+
+def write_all(
+    engine: Engine,
+    tree: Tree,
+    *,
+    upstream_simple_url: str,
+    base_url: str,
+    progress: Progress | None = None,
+) -> Report:
+    """Regenerate the whole tree: every live project, then the site pages.
+
+    Projects that have files in the tree but are no longer live (or no longer exist) are taken
+    down. Only files whose bytes differ are replaced.
+    """
+    report = Report()
+    durable, tree.durable = tree.durable, False
+    try:
+        with tree.lock(), engine.connect() as connection:
+            names = set(live_project_names(connection)) | _tree_names(tree)
+            names |= set(dirty_projects(connection))
+            ordered = sorted(names)
+            existing_logs = _entries(tree.logs)
+            blobs = Blobs(connection)
+            for start in range(0, len(ordered), CHUNK):
+                chunk = ordered[start : start + CHUNK]
+                publications = load_publications(
+                    connection, chunk, upstream_simple_url=upstream_simple_url
+                )
+                for name in chunk:
+                    report.add(
+                        write_project(tree, publications[name], blobs, existing_logs=existing_logs)
+                    )
+                _record(engine, publications.values())
+                if progress is not None:
+                    progress(min(start + CHUNK, len(ordered)), len(ordered))
+            report.add(write_site(tree, load_site(connection), base_url))
+            tree.sync()
+    finally:
+        tree.durable = durable
+    return report
+
+
+def _record(engine: Engine, publications: Iterable[Publication]) -> None:
+    with engine.begin() as connection:
+        mark_written(connection, [(p.name, p.serial, p.listing) for p in publications])
