@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.index.published import Published, publish_demo_index
 from tests.index.servers import Nginx, nginx_available, start_nginx, write_tree
 from wheelfarm.farm.server import RunningServer
 from wheelfarm.index.serve import Message, Receive, Scope, Send, serve_index_in_thread
@@ -63,3 +64,11 @@ def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10, follow_redirects=False) as http:
         del http.headers["accept"]
         yield http
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+    """A real index: real builds of demo sdists, written by the tree writer, served for real."""
+    site = publish_demo_index(tmp_path_factory.mktemp("published"))
+    yield site
+    site.server.stop()
