@@ -47,6 +47,14 @@ _PROBLEM_CHARS = 300  # one problem's text is cut to this (it may quote a member
 _SPOOL_BYTES = 8 << 20  # objects up to this size are parsed in memory, larger ones on disk
 _LIBRARY_DIRS = ("lib", "lib32", "lib64", "libx32", "bin", "sbin")  # merged under /usr on Debian 12
 
+#: The dynamic entries read, and the attribute pyelftools puts their string in.
+_STRING_TAGS = {
+    "DT_NEEDED": "needed",
+    "DT_SONAME": "soname",
+    "DT_RPATH": "rpath",
+    "DT_RUNPATH": "runpath",
+}
+
 #: (EI_CLASS, EI_DATA, e_machine): the loader only takes a library of the object's own kind.
 Identity = tuple[int, int, int]
 
@@ -332,7 +340,7 @@ class _Analysis:
     def parse_member(
         self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, identity: Identity, scratch: Path
     ) -> None:
-        with tempfile.SpooledTemporaryFile(_SPOOL_BYTES, dir=scratch) as copy:
+        with tempfile.SpooledTemporaryFile(_SPOOL_BYTES, dir=str(scratch)) as copy:
             try:
                 with archive.open(info) as member:
                     copied = 0
@@ -372,14 +380,17 @@ class _Analysis:
                 kind = tag.entry.d_tag
                 if kind == "DT_NULL":
                     break
+                if kind not in _STRING_TAGS:
+                    continue
+                value = str(getattr(tag, _STRING_TAGS[kind]))  # pyelftools sets it per kind
                 if kind == "DT_NEEDED":
-                    needed.append(str(tag.needed))
+                    needed.append(value)
                 elif kind == "DT_SONAME":
-                    soname = str(tag.soname)
+                    soname = value
                 elif kind == "DT_RPATH":
-                    rpath += str(tag.rpath).split(":")
-                elif kind == "DT_RUNPATH":
-                    runpath += str(tag.runpath).split(":")
+                    rpath += value.split(":")
+                else:
+                    runpath += value.split(":")
             break  # the loader reads the first PT_DYNAMIC only
         return _Object(member, identity, soname, tuple(needed), tuple(rpath), tuple(runpath))
 
@@ -432,9 +443,10 @@ class _Analysis:
                 if directory.startswith(token):
                     relative = directory[len(token) :].lstrip("/")
                     candidate = posixpath.normpath(posixpath.join(origin, relative, soname))
-                    if not candidate.startswith("../") and self.identities.get(
-                        candidate
-                    ) == obj.identity:
+                    if (
+                        not candidate.startswith("../")
+                        and self.identities.get(candidate) == obj.identity
+                    ):
                         return True, system_dirs
                     break
             else:
