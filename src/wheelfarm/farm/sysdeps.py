@@ -317,7 +317,7 @@ class _Analysis:
         if stat.S_ISLNK(mode):
             self.problem(f"{info.filename}: a symlink, not followed")
             return
-        if mode and not stat.S_ISREG(mode):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # no type bits: a plain file
             return
         try:
             with archive.open(info) as member:
@@ -370,28 +370,30 @@ class _Analysis:
         needed: list[str] = []
         rpath: list[str] = []
         runpath: list[str] = []
-        for segment in elf.iter_segments():
-            if not isinstance(segment, DynamicSegment):
+        dynamic = next((s for s in elf.iter_segments() if isinstance(s, DynamicSegment)), None)
+        if dynamic is None:
+            if elf["e_type"] == "ET_DYN":  # every shared object has one; a static program not
+                self.problem(f"{member}: malformed ELF: a shared object with no PT_DYNAMIC")
+            return _Object(member, identity)
+        # the loader reads the first PT_DYNAMIC only
+        for count, tag in enumerate(dynamic.iter_tags()):
+            if count >= self.limits.max_dynamic_entries:
+                self.problem(f"{member}: more than {count} dynamic entries, the rest ignored")
+                break
+            kind = tag.entry.d_tag
+            if kind == "DT_NULL":
+                break
+            if kind not in _STRING_TAGS:
                 continue
-            for count, tag in enumerate(segment.iter_tags()):
-                if count >= self.limits.max_dynamic_entries:
-                    self.problem(f"{member}: more than {count} dynamic entries, the rest ignored")
-                    break
-                kind = tag.entry.d_tag
-                if kind == "DT_NULL":
-                    break
-                if kind not in _STRING_TAGS:
-                    continue
-                value = str(getattr(tag, _STRING_TAGS[kind]))  # pyelftools sets it per kind
-                if kind == "DT_NEEDED":
-                    needed.append(value)
-                elif kind == "DT_SONAME":
-                    soname = value
-                elif kind == "DT_RPATH":
-                    rpath += value.split(":")
-                else:
-                    runpath += value.split(":")
-            break  # the loader reads the first PT_DYNAMIC only
+            value = str(getattr(tag, _STRING_TAGS[kind]))  # pyelftools sets it per kind
+            if kind == "DT_NEEDED":
+                needed.append(value)
+            elif kind == "DT_SONAME":
+                soname = value
+            elif kind == "DT_RPATH":
+                rpath += value.split(":")
+            else:
+                runpath += value.split(":")
         return _Object(member, identity, soname, tuple(needed), tuple(rpath), tuple(runpath))
 
     def resolve(self) -> SystemDependencies:
