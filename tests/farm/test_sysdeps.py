@@ -29,6 +29,7 @@ from wheelfarm.farm.sysdeps_store import (
     load_distro,
     record_dependencies,
     set_target_distro,
+    to_wire,
     wheel_dependencies,
 )
 from wheelfarm.farm.targets import Target, local_target
@@ -180,6 +181,16 @@ def test_malformed_huge_and_symlinked_members_are_recorded_not_followed(
     assert f"pkg/huge.so: larger than {len(good) + 100} bytes, not analysed" in problems
     assert "pkg/escape.so: a symlink, not followed" in problems
     assert list(scratch.iterdir()) == []  # the private scratch directory is gone
+
+
+def test_a_needed_name_that_is_not_a_plain_name_is_a_problem(tmp_path: Path) -> None:
+    data = links_missing(tmp_path).read_bytes()
+    assert data.count(b"libdoesnotexist.so.7") == 1  # only in the string table
+    bad = data.replace(b"libdoesnotexist.so.7", b"../../etc/xy z\n.so.7")  # same length
+    found = analyse_wheel(wheel_of(tmp_path / "x.whl", {"m.so": bad}))
+    assert found.unresolved == ()
+    assert found.problems == ("m.so: NEEDED '../../etc/xy z\\n.so.7' is not a plain library name",)
+    assert to_wire(found).problems == list(found.problems)  # and it can be sent
 
 
 def test_a_file_that_is_not_a_zip_is_a_problem_not_an_exception(tmp_path: Path) -> None:

@@ -203,6 +203,7 @@ def _default_dirs() -> tuple[str, ...]:
     return (*multiarch, "/lib", "/usr/lib", "/lib64", "/usr/lib64")
 
 
+_PLAIN_NAME = re.compile(r"[^/\s\x00]{1,255}")  # what the master accepts as a soname
 _CACHE_LINE = re.compile(r"^\s+(\S+) \(([^)]*)\) => (/.+)$")
 
 
@@ -409,9 +410,8 @@ class _Analysis:
         bundled: set[str] = set()
         for obj in self.objects:
             for soname in obj.needed:
-                if "/" in soname:  # a path, not a name: the loader opens it as it is
-                    unresolved.add(posixpath.basename(soname))
-                    self.problem(f"{obj.member}: NEEDED {soname!r} is a path")
+                if not _PLAIN_NAME.fullmatch(soname):  # a path, or junk: not a name to look up
+                    self.problem(f"{obj.member}: NEEDED {soname!r} is not a plain library name")
                     continue
                 inside, system_dirs = self.search(obj, soname)
                 if inside or obj.identity in by_soname.get(soname, ()):

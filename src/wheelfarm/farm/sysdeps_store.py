@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, delete, exists, func, insert, select, update
 
 from wheelfarm.errors import WheelfarmError
@@ -68,13 +69,20 @@ class DistroInfo:
 
 
 def to_wire(found: SystemDependencies) -> WheelDependencies:
-    """The analysis as the builder sends it (and the master validates it)."""
-    return WheelDependencies(
-        apt=list(found.apt),
-        unresolved=list(found.unresolved),
-        bundled=list(found.bundled),
-        problems=list(found.problems),
-    )
+    """The analysis as the builder sends it (and the master validates it).
+
+    The analysis already keeps to what the master accepts; should it not, the wheel still goes
+    out, with the reason instead of its lists.
+    """
+    try:
+        return WheelDependencies(
+            apt=list(found.apt),
+            unresolved=list(found.unresolved),
+            bundled=list(found.bundled),
+            problems=list(found.problems),
+        )
+    except ValidationError as error:
+        return WheelDependencies(problems=[f"analysis not sendable: {error}"[:300]])
 
 
 def record_dependencies(
