@@ -24,6 +24,8 @@ from wheelfarm.cli_farm import (
     builder,
     builders,
     builds_command,
+    dependencies_command,
+    distros,
     import_command,
     rebuild,
     remove_command,
@@ -367,6 +369,8 @@ cli.add_command(skip)
 cli.add_command(unskip)
 cli.add_command(import_command)
 cli.add_command(remove_command)
+cli.add_command(distros)
+cli.add_command(dependencies_command)
 
 
 @cli.command()

@@ -14,21 +14,30 @@ from pathlib import Path
 
 import click
 import httpx
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm import registry
 from wheelfarm.farm.admin import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
+from wheelfarm.farm.distros import check_distro_name, read_package_list, snapshot
 from wheelfarm.farm.queue import schedule_project
 from wheelfarm.farm.reports import list_builds, requeue_failed
 from wheelfarm.farm.sandbox import BuildLimits
+from wheelfarm.farm.sysdeps_store import (
+    dependency_details,
+    list_distros,
+    load_distro,
+    set_target_distro,
+    target_distros,
+    wheel_dependencies,
+)
 from wheelfarm.farm.targets import Target, local_target
 from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import canonical
 from wheelfarm.store.database import open_store
 from wheelfarm.store.dialect import upsert
-from wheelfarm.store.schema import skips
+from wheelfarm.store.schema import build_files, skips
 from wheelfarm.terminal import err, out, settings_of
 from wheelfarm.upstream.http import RetryPolicy
 
@@ -36,6 +45,8 @@ __all__ = [
     "builder",
     "builders",
     "builds_command",
+    "dependencies_command",
+    "distros",
     "import_command",
     "rebuild",
     "remove_command",
@@ -77,6 +88,8 @@ def targets_add(
 ) -> None:
     """Add a target, e.g. cp311-cp311-linux_armv7l (default: this machine's interpreter)."""
     target = Target.parse(name, platforms) if name else local_target()
+    if distro is not None:
+        check_distro_name(distro)
     with _transaction(ctx) as connection:
         registry.add_target(connection, target, distro)
     shown = ", ".join(target.platforms[:3]) + (", ..." if len(target.platforms) > 3 else "")
@@ -90,11 +103,42 @@ def targets_list(ctx: click.Context, as_json: bool) -> None:
     """The configured targets."""
     with _transaction(ctx) as connection:
         found = registry.list_targets(connection)
+        distro_of = target_distros(connection)
     if as_json:
-        out.print_json(json.dumps([{"name": t.name, "platforms": t.platforms} for t in found]))
+        out.print_json(
+            json.dumps(
+                [
+                    {"name": t.name, "platforms": t.platforms, "distro": distro_of.get(t.name)}
+                    for t in found
+                ]
+            )
+        )
         return
     for target in found:
-        out.print(f"{target.name}  (Python {target.python}, {len(target.platforms)} platforms)")
+        distro = distro_of.get(target.name) or "no distro"
+        out.print(
+            f"{target.name}  (Python {target.python}, {len(target.platforms)} platforms, {distro})"
+        )
+
+
+@targets.command("set-distro")
+@click.argument("name")
+@click.argument("distro", required=False)
+@click.pass_context
+def targets_set_distro(ctx: click.Context, name: str, distro: str | None) -> None:
+    """Say which distro a target's wheels run on (without DISTRO: none)."""
+    if distro is not None:
+        check_distro_name(distro)
+    with _transaction(ctx) as connection:
+        if not set_target_distro(connection, name, distro):
+            raise NotFound(f"target {name!r}")
+        loaded = {d.name for d in list_distros(connection)}
+    if distro is None:
+        out.print(f"target {name} has no distro now: its wheels' apt lines list every package")
+        return
+    out.print(f"target {name} runs on {distro}")
+    if distro not in loaded:
+        err.print(f"distro {distro} has no package list yet: wheelfarm distros load FILE")
 
 
 @targets.command("remove")
@@ -356,3 +400,80 @@ def remove_command(
         f"{version or '(every release)'}"
         + (f"; skipping it: {skip_reason}" if skip_reason else "; it will be built again")
     )
+
+
+@click.group()
+def distros() -> None:
+    """The base images targets run on, and the packages they already have."""
+
+
+@distros.command("load")
+@click.argument("file")
+@click.option("--name", help="The distro's name (default: the file name without .txt).")
+@click.pass_context
+def distros_load(ctx: click.Context, file: str, name: str | None) -> None:
+    """Replace a distro's package list with FILE (a path, or a shipped list's name)."""
+    default_name, packages, source = read_package_list(file)
+    distro = check_distro_name(name or default_name)
+    with _transaction(ctx) as connection:
+        count = load_distro(connection, distro, packages, source)
+    out.print(f"loaded {count} packages for distro {distro} from {source}", markup=False)
+
+
+@distros.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def distros_list(ctx: click.Context, as_json: bool) -> None:
+    """The loaded distros, their package counts and the targets on them."""
+    with _transaction(ctx) as connection:
+        found = list_distros(connection)
+    if as_json:
+        out.print_json(json.dumps([asdict(d) for d in found]))
+        return
+    for distro in found:
+        used = ", ".join(distro.targets) or "no target"
+        out.print(
+            f"{distro.name}  {distro.packages} packages  ({used})  from {distro.source}",
+            markup=False,
+        )
+
+
+@distros.command("snapshot")
+def distros_snapshot() -> None:
+    """Print this machine's installed packages, one a line (run it on a fresh base image)."""
+    click.echo("\n".join(snapshot()))
+
+
+@click.command("dependencies")
+@click.argument("filenames", nargs=-1)
+@click.option("--project", help="Every file of this project.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dependencies_command(
+    ctx: click.Context, filenames: tuple[str, ...], project: str | None, as_json: bool
+) -> None:
+    """What published wheels need from the system: apt packages beyond the target's distro."""
+    with _transaction(ctx) as connection:
+        names = list(filenames)
+        if project is not None:
+            query = select(build_files.c.filename).where(
+                build_files.c.project == canonical(project)
+            )
+            names += connection.execute(query.order_by(build_files.c.filename)).scalars()
+        needed = wheel_dependencies(connection, names)
+        details = {name: dependency_details(connection, name) for name in names}
+    if as_json:
+        report = {
+            name: {"apt": list(needed[name].apt), "unresolved": list(needed[name].unresolved)}
+            | {"bundled": details[name]["bundled"], "problems": details[name]["problem"]}
+            for name in names
+        }
+        out.print_json(json.dumps(report))
+        return
+    for name in names:
+        apt, unresolved = needed[name]
+        line = f"{name}: apt {' '.join(apt) or '-'}"
+        line += f"; unresolved {' '.join(unresolved)}" if unresolved else ""
+        out.print(line, markup=False, highlight=False)
+        for problem in details[name]["problem"]:
+            out.print(f"  problem: {problem}", markup=False, highlight=False)

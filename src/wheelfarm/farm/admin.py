@@ -21,6 +21,8 @@ from wheelfarm.farm.intake import (
 )
 from wheelfarm.farm.queue import JobState, settle_release
 from wheelfarm.farm.registry import list_targets
+from wheelfarm.farm.sysdeps import analyse_wheel
+from wheelfarm.farm.sysdeps_store import forget_dependencies, record_dependencies
 from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.schema import build_files, builds, jobs
@@ -40,7 +42,9 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
     """Validate a wheel built elsewhere like an upload, store it, record it; returns its name.
 
     The release must be live here: the index publishes nothing the upstream does not have.
-    Its target is the one it installs on among ours (else the first of its tags).
+    Its target is the one it installs on among ours (else the first of its tags). Its system
+    dependencies are analysed here, against this machine's libraries: those it lacks end up
+    unresolved.
     """
     try:
         name, version, _build, tags = parse_wheel_filename(path.name)
@@ -67,7 +71,7 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
             expected_size=None,
             limits=IntakeLimits(),
         )
-        store_wheel(path, wheel, wheel_dir / project)
+        stored = store_wheel(path, wheel, wheel_dir / project)
     except IntakeError as error:
         raise ImportRefused(path, error.reason) from error
     targets = list_targets(connection)
@@ -89,6 +93,7 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
         .returning(builds.c.id)
     ).scalar_one()
     record_wheel(connection, wheel, build_id, release, target)
+    record_dependencies(connection, wheel.filename, analyse_wheel(stored))
     settle_release(connection, project, release, targets)
     return wheel.filename
 
@@ -147,6 +152,7 @@ def remove_wheels(
         query = query.where(build_files.c.version == version)
         jobs_query = jobs_query.where(jobs.c.version == version)
     names = list(connection.execute(query).scalars())
+    forget_dependencies(connection, names)
     for name in names:
         connection.execute(delete(build_files).where(build_files.c.filename == name))
         (wheel_dir / project / name).unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, case, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,6 +28,7 @@ from wheelfarm.farm.admin import record_wheel
 from wheelfarm.farm.intake import IntakeError, IntakeLimits, inspect_wheel, store_wheel
 from wheelfarm.farm.protocol import (
     API_PREFIX,
+    MAX_DEPENDENCIES_HEADER,
     ClaimReply,
     FileAccepted,
     Heartbeat,
@@ -36,9 +38,11 @@ from wheelfarm.farm.protocol import (
     Job,
     Report,
     ReportReply,
+    WheelDependencies,
 )
 from wheelfarm.farm.queue import JobState, claim_job, expire_leases, settle_release
 from wheelfarm.farm.registry import authenticate, command_of, list_targets, set_command
+from wheelfarm.farm.sysdeps_store import record_dependencies
 from wheelfarm.index.changes import mark_changed
 from wheelfarm.store.schema import build_files, builders, builds, jobs
 
@@ -121,6 +125,19 @@ def sweep_stale_uploads(staging: Path, now: float) -> int:
                 path.unlink()
                 removed += 1
     return removed
+
+
+def _dependencies(header: str | None) -> WheelDependencies | None:
+    """The system dependencies a builder sent with a wheel; 422 naming what is wrong."""
+    if header is None:
+        return None
+    try:
+        return WheelDependencies.model_validate_json(header)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()[:5]
+        )
+        raise HTTPException(422, f"X-Wheel-Dependencies: {problems}") from error
 
 
 def create_builder_app(
@@ -229,8 +246,12 @@ def create_builder_app(
         name: Builder,
         x_wheel_sha256: Annotated[str, Header(pattern=r"^[0-9a-fA-F]{64}$")],
         content_length: Annotated[int, Header(ge=1)],
+        x_wheel_dependencies: Annotated[
+            str | None, Header(max_length=MAX_DEPENDENCIES_HEADER)
+        ] = None,
     ) -> FileAccepted:
         build = own_build(connection, build_id, name)
+        dependencies = _dependencies(x_wheel_dependencies)
         if content_length > config.limits.max_wheel_bytes:
             raise HTTPException(413, "wheel too large")
         published = connection.execute(
@@ -273,6 +294,8 @@ def create_builder_app(
             if temporary is not None:
                 temporary.unlink(missing_ok=True)
         record_wheel(connection, wheel, build_id, str(build["version"]), str(build["target"]))
+        if dependencies is not None:
+            record_dependencies(connection, wheel.filename, dependencies)
         return FileAccepted(filename=wheel.filename, sha256=wheel.sha256, size=wheel.size)
 
     @app.post(f"{API_PREFIX}/builds/{{build_id}}/result")

@@ -30,6 +30,7 @@ from wheelfarm import __version__
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.protocol import (
     API_PREFIX,
+    DEPENDENCIES_HEADER,
     ClaimReply,
     Command,
     FileAccepted,
@@ -41,6 +42,7 @@ from wheelfarm.farm.protocol import (
     Job,
     Report,
     ReportReply,
+    WheelDependencies,
 )
 from wheelfarm.farm.sandbox import (
     BuildLimits,
@@ -50,6 +52,8 @@ from wheelfarm.farm.sandbox import (
     cleanup,
     run_build,
 )
+from wheelfarm.farm.sysdeps import analyse_wheel
+from wheelfarm.farm.sysdeps_store import to_wire
 from wheelfarm.farm.targets import local_target
 from wheelfarm.upstream.http import RetryPolicy, raise_for_status
 
@@ -114,7 +118,16 @@ class MasterClient:
         path = f"/builds/{build_id}/heartbeat"
         return self._send("POST", path, HeartbeatReply, message)
 
-    def upload(self, build_id: int, wheel: Path, sha256: str) -> FileAccepted:
+    def upload(
+        self,
+        build_id: int,
+        wheel: Path,
+        sha256: str,
+        dependencies: WheelDependencies | None = None,
+    ) -> FileAccepted:
+        """Stream one wheel to the master, with its system dependencies when they are known."""
+        extra = {DEPENDENCIES_HEADER: dependencies.header()} if dependencies is not None else {}
+
         def body() -> Any:
             with wheel.open("rb") as handle:
                 while chunk := handle.read(1 << 20):
@@ -129,6 +142,7 @@ class MasterClient:
                 **self._headers,
                 "X-Wheel-Sha256": sha256,
                 "Content-Length": str(wheel.stat().st_size),
+                **extra,
             },
         )
 
@@ -275,7 +289,9 @@ def handle_job(
     try:
         if result.outcome is Outcome.BUILT:
             for wheel in result.wheels:
-                client.upload(job.build_id, wheel, _sha256(wheel))
+                # Cheap next to the build, and it never raises: problems are recorded in it.
+                dependencies = to_wire(analyse_wheel(wheel))
+                client.upload(job.build_id, wheel, _sha256(wheel), dependencies)
     except MasterRefused as error:
         status, reason = "failed", f"upload refused: {error.detail}"
     finally:

@@ -5,14 +5,18 @@ Builders pull: every exchange is a request from the builder. Field names are the
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "API_PREFIX",
+    "DEPENDENCIES_HEADER",
+    "MAX_DEPENDENCIES_HEADER",
     "ClaimReply",
     "Command",
+    "DebianPackage",
     "FileAccepted",
     "Health",
     "Heartbeat",
@@ -22,6 +26,8 @@ __all__ = [
     "Job",
     "Report",
     "ReportReply",
+    "Soname",
+    "WheelDependencies",
 ]
 
 API_PREFIX = "/api/builder/v1"
@@ -104,3 +110,44 @@ class Report(BaseModel):
 
 class ReportReply(BaseModel):
     status: str
+
+
+#: The PUT of a wheel may carry its system dependencies in this header, as compact JSON
+#: (:class:`WheelDependencies`): stored with the wheel in the same transaction.
+DEPENDENCIES_HEADER = "X-Wheel-Dependencies"
+MAX_DEPENDENCIES_HEADER = 8192  # characters; the builder trims to fit, the master refuses more
+
+#: A Debian package name (Debian policy 5.6.1), without an ``:arch`` qualifier.
+DebianPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$", max_length=100)]
+#: A library's file name as the loader looks it up: a plain name, no path.
+Soname = Annotated[str, StringConstraints(pattern=r"^[^/\s\x00]+$", max_length=255)]
+_Problem = Annotated[str, StringConstraints(max_length=300)]
+
+
+class WheelDependencies(BaseModel):
+    """What a built wheel needs from the system (see docs/farm.md, System dependencies)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    apt: list[DebianPackage] = Field(default_factory=list, max_length=500)
+    unresolved: list[Soname] = Field(default_factory=list, max_length=500)
+    bundled: list[Soname] = Field(default_factory=list, max_length=500)
+    problems: list[_Problem] = Field(default_factory=list, max_length=51)
+
+    def header(self) -> str:
+        """Compact ASCII JSON, cut down to fit :data:`MAX_DEPENDENCIES_HEADER` if it must be.
+
+        Bundled names go first, then problems; the packages and sonames a user needs are only
+        cut when nothing else is left, and a problem then says so.
+        """
+        cut = "the dependency list was cut to fit the upload header"
+        for attempt in (
+            self,
+            self.model_copy(update={"bundled": []}),
+            self.model_copy(update={"bundled": [], "problems": [cut]}),
+            WheelDependencies(apt=self.apt[:100], unresolved=self.unresolved[:100], problems=[cut]),
+        ):
+            text = json.dumps(attempt.model_dump(), separators=(",", ":"))
+            if len(text) <= MAX_DEPENDENCIES_HEADER:
+                return text
+        return json.dumps({"problems": [cut]})

@@ -20,6 +20,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, and_, func, select
 
+from wheelfarm.farm.sysdeps_store import wheel_dependencies
 from wheelfarm.index.model import (
     BuildCell,
     ProjectIndex,
@@ -271,7 +272,7 @@ def _load_chunk(
     b, bf = builds.c, build_files.c
     wheels: dict[tuple[str, str], list[WheelFile]] = {}
     withdrawn: dict[str, list[str]] = {}
-    for row in connection.execute(
+    wheel_rows = connection.execute(
         select(
             bf.filename,
             bf.project,
@@ -290,12 +291,17 @@ def _load_chunk(
         .select_from(build_files.join(builds, b.id == bf.build_id))
         .where(bf.project.in_(chunk))
         .order_by(bf.filename)
-    ):
+    ).all()
+    # System dependencies of the published wheels, minus their targets' base images (issue 5).
+    published = [row[0] for row in wheel_rows if row[2] in release_rows.get(row[1], ())]
+    dependencies = wheel_dependencies(connection, published)
+    for row in wheel_rows:
         (filename, project, version, target, sha256, size, tags, requires_python) = row[:8]
         requires_dist, metadata_sha256, build_id, started_at, duration = row[8:]
         if version not in release_rows.get(project, ()):
             withdrawn.setdefault(project, []).append(filename)
             continue
+        apt, unresolved = dependencies.get(filename, ((), ()))
         wheels.setdefault((project, version), []).append(
             WheelFile(
                 filename=filename,
@@ -309,6 +315,8 @@ def _load_chunk(
                 metadata_sha256=metadata_sha256,
                 uploaded=_iso(started_at + (duration or 0.0)),
                 build_id=build_id,
+                apt_dependencies=apt,
+                unresolved_libraries=unresolved,
             )
         )
 

@@ -29,7 +29,10 @@ __all__ = [
     "build_files",
     "builders",
     "builds",
+    "distro_packages",
+    "distros",
     "events",
+    "file_dependencies",
     "files",
     "index_projects",
     "jobs",
@@ -202,6 +205,33 @@ build_files = Table(
     Column("metadata", LargeBinary),  # the wheel's METADATA, served as PEP 658 metadata
     Column("metadata_sha256", String(64)),  # its hash, for the simple pages
     Index("build_files_release_idx", "project", "version"),
+)
+
+# What each published wheel needs from the system (see farm/sysdeps.py). ``tool``: ``apt`` (a
+# Debian package), ``unresolved`` (a soname found nowhere), ``bundled`` (a soname the wheel
+# carries), ``problem`` (what the analysis could not read). Pip's come from requires_dist.
+file_dependencies = Table(
+    "file_dependencies",
+    metadata,
+    Column("filename", String(512), ForeignKey("build_files.filename"), primary_key=True),
+    Column("tool", String(16), primary_key=True),
+    Column("name", String(512), primary_key=True),
+)
+
+# A distro is the base image a target's wheels run on; its packages need no installing.
+distros = Table(
+    "distros",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("loaded_at", Float, nullable=False),
+    Column("source", Text),  # the file the list was loaded from
+)
+
+distro_packages = Table(
+    "distro_packages",
+    metadata,
+    Column("distro", String(100), ForeignKey("distros.name"), primary_key=True),
+    Column("package", String(100), primary_key=True),
 )
 
 # Releases (or whole projects, version '') an operator told us not to build.
