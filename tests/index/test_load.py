@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -181,3 +182,36 @@ def test_serials_grow_and_a_mark_is_cleared_only_if_it_did_not_move(engine: Engi
         # A writer read both at the first serials; "a" changed again while it was written.
         mark_written(connection, [("a", first["a"], "a\n"), ("b", first["b"], "b\n")])
         assert dirty_projects(connection) == {"a": second["a"]}
+
+
+def test_system_dependencies_are_shown_net_of_the_targets_distro(state: State) -> None:
+    from wheelfarm.farm.protocol import WheelDependencies
+    from wheelfarm.farm.sysdeps_store import load_distro, record_dependencies, set_target_distro
+    from wheelfarm.index.pages import render_project_json, render_project_page
+
+    state.target()
+    state.release("demo-yaml", "1.0")
+    state.schedule("demo-yaml")
+    state.import_wheel("demo_yaml-1.0-cp311-cp311-linux_armv7l.whl")
+    found = WheelDependencies(
+        apt=["libc6", "libyaml-0-2"], unresolved=["libgone.so.7"], bundled=["libz.so.1"]
+    )
+    with state.engine.begin() as connection:
+        record_dependencies(connection, "demo_yaml-1.0-cp311-cp311-linux_armv7l.whl", found)
+    (wheel,) = load(state, "demo-yaml").files
+    assert wheel.apt_dependencies == ("libc6", "libyaml-0-2")  # no distro: nothing subtracted
+    with state.engine.begin() as connection:
+        load_distro(connection, "lite", ["libc6", "bash"], source="test")
+        assert set_target_distro(connection, TARGET.name, "lite")
+        assert "demo-yaml" in dirty_projects(connection)  # its install line changes
+    project = load(state, "demo-yaml")
+    (wheel,) = project.files
+    assert (wheel.apt_dependencies, wheel.unresolved_libraries) == (
+        ("libyaml-0-2",),
+        ("libgone.so.7",),
+    )
+    assert "sudo apt install libyaml-0-2" in render_project_page(project).decode()
+    dependencies = json.loads(render_project_json(project))["releases"]["1.0"]["files"][0][
+        "dependencies"
+    ]
+    assert (dependencies["apt"], dependencies["unresolved"]) == (["libyaml-0-2"], ["libgone.so.7"])
