@@ -57,6 +57,7 @@ __all__ = [
     "load_publications",
     "load_site",
     "publishable_name",
+    "target_names_of",
 ]
 
 CHUNK = 1_000  # names per round of queries: big enough to amortise them, small for IN lists
@@ -139,7 +140,7 @@ def _rows(connection: Connection, statement: Executable) -> Sequence[Any]:
     return connection.execute(statement).all()
 
 
-def _target_names(connection: Connection) -> tuple[str, ...]:
+def target_names_of(connection: Connection) -> tuple[str, ...]:
     return tuple(connection.execute(select(targets.c.name).order_by(targets.c.name)).scalars())
 
 
@@ -153,7 +154,7 @@ def load_publications(
     """Every named project's publication (names the store does not know come back not live)."""
     wanted = sorted(set(names))
     if target_names is None:
-        target_names = _target_names(connection)
+        target_names = target_names_of(connection)
     found: dict[str, Publication] = {}
     for chunk in _chunks(wanted):
         found.update(_load_chunk(connection, chunk, upstream_simple_url, target_names))
@@ -480,7 +481,7 @@ def load_site(connection: Connection) -> SiteIndex:
         select(func.count()).select_from(jobs).where(jobs.c.state == "built")
     ).scalar_one()
     serial = connection.execute(select(func.coalesce(func.max(ip.serial), 0))).scalar_one()
-    target_names = _target_names(connection)
+    target_names = target_names_of(connection)
     return SiteIndex(
         serial=int(serial),
         projects=listed,
