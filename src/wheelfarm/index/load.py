@@ -281,6 +281,9 @@ def _load_chunk(
             )
 
     # Our wheels: published when their release is visible, else to be taken down.
+    # LEAD: the batched reader of apt dependencies / unresolved libraries goes here: one query
+    # per chunk (build_files.filename IN chunk's wheels), giving a dict by file name that the
+    # WheelFile(...) below reads into apt_dependencies= and unresolved_libraries=.
     b, bf = builds.c, build_files.c
     wheels: dict[tuple[str, str], list[WheelFile]] = {}
     withdrawn: dict[str, list[str]] = {}
