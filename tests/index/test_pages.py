@@ -626,7 +626,8 @@ def test_sitemap_lists_home_search_and_every_project_as_escaped_absolute_urls() 
     sitemap = pages.render_sitemap(
         site(projects=(*site().projects, evil)), "https://index.example.org/a&b/"
     )
-    root = ET.fromstring(sitemap)
+    assert list(sitemap) == ["sitemap.xml"]
+    root = ET.fromstring(sitemap["sitemap.xml"])
     ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
     assert root.tag == f"{ns}urlset"
     assert [loc.text for loc in root.iter(f"{ns}loc")] == [
@@ -635,6 +636,24 @@ def test_sitemap_lists_home_search_and_every_project_as_escaped_absolute_urls() 
         "https://index.example.org/a&b/project/demo/",
         "https://index.example.org/a&b/project/numpy/",
         "https://index.example.org/a&b/project/a%26b%3Cc%3E/",
+    ]
+
+
+def test_sitemap_beyond_one_file_is_an_index_of_parts() -> None:
+    projects = tuple(SiteProject(f"p{n}", f"p{n}", None, 1) for n in range(4))
+    sitemap = pages.render_sitemap(site(projects=projects), "https://index.example.org", per_file=2)
+    ns = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    index = ET.fromstring(sitemap["sitemap.xml"])
+    assert index.tag == f"{ns}sitemapindex"
+    assert [loc.text for loc in index.iter(f"{ns}loc")] == [
+        f"https://index.example.org/sitemap-{n}.xml" for n in (1, 2, 3)
+    ]
+    parts = [ET.fromstring(sitemap[f"sitemap-{n}.xml"]) for n in (1, 2, 3)]
+    assert all(part.tag == f"{ns}urlset" for part in parts)
+    assert [[loc.text for loc in part.iter(f"{ns}loc")] for part in parts] == [
+        ["https://index.example.org/", "https://index.example.org/search/"],
+        ["https://index.example.org/project/p0/", "https://index.example.org/project/p1/"],
+        ["https://index.example.org/project/p2/", "https://index.example.org/project/p3/"],
     ]
 
 

@@ -207,3 +207,28 @@ def test_an_interrupted_write_leaves_no_partial_file(state: State, tmp_path: Pat
         os.replace = original
     assert target.read_bytes() == b"first" and target.stat().st_ino == inode
     assert sorted(p.name for p in target.parent.iterdir()) == ["page.html"]
+
+
+def test_worker_processes_write_what_one_process_writes(
+    state: State, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("foo", "bar", "baz"):
+        state.release(name, "1.0")
+        state.import_wheel(f"{name}-1.0-py3-none-any.whl")
+    report = everything(state)  # one process: fewer than two chunks
+    monkeypatch.setattr("wheelfarm.index.tree.CHUNK", 1)  # three chunks, shared by two workers
+    alone = snapshot(state.tree.root)
+    again = write_all(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2
+    )
+    assert (again.projects, again.written, again.removed) == (3, 0, 0)
+    assert snapshot(state.tree.root) == alone
+    state.yank("bar", "1.0", "broken")
+    (state.tree.root / "badges" / "baz.svg").write_bytes(b"damaged")
+    again = write_all(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2
+    )
+    assert sorted(again.changed) == ["bar", "baz"]
+    assert report.projects == again.projects == 3
+    with state.engine.connect() as connection:
+        assert not dirty_projects(connection)

@@ -21,6 +21,7 @@ from wheelfarm.index.pages_project import render_project_page
 
 __all__ = [
     "API_VERSION",
+    "SITEMAP_URLS",
     "project_json",
     "render_badge",
     "render_home",
@@ -146,19 +147,39 @@ def render_packages_json(site: SiteIndex) -> bytes:
     return _dumps([[p.name, p.display_name, p.summary or ""] for p in site.projects])
 
 
-def render_sitemap(site: SiteIndex, base_url: str) -> bytes:
-    """A sitemaps.org ``urlset``: home, search and every project page, as absolute URLs."""
+SITEMAP_URLS = 50_000  # the most sitemaps.org allows in one file
+
+
+def render_sitemap(
+    site: SiteIndex, base_url: str, *, per_file: int = SITEMAP_URLS
+) -> dict[str, bytes]:
+    """The sitemap files by name: ``sitemap.xml`` alone while every URL fits in one ``urlset``
+    (home, search and every project page, as absolute URLs); beyond, ``sitemap.xml`` is a
+    ``sitemapindex`` of ``sitemap-1.xml``, ``sitemap-2.xml``, ..."""
     base = xml_escape(base_url.rstrip("/"))
+    urls = [f"{base}/", f"{base}/search/"]
+    urls.extend(f"{base}/project/{xml_escape(segment(p.name))}/" for p in site.projects)
+    if len(urls) <= per_file:
+        return {"sitemap.xml": _urlset(urls)}
+    files = {
+        f"sitemap-{number}.xml": _urlset(urls[start : start + per_file])
+        for number, start in enumerate(range(0, len(urls), per_file), 1)
+    }
+    index = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+    ]
+    index.extend(f"<sitemap><loc>{base}/{name}</loc></sitemap>\n" for name in files)
+    index.append("</sitemapindex>\n")
+    return {"sitemap.xml": "".join(index).encode(), **files}
+
+
+def _urlset(urls: list[str]) -> bytes:
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-        f"<url><loc>{base}/</loc></url>\n"
-        f"<url><loc>{base}/search/</loc></url>\n"
     ]
-    parts.extend(
-        f"<url><loc>{base}/project/{xml_escape(segment(p.name))}/</loc></url>\n"
-        for p in site.projects
-    )
+    parts.extend(f"<url><loc>{url}</loc></url>\n" for url in urls)
     parts.append("</urlset>\n")
     return "".join(parts).encode()
 

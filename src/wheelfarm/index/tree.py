@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
+import multiprocessing
 import os
+import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +40,10 @@ from wheelfarm.index.load import (
     load_publications,
     load_site,
     publishable_name,
+    target_names_of,
 )
 from wheelfarm.index.model import ProjectIndex, SiteIndex
+from wheelfarm.store.database import create_store_engine
 from wheelfarm.store.schema import build_files, builds
 from wheelfarm.store.views import live_project_names
 
@@ -86,24 +92,32 @@ class Tree:
         self.badges = root / "badges"
         self.logs = root / "logs"
         self.static = root / "static"
-        self._touched_dirs: set[Path] = set()
+        self._touched_dirs: set[str] = set()  # to fsync, when durable
 
     # -- single files --------------------------------------------------------------------
 
-    def put(self, path: Path, data: bytes) -> bool:
+    def put(self, path: Path | str, data: bytes) -> bool:
         """Make ``path`` hold ``data`` atomically; returns False when it already did."""
+        path = os.fspath(path)
         try:
-            with open(path, "rb") as handle:
-                if handle.read(len(data) + 1) == data:
-                    return False
+            descriptor = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             pass
-        temporary = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        else:
+            try:
+                # A regular file's read returns everything up to the size asked for.
+                if os.read(descriptor, len(data) + 1) == data:
+                    return False
+            finally:
+                os.close(descriptor)
+        parent, _, base = path.rpartition("/")
+        temporary = f"{parent}/.{base}.{os.getpid()}.{threading.get_ident()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            descriptor = os.open(temporary, flags, 0o644)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.makedirs(parent, exist_ok=True)
+            descriptor = os.open(temporary, flags, 0o644)
         try:
             try:
                 view = memoryview(data)
@@ -115,9 +129,11 @@ class Tree:
                 os.close(descriptor)
             os.replace(temporary, path)
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)
             raise
-        self._touched_dirs.add(path.parent)
+        if self.durable:
+            self._touched_dirs.add(parent)
         return True
 
     def remove(self, path: Path) -> bool:
@@ -125,7 +141,7 @@ class Tree:
             path.unlink()
         except FileNotFoundError:
             return False
-        self._touched_dirs.add(path.parent)
+        self._touched_dirs.add(str(path.parent))
         return True
 
     def prune(self, directory: Path) -> None:
@@ -176,7 +192,7 @@ class Tree:
         target = self.withdrawn / name / filename
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
-        self._touched_dirs.add(source.parent)
+        self._touched_dirs.add(str(source.parent))
         return True
 
     def restore(self, name: str, filename: str) -> bool:
@@ -193,7 +209,7 @@ class Tree:
         except FileExistsError:
             pass
         source.unlink(missing_ok=True)
-        self._touched_dirs.add(target.parent)
+        self._touched_dirs.add(str(target.parent))
         return True
 
 
@@ -318,13 +334,14 @@ def _write_live(
     ]
     if missing:
         for filename, data in blobs.metadata(missing).items():
-            report.written += tree.put(directory / f"{filename}.metadata", data)
+            report.written += tree.put(f"{directory}/{filename}.metadata", data)
+    simple_dir, project_dir = f"{tree.simple}/{name}", f"{tree.project}/{name}"
     outputs = (
-        (tree.simple / name / "index.html", simple.project_html(project)),
-        (tree.simple / name / "index.json", simple.project_json(project)),
-        (tree.project / name / "index.html", pages.render_project_page(project)),
-        (tree.project / name / "json" / "index.json", pages.render_project_json(project)),
-        (tree.badges / f"{name}.svg", pages.render_badge(project)),
+        (f"{simple_dir}/index.html", simple.project_html(project)),
+        (f"{simple_dir}/index.json", simple.project_json(project)),
+        (f"{project_dir}/index.html", pages.render_project_page(project)),
+        (f"{project_dir}/json/index.json", pages.render_project_json(project)),
+        (f"{tree.badges}/{name}.svg", pages.render_badge(project)),
     )
     for path, data in outputs:
         report.written += tree.put(path, data)
@@ -337,6 +354,9 @@ def _write_live(
             report.written += tree.put(tree.logs / _log_name(build_id), text)
 
 
+_SITEMAP_PART = re.compile(r"sitemap-[0-9]+\.xml")
+
+
 def write_site(tree: Tree, site: SiteIndex, base_url: str) -> Report:
     """The site-wide files: the simple root, home, search, packages.json, sitemap, 404, assets."""
     report = Report(site=True)
@@ -346,13 +366,17 @@ def write_site(tree: Tree, site: SiteIndex, base_url: str) -> Report:
         (tree.root / "index.html", pages.render_home(site)),
         (tree.root / "search" / "index.html", pages.render_search_page(site)),
         (tree.root / "packages.json", pages.render_packages_json(site)),
-        (tree.root / "sitemap.xml", pages.render_sitemap(site, base_url)),
         (tree.root / "404.html", pages.render_not_found()),
     ]
+    sitemaps = pages.render_sitemap(site, base_url)
+    outputs.extend((tree.root / name, data) for name, data in sitemaps.items())
     assets = pages.static_files()
     outputs.extend((tree.static / relative, data) for relative, data in assets.items())
     for path, data in outputs:
         report.written += tree.put(path, data)
+    for entry in _entries(tree.root):
+        if _SITEMAP_PART.fullmatch(entry) and entry not in sitemaps:
+            report.removed += tree.remove(tree.root / entry)
     for entry in _entries(tree.static):
         if not entry.startswith(".") and entry not in assets and (tree.static / entry).is_file():
             report.removed += tree.remove(tree.static / entry)
@@ -433,40 +457,130 @@ def write_all(
     upstream_simple_url: str,
     base_url: str,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Regenerate the whole tree: every live project, then the site pages.
 
     Projects that have files in the tree but are no longer live (or no longer exist) are taken
-    down. Only files whose bytes differ are replaced.
+    down. Only files whose bytes differ are replaced. Chunks of projects are shared among
+    ``workers`` processes (by default one per core when there are several chunks): loading and
+    rendering are CPU-bound, and each chunk's files are disjoint from every other chunk's.
     """
     report = Report()
     durable, tree.durable = tree.durable, False
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived acyclic objects: collections would cost more than all
     try:
-        with tree.lock(), engine.connect() as connection:
-            names = set(live_project_names(connection)) | _tree_names(tree)
-            names |= set(dirty_projects(connection))
+        with tree.lock():
+            with engine.connect() as connection:
+                names = set(live_project_names(connection)) | _tree_names(tree)
+                names |= set(dirty_projects(connection))
+                target_names = target_names_of(connection)
             ordered = sorted(names)
+            chunks = [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+            job = _Job(
+                _engine_url(engine), tree.root, tree.withdrawn, upstream_simple_url, target_names
+            )
             existing_logs = _entries(tree.logs)
-            blobs = Blobs(connection)
-            for start in range(0, len(ordered), CHUNK):
-                chunk = ordered[start : start + CHUNK]
-                publications = load_publications(
-                    connection, chunk, upstream_simple_url=upstream_simple_url
-                )
-                for name in chunk:
-                    report.add(
-                        write_project(tree, publications[name], blobs, existing_logs=existing_logs)
-                    )
-                _record(engine, publications.values())
+            if workers is None:
+                workers = min(os.cpu_count() or 1, len(chunks) // 2, _MAX_WORKERS)
+            done = 0
+            for chunk_report, marks in _run_chunks(
+                engine, tree, job, chunks, existing_logs, workers
+            ):
+                report.add(chunk_report)
+                _record(engine, marks)
+                done += len(marks)
                 if progress is not None:
-                    progress(min(start + CHUNK, len(ordered)), len(ordered))
-            report.add(write_site(tree, load_site(connection), base_url))
+                    progress(done, len(ordered))
+            with engine.connect() as connection:
+                report.add(write_site(tree, load_site(connection), base_url))
             tree.sync()
     finally:
         tree.durable = durable
+        if collecting:
+            gc.enable()
     return report
 
 
-def _record(engine: Engine, publications: Iterable[Publication]) -> None:
+_MAX_WORKERS = 8
+Marks = list[tuple[str, int, str | None]]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker process needs to write chunks: picklable, so workers can be spawned."""
+
+    url: str | None  # None: the store cannot be opened twice (in-memory SQLite)
+    root: Path
+    withdrawn: Path
+    upstream_simple_url: str
+    target_names: tuple[str, ...]
+
+
+def _engine_url(engine: Engine) -> str | None:
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def _write_chunk(
+    connection: Connection, tree: Tree, job: _Job, chunk: list[str], existing_logs: set[str]
+) -> tuple[Report, Marks]:
+    report = Report()
+    publications = load_publications(
+        connection,
+        chunk,
+        upstream_simple_url=job.upstream_simple_url,
+        target_names=job.target_names,
+    )
+    blobs = Blobs(connection)
+    for name in chunk:
+        report.add(write_project(tree, publications[name], blobs, existing_logs=existing_logs))
+    return report, [(p.name, p.serial, p.listing) for p in publications.values()]
+
+
+def _run_chunks(
+    engine: Engine,
+    tree: Tree,
+    job: _Job,
+    chunks: list[list[str]],
+    existing_logs: set[str],
+    workers: int,
+) -> Iterator[tuple[Report, Marks]]:
+    """Each chunk's report and marks, in order: here, or in ``workers`` spawned processes."""
+    if workers < 2 or job.url is None:
+        with engine.connect() as connection:
+            for chunk in chunks:
+                yield _write_chunk(connection, tree, job, chunk, existing_logs)
+        return
+    # Spawned, not forked: the process that asks (wheelfarm up) runs threads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(job, existing_logs)
+    ) as pool:
+        yield from pool.map(_worker_chunk, chunks)
+
+
+_worker: tuple[Engine, Tree, _Job, set[str]] | None = None
+
+
+def _start_worker(job: _Job, existing_logs: set[str]) -> None:
+    global _worker
+    assert job.url is not None
+    gc.disable()
+    tree = Tree(job.root, job.withdrawn, durable=False)  # the parent syncs once at the end
+    _worker = (create_store_engine(job.url), tree, job, existing_logs)
+
+
+def _worker_chunk(chunk: list[str]) -> tuple[Report, Marks]:
+    assert _worker is not None
+    engine, tree, job, existing_logs = _worker
+    with engine.connect() as connection:
+        return _write_chunk(connection, tree, job, chunk, existing_logs)
+
+
+def _record(engine: Engine, marks: Marks) -> None:
     with engine.begin() as connection:
-        mark_written(connection, [(p.name, p.serial, p.listing) for p in publications])
+        mark_written(connection, marks)
