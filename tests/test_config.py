@@ -278,3 +278,22 @@ def test_pip_index_url_reports_a_python_that_cannot_be_run(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="pip could not be asked") as caught:
         pip_index_url(str(tmp_path / "no-such-python"))
     assert caught.value.setting == "upstream"
+
+
+def test_target_distros_from_a_table_or_the_environment(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        "[wheelfarm]\nretries = 1\n"
+        '[wheelfarm.target_distros]\n"cp311-cp311-linux_armv7l" = "lite"\n',
+    )
+    settings = load(config)
+    assert settings.distro_of("cp311-cp311-linux_armv7l") == "lite"
+    assert settings.distro_of("cp311-cp311-linux_aarch64") is None
+    environ = {"WHEELFARM_TARGET_DISTROS": "b-target=two, a-target=one"}
+    assert load(None, environ).target_distros == (("a-target", "one"), ("b-target", "two"))
+
+
+@pytest.mark.parametrize("value", ["cp311-cp311-linux_armv7l", "x=", "=y"])
+def test_a_malformed_target_distro_names_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match="target_distros"):
+        load(None, {"WHEELFARM_TARGET_DISTROS": value})

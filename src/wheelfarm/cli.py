@@ -39,6 +39,7 @@ from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
+from wheelfarm.farm.sysdeps_store import set_target_distro, target_distros
 from wheelfarm.farm.targets import local_target
 from wheelfarm.index.publisher import start_publisher, tree_of
 from wheelfarm.index.serve import (
@@ -226,6 +227,9 @@ def up(ctx: click.Context) -> None:
     with engine.begin() as connection:
         if target.name not in {t.name for t in list_targets(connection)}:
             add_target(connection, target)
+        distro = settings.distro_of(target.name)
+        if distro is not None and target_distros(connection).get(target.name) != distro:
+            set_target_distro(connection, target.name, distro)
         remove_builder(connection, "local")
         token = add_builder(connection, "local", now=time.time())
     farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)

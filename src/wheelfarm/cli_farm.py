@@ -88,6 +88,7 @@ def targets_add(
 ) -> None:
     """Add a target, e.g. cp311-cp311-linux_armv7l (default: this machine's interpreter)."""
     target = Target.parse(name, platforms) if name else local_target()
+    distro = distro or settings_of(ctx).distro_of(target.name)
     if distro is not None:
         check_distro_name(distro)
     with _transaction(ctx) as connection:

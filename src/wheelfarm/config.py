@@ -44,6 +44,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     pip_options: tuple[str, ...] = ()
+    target_distros: tuple[tuple[str, str], ...] = ()  # (target, distro) pairs
     base_url: str = ""
     source: tuple[str, ...] = field(default=(), compare=False)
 
@@ -95,6 +96,10 @@ class Settings:
                 "(it does not end in /simple/); set 'changelog' explicitly",
             )
         return f"{self.upstream_base}/pypi"
+
+    def distro_of(self, target: str) -> str | None:
+        """The distro the ``target_distros`` setting names for a target, if any."""
+        return dict(self.target_distros).get(target)
 
     @property
     def simple_url(self) -> str:
@@ -148,6 +153,28 @@ def _as_int(setting: str, value: object) -> int:
     return number
 
 
+def _as_pairs(setting: str, value: object) -> tuple[tuple[str, str], ...]:
+    """A TOML table ``{target = "distro"}``, or ``target=distro,target=distro`` from the
+    environment; sorted, so equal settings compare equal."""
+    if isinstance(value, str):
+        items: list[tuple[object, object]] = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            key, sign, item = part.partition("=")
+            if not sign:
+                raise ConfigError(setting, value, f"expected TARGET=DISTRO, not {part!r}")
+            items.append((key.strip(), item.strip()))
+    elif isinstance(value, dict):
+        items = list(value.items())
+    else:
+        raise ConfigError(setting, value, "expected a table of target = distro")
+    pairs: list[tuple[str, str]] = []
+    for target, distro in items:
+        if not isinstance(target, str) or not isinstance(distro, str) or not target or not distro:
+            raise ConfigError(setting, value, "expected non-empty target and distro names")
+        pairs.append((target, distro))
+    return tuple(sorted(pairs))
+
+
 _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "upstream": _as_str,
     "changelog": _as_str,
@@ -162,6 +189,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "port": _as_int,
     "pip_options": _as_names,
     "base_url": _as_str,
+    "target_distros": _as_pairs,
 }
 
 

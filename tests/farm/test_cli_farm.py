@@ -233,3 +233,15 @@ def test_up_stopped_mid_build_hands_the_job_back_at_once(tmp_path: Path, databas
     found = json.loads(wheelfarm(tmp_path, database_url, "builds", "--json").stdout)
     assert [(entry["status"], entry["files"]) for entry in found] == [("pending", [])]
     assert not list((tmp_path / "data" / "build").iterdir())  # the build directory is gone
+
+
+def test_targets_add_takes_the_distro_from_the_settings(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "wheelfarm.toml").write_text(
+        '[wheelfarm.target_distros]\n"cp311-cp311-linux_armv7l" = "debian-bookworm-base"\n'
+    )
+    added = wheelfarm(tmp_path, database_url, "targets", "add", "cp311-cp311-linux_armv7l")
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(wheelfarm(tmp_path, database_url, "targets", "list", "--json").stdout)
+    assert [(t["name"], t["distro"]) for t in listed] == [
+        ("cp311-cp311-linux_armv7l", "debian-bookworm-base")
+    ]
