@@ -39,12 +39,12 @@ from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
 from wheelfarm.farm.queue import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
+from wheelfarm.farm.server import bind
 from wheelfarm.farm.sysdeps_store import set_target_distro, target_distros
 from wheelfarm.farm.targets import local_target
 from wheelfarm.index.publisher import start_publisher, tree_of
 from wheelfarm.index.serve import (
     ACCESS_LOGGER,
-    bind_index,
     create_index_app,
     index_server_config,
     serve_index_in_thread,
@@ -420,7 +420,7 @@ def serve(
     root = root if root is not None else settings.data_dir / "www"
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
-    sock = bind_index(host, port)  # a busy port is a ConfigError: one line, exit status 2
+    sock = bind(host, port)  # a busy port is a ConfigError: one line, exit status 2
     if access_log:  # plain lines on standard error, one per request, for tools to read
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

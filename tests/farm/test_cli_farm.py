@@ -126,6 +126,38 @@ def test_sync_queues_builds_and_skip_unskip_change_them(tmp_path: Path, database
     assert missing.returncode == 2 and "a skip of demo 1.0 does not exist" in missing.stderr
 
 
+def start_up(tmp_path: Path, database_url: str, upstream: str) -> subprocess.Popen[str]:
+    """``wheelfarm up`` following demo-up from ``upstream``, on a free port."""
+    env = {
+        **os.environ,
+        "WHEELFARM_DATABASE": database_url,
+        "WHEELFARM_UPSTREAM": upstream,
+        "WHEELFARM_PROJECTS": "demo-up",
+        "WHEELFARM_PORT": "0",
+        "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
+        "WHEELFARM_PIP_OPTIONS": "--no-build-isolation",  # no build dependencies to fetch
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "wheelfarm", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_status(tmp_path: Path, database_url: str, wanted: str, deadline: float) -> str:
+    """Poll ``wheelfarm builds`` until the one job has ``wanted`` status; returns the last seen."""
+    status = ""
+    while time.monotonic() < deadline and status != wanted:
+        time.sleep(0.5)
+        listed = wheelfarm(tmp_path, database_url, "builds", "--json")
+        found = json.loads(listed.stdout) if listed.returncode == 0 else []
+        status = found[0]["status"] if found else ""
+    return status
+
+
 def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) -> None:
     from tests.fixtures.sdists import make_sdist
 
@@ -133,31 +165,10 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
     with FakeUpstream() as upstream:
         upstream.create("demo-up")
         upstream.add_file("demo-up", "1.0", sdist.name, content=sdist.read_bytes())
-        env = {
-            **os.environ,
-            "WHEELFARM_DATABASE": database_url,
-            "WHEELFARM_UPSTREAM": upstream.simple_url,
-            "WHEELFARM_PROJECTS": "demo-up",
-            "WHEELFARM_PORT": "0",
-            "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
-            "WHEELFARM_PIP_OPTIONS": "--no-build-isolation",  # no build dependencies to fetch
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wheelfarm", "up"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_up(tmp_path, database_url, upstream.simple_url)
         try:
             deadline = time.monotonic() + 120
-            status = ""
-            while time.monotonic() < deadline and status != "built":
-                time.sleep(0.5)
-                listed = wheelfarm(tmp_path, database_url, "builds", "--json")
-                found = json.loads(listed.stdout) if listed.returncode == 0 else []
-                status = found[0]["status"] if found else ""
+            status = wait_for_status(tmp_path, database_url, "built", deadline)
             simple = tmp_path / "data" / "www" / "simple" / "demo-up" / "index.html"
             while time.monotonic() < deadline and not (
                 simple.exists() and "demo_up-1.0-py3-none-any.whl" in simple.read_text()
@@ -198,31 +209,9 @@ def test_up_stopped_mid_build_hands_the_job_back_at_once(tmp_path: Path, databas
     with FakeUpstream() as upstream:
         upstream.create("demo-up")
         upstream.add_file("demo-up", "1.0", sdist.name, content=sdist.read_bytes())
-        env = {
-            **os.environ,
-            "WHEELFARM_DATABASE": database_url,
-            "WHEELFARM_UPSTREAM": upstream.simple_url,
-            "WHEELFARM_PROJECTS": "demo-up",
-            "WHEELFARM_PORT": "0",
-            "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
-            "WHEELFARM_PIP_OPTIONS": "--no-build-isolation",
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wheelfarm", "up"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_up(tmp_path, database_url, upstream.simple_url)
         try:
-            deadline = time.monotonic() + 120
-            status = ""
-            while time.monotonic() < deadline and status != "building":
-                time.sleep(0.5)
-                listed = wheelfarm(tmp_path, database_url, "builds", "--json")
-                found = json.loads(listed.stdout) if listed.returncode == 0 else []
-                status = found[0]["status"] if found else ""
+            status = wait_for_status(tmp_path, database_url, "building", time.monotonic() + 120)
             time.sleep(1.0)  # pip is running
         finally:
             process.send_signal(signal.SIGTERM)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,16 +47,28 @@ def installed_version(python: Path, project: str) -> str:
     ).stdout.strip()
 
 
+def install(
+    command: Callable[[Path], list[str]], published: Published, tmp_path: Path, *requirement: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Install into a fresh environment, with only our index; ``command`` names its Python."""
+    python = fresh_venv(tmp_path)
+    done = subprocess.run(
+        [*command(python), "--index-url", f"{published.url}/simple/", *requirement],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done, python
+
+
 def pip_install(
     published: Published, tmp_path: Path, *requirement: str
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    python = fresh_venv(tmp_path)
-    command = [sys.executable, "-m", "pip", "--python", str(python), "install"]
-    command += ["--index-url", f"{published.url}/simple/", *requirement]
-    done = subprocess.run(
-        command, env=clean_env(tmp_path), capture_output=True, text=True, timeout=300
-    )
-    return done, python
+    def pip(python: Path) -> list[str]:
+        return [sys.executable, "-m", "pip", "--python", str(python), "install"]  # --python first
+
+    return install(pip, published, tmp_path, *requirement)
 
 
 def uv_install(
@@ -63,13 +76,12 @@ def uv_install(
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     if UV is None:
         pytest.fail("uv is not installed (it comes with the test extras)")
-    python = fresh_venv(tmp_path)
-    command = [UV, "pip", "install", "--python", str(python)]
-    command += ["--index-url", f"{published.url}/simple/", *requirement]
-    done = subprocess.run(
-        command, env=clean_env(tmp_path), capture_output=True, text=True, timeout=300
-    )
-    return done, python
+    uv = UV
+
+    def uv_pip(python: Path) -> list[str]:
+        return [uv, "pip", "install", "--python", str(python)]
+
+    return install(uv_pip, published, tmp_path, *requirement)
 
 
 INSTALLERS = {"pip": pip_install, "uv": uv_install}

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import stat
-import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -32,8 +29,7 @@ import anyio.to_thread
 import uvicorn
 from packaging.utils import canonicalize_name
 
-from wheelfarm.errors import ConfigError
-from wheelfarm.farm.server import RunningServer
+from wheelfarm.farm.server import RunningServer, bind, run_in_thread
 from wheelfarm.index.negotiation import HTML, JSON, V1_HTML, VARIANTS, negotiate
 
 __all__ = [
@@ -43,7 +39,6 @@ __all__ = [
     "JSON",
     "V1_HTML",
     "IndexApp",
-    "bind_index",
     "create_index_app",
     "index_server_config",
     "negotiate",
@@ -531,20 +526,6 @@ def create_index_app(
 # --- running it ------------------------------------------------------------------------------
 
 
-def bind_index(host: str, port: int) -> socket.socket:
-    """The listening socket, bound here so that a busy port is a one-line error, not a trace."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise ConfigError(
-            "port", port, f"cannot listen on {host}:{port}: {error.strerror}"
-        ) from error
-    return sock
-
-
 def index_server_config(app: ASGIApp) -> uvicorn.Config:
     """The uvicorn settings the index runs with, in ``wheelfarm serve`` and the benchmark alike.
 
@@ -575,17 +556,5 @@ def serve_index_in_thread(
 
     Port 0 picks a free port; the URL it got is in the result.
     """
-    sock = bind_index(host, port)
-    bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(index_server_config(create_index_app(root, api, access_log=access_log)))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="index-server", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the index server on {host}:{bound_port} did not start")
-        time.sleep(0.02)
-    shown = f"[{host}]" if ":" in host else host
-    return RunningServer(server, thread, f"http://{shown}:{bound_port}")
+    config = index_server_config(create_index_app(root, api, access_log=access_log))
+    return run_in_thread(config, bind(host, port), "index server")
