@@ -11,10 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.protocol import WheelDependencies
@@ -37,6 +47,7 @@ __all__ = [
     "forget_dependencies",
     "list_distros",
     "load_distro",
+    "project_wheel_dependencies",
     "record_dependencies",
     "set_target_distro",
     "to_wire",
@@ -113,6 +124,43 @@ def forget_dependencies(connection: Connection, filenames: Sequence[str]) -> Non
         connection.execute(delete(file_dependencies).where(file_dependencies.c.filename.in_(chunk)))
 
 
+def _needed(condition: ColumnElement[bool]) -> Select[Any]:
+    """(filename, tool, name) of the files meeting ``condition`` (on ``build_files``): the apt
+    packages their target's distro lacks, and the unresolved sonames, in a stable order."""
+    dependency, wheel = file_dependencies.c, build_files.c
+    in_base = exists(
+        select(distro_packages.c.package)
+        .select_from(targets.join(distro_packages, distro_packages.c.distro == targets.c.distro))
+        .where(targets.c.name == wheel.target, distro_packages.c.package == dependency.name)
+    )
+    return (
+        select(dependency.filename, dependency.tool, dependency.name)
+        .select_from(file_dependencies.join(build_files, wheel.filename == dependency.filename))
+        .where(
+            condition,
+            ((dependency.tool == "apt") & ~in_base) | (dependency.tool == "unresolved"),
+        )
+        .order_by(dependency.filename, dependency.tool, dependency.name)
+    )
+
+
+def _collect(
+    connection: Connection,
+    query: Select[Any],
+    found: dict[str, tuple[list[str], list[str]]],
+) -> None:
+    for filename, tool, name in connection.execute(query):
+        apt, unresolved = found.setdefault(filename, ([], []))
+        (apt if tool == "apt" else unresolved).append(name)
+
+
+def _frozen(found: dict[str, tuple[list[str], list[str]]]) -> dict[str, FileDependencies]:
+    return {
+        name: FileDependencies(tuple(apt), tuple(unresolved))
+        for name, (apt, unresolved) in found.items()
+    }
+
+
 def wheel_dependencies(
     connection: Connection, filenames: Iterable[str]
 ) -> dict[str, FileDependencies]:
@@ -124,35 +172,21 @@ def wheel_dependencies(
     """
     names = list(dict.fromkeys(filenames))
     found: dict[str, tuple[list[str], list[str]]] = {name: ([], []) for name in names}
-    dependency = file_dependencies.c
-    in_base = (
-        select(distro_packages.c.package)
-        .select_from(
-            build_files.join(targets, targets.c.name == build_files.c.target).join(
-                distro_packages, distro_packages.c.distro == targets.c.distro
-            )
-        )
-        .where(
-            build_files.c.filename == dependency.filename,
-            distro_packages.c.package == dependency.name,
-        )
-    )
     for start in range(0, len(names), _CHUNK):
-        query = (
-            select(dependency.filename, dependency.tool, dependency.name)
-            .where(
-                dependency.filename.in_(names[start : start + _CHUNK]),
-                ((dependency.tool == "apt") & ~exists(in_base)) | (dependency.tool == "unresolved"),
-            )
-            .order_by(dependency.filename, dependency.tool, dependency.name)
-        )
-        for row in connection.execute(query):
-            apt, unresolved = found[row.filename]
-            (apt if row.tool == "apt" else unresolved).append(row.name)
-    return {
-        name: FileDependencies(tuple(apt), tuple(unresolved))
-        for name, (apt, unresolved) in found.items()
-    }
+        chunk = names[start : start + _CHUNK]
+        _collect(connection, _needed(file_dependencies.c.filename.in_(chunk)), found)
+    return _frozen(found)
+
+
+def project_wheel_dependencies(
+    connection: Connection, projects: ColumnElement[bool]
+) -> dict[str, FileDependencies]:
+    """As :func:`wheel_dependencies`, for every wheel whose ``build_files`` row meets
+    ``projects`` (a condition on its project), in one query; files needing nothing are left out.
+    """
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    _collect(connection, _needed(projects), found)
+    return _frozen(found)
 
 
 def dependency_details(connection: Connection, filename: str) -> dict[str, list[str]]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import Connection, and_, func, select
-from sqlalchemy.sql import Executable
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, or_, select
 
-from wheelfarm.farm.sysdeps_store import wheel_dependencies
+from wheelfarm.farm.sysdeps_store import project_wheel_dependencies
 from wheelfarm.index.model import (
     BuildCell,
     ProjectIndex,
@@ -73,7 +71,7 @@ def publishable_name(name: str) -> bool:
     return len(name) <= 255 and _NAME.fullmatch(name) is not None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Publication:
     """One project as the tree writer needs it: its pages' values and what to take down."""
 
@@ -83,6 +81,12 @@ class Publication:
     project: ProjectIndex | None  # None: not live (deleted, quarantined, unknown)
     withdrawn: tuple[str, ...]  # our wheels whose release (or project) is no longer visible
     logs: tuple[int, ...]  # builds of this project that have a log
+    dirty: bool = True  # marked changed, or never recorded as written
+
+    @property
+    def to_record(self) -> bool:
+        """Whether the store must note this write: a dirty mark to clear, a new listing."""
+        return self.dirty or self.listed != self.listing
 
     @property
     def listing(self) -> str | None:
@@ -136,9 +140,28 @@ def _chunks(names: Sequence[str]) -> Iterable[list[str]]:
         yield list(names[start : start + CHUNK])
 
 
-def _rows(connection: Connection, statement: Executable) -> Sequence[Any]:
-    """Every row at once: the driver's fetchall costs a fraction of row-by-row iteration."""
-    return connection.execute(statement).all()
+def _rows(connection: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
+    """Every row at once, as the driver's plain tuples.
+
+    A full regeneration reads about fifty rows per project; going round SQLAlchemy's result
+    layer (its Row objects and per-column processors) saves about a microsecond per row. The
+    statement is still built and compiled by SQLAlchemy for the connection's dialect, and no
+    column read here needs a processor: integers, floats, text, and booleans (``bool()``-ed).
+    """
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    parameters = compiled.construct_params()
+    if compiled.positiontup is not None:  # qmark/format drivers take a sequence
+        arguments: Any = tuple(parameters[name] for name in compiled.positiontup)
+    else:
+        arguments = parameters
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(compiled.string, arguments)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def target_names_of(connection: Connection) -> tuple[str, ...]:
@@ -151,14 +174,19 @@ def load_publications(
     *,
     upstream_simple_url: str,
     target_names: tuple[str, ...] | None = None,
+    dense: bool = False,
 ) -> dict[str, Publication]:
-    """Every named project's publication (names the store does not know come back not live)."""
+    """Every named project's publication (names the store does not know come back not live).
+
+    ``dense``: the names are (nearly) every project between the first and the last, as in a
+    full regeneration, so each chunk is read by a range of names rather than a list of them.
+    """
     wanted = sorted(set(names))
     if target_names is None:
         target_names = target_names_of(connection)
     found: dict[str, Publication] = {}
     for chunk in _chunks(wanted):
-        found.update(_load_chunk(connection, chunk, upstream_simple_url, target_names))
+        found.update(_load_chunk(connection, chunk, upstream_simple_url, target_names, dense))
     return found
 
 
@@ -185,17 +213,120 @@ class _Cell:
     build_status: str | None = None
 
 
+_HEAD = (
+    "name",
+    "live",
+    "registered_name",
+    "registered_key",
+    "removed_key",
+    "seen_name",
+    "summary",
+    "serial",
+    "listed",
+    "dirty",
+)
+
+Among = Callable[[ColumnElement[str]], ColumnElement[bool]]
+"""Restricts a project-name column to the names being loaded."""
+
+
 def _load_chunk(
     connection: Connection,
     chunk: list[str],
     upstream_simple_url: str,
     target_names: tuple[str, ...],
+    dense: bool,
 ) -> dict[str, Publication]:
+    found: dict[str, Publication] = {}
+    rest = chunk
+    if dense:
+        # A range costs the database (and SQLAlchemy) nothing per name. The database's collation
+        # may order names differently from Python, so whatever the range missed is read by name.
+        first, last = chunk[0], chunk[-1]
+        found = _load(
+            connection,
+            set(chunk),
+            lambda column: column.between(first, last),
+            upstream_simple_url,
+            target_names,
+        )
+        rest = [name for name in chunk if name not in found]
+    if rest:
+        found.update(
+            _load(
+                connection,
+                set(rest),
+                lambda column: column.in_(rest),
+                upstream_simple_url,
+                target_names,
+            )
+        )
+    for name in rest:  # unknown to the store: nothing to publish, nothing to take down
+        if name not in found:
+            found[name] = Publication(name, 0, None, None, (), ())
+    return found
+
+
+# A file the upstream serves as a source distribution (the builders' input), in SQL: the same
+# test as ``python_version == "source" or filename.endswith(SDIST_SUFFIXES)``, case and all.
+def _is_source() -> ColumnElement[int]:
+    f = files.c
+    return case(
+        (
+            or_(
+                f.python_version == "source",
+                *(
+                    func.substr(f.filename, func.length(f.filename) - (len(suffix) - 1)) == suffix
+                    for suffix in SDIST_SUFFIXES
+                ),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+
+
+class _Upstream:
+    """What a release's live upstream files say: first upload, Requires-Python, an sdist."""
+
+    __slots__ = ("released", "requires", "source")
+
+    def __init__(self) -> None:
+        self.released: str | None = None
+        self.source = False
+        self.requires: dict[str, int] = {}  # Requires-Python: how many files say it
+
+    def add(self, requires: str | None, count: int, released: str | None, source: int) -> None:
+        if released and (self.released is None or released < self.released):
+            self.released = released
+        self.source = self.source or bool(source)
+        if requires:
+            self.requires[requires] = self.requires.get(requires, 0) + count
+
+    def requires_python(self) -> str | None:
+        """The one most files say (the upstream shows the release's, per file)."""
+        if not self.requires:
+            return None
+        if len(self.requires) == 1:
+            return next(iter(self.requires))
+        return min(self.requires.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def _load(
+    connection: Connection,
+    wanted: set[str],
+    among: Among,
+    upstream_simple_url: str,
+    target_names: tuple[str, ...],
+) -> dict[str, Publication]:
+    """The publications of the ``wanted`` names that ``among`` finds in the store."""
     p, r, f, ip = projects.c, releases.c, files.c, index_projects.c
-    head = connection.execute(
+    heads: dict[str, dict[str, Any]] = {}
+    for row in _rows(
+        connection,
         select(
             p.name,
-            project_live_clause().label("live"),
+            project_live_clause(),
             p.registered_name,
             p.registered_key,
             p.removed_key,
@@ -203,33 +334,34 @@ def _load_chunk(
             p.summary,
             ip.serial,
             ip.listed,
+            ip.dirty,
         )
         .select_from(projects.outerjoin(index_projects, ip.name == p.name))
-        .where(p.name.in_(chunk))
-    ).mappings()
-    heads: dict[str, Any] = {row["name"]: row for row in head}
-    # Names the store does not know may still have a serial (and files to take down).
-    for name, serial, listed in _rows(
-        connection, select(ip.name, ip.serial, ip.listed).where(ip.name.in_(chunk))
+        .where(among(p.name)),
     ):
-        heads.setdefault(name, {"name": name, "live": False, "serial": serial, "listed": listed})
-    for name in chunk:
-        heads.setdefault(name, {"name": name, "live": False, "serial": 0, "listed": None})
-    live = [name for name, row in heads.items() if row["live"] and publishable_name(name)]
+        if row[0] in wanted:
+            heads[row[0]] = dict(zip(_HEAD, row, strict=True))
+    # Names the store does not know may still have a serial (and files to take down).
+    for name, serial, listed, dirty in _rows(
+        connection, select(ip.name, ip.serial, ip.listed, ip.dirty).where(among(ip.name))
+    ):
+        if name in wanted and name not in heads:
+            heads[name] = {
+                "name": name,
+                "live": False,
+                "serial": serial,
+                "listed": listed,
+                "dirty": dirty,
+            }
+    live = {name for name, row in heads.items() if row["live"] and publishable_name(name)}
 
     # Visible releases, with the upstream's yank (above every removal that covers it).
     release_rows: dict[str, dict[str, tuple[bool, bool, str | None]]] = {n: {} for n in live}
+    upstream: dict[tuple[str, str], _Upstream] = {}
+    cells: dict[tuple[str, str], dict[str, _Cell]] = {}
+    skipped: dict[str, dict[str, str]] = {}
     if live:
-        for (
-            project,
-            version,
-            prerelease,
-            yanked,
-            yank_key,
-            r_removed,
-            p_removed,
-            reason,
-        ) in _rows(
+        for project, version, prerelease, yanked, yank_key, r_removed, p_removed, reason in _rows(
             connection,
             select(
                 r.project,
@@ -242,50 +374,80 @@ def _load_chunk(
                 r.yanked_reason,
             )
             .select_from(releases.join(projects, p.name == r.project))
-            .where(r.project.in_(live), release_live_clause()),
+            .where(among(r.project), release_live_clause()),
         ):
-            is_yanked = bool(yanked) and yank_key > max(r_removed, p_removed)
-            release_rows[project][version] = (
-                bool(prerelease),
-                is_yanked,
-                reason if is_yanked else None,
-            )
+            if project in live:
+                is_yanked = bool(yanked) and yank_key > max(r_removed, p_removed)
+                release_rows[project][version] = (
+                    bool(prerelease),
+                    is_yanked,
+                    reason if is_yanked else None,
+                )
 
-    # The upstream's live files: release dates, Requires-Python, whether an sdist exists.
-    upstream: dict[tuple[str, str], list[tuple[str, str | None, str | None, str | None]]] = {}
-    if live:
+        # The upstream's live files, summed up per release and Requires-Python in SQL: a
+        # release may have dozens of files upstream, and only these three facts are shown.
         file_join = files.join(releases, and_(r.project == f.project, r.version == f.version)).join(
             projects, p.name == f.project
         )
-        for (
-            project,
-            version,
-            filename,
-            python_version,
-            uploaded,
-            requires_python,
-        ) in _rows(
+        for project, version, requires, count, released, source in _rows(
             connection,
             select(
                 f.project,
                 f.version,
-                f.filename,
-                f.python_version,
-                f.upload_time,
                 f.requires_python,
+                func.count(),
+                func.min(f.upload_time),
+                func.max(_is_source()),
             )
             .select_from(file_join)
-            .where(f.project.in_(live), file_live_clause()),
+            .where(among(f.project), file_live_clause())
+            .group_by(f.project, f.version, f.requires_python),
         ):
-            upstream.setdefault((project, version), []).append(
-                (filename, python_version, uploaded, requires_python)
-            )
+            key = (project, version)
+            summary = upstream.get(key)
+            if summary is None:
+                summary = upstream[key] = _Upstream()
+            summary.add(requires, count, released, source)
+
+        # The queue's state per (release, target); the latest attempt is added below.
+        for project, version, target, state, reason in _rows(
+            connection,
+            select(
+                jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.state, jobs.c.reason
+            ).where(among(jobs.c.project)),
+        ):
+            by_target = cells.get((project, version))
+            if by_target is None:
+                by_target = cells[(project, version)] = {}
+            by_target[target] = _Cell(state, reason)
+        for project, version, reason in _rows(
+            connection,
+            select(skips.c.project, skips.c.version, skips.c.reason).where(among(skips.c.project)),
+        ):
+            skipped.setdefault(project, {})[version] = reason
 
     # Our wheels: published when their release is visible, else to be taken down.
     b, bf = builds.c, build_files.c
     wheels: dict[tuple[str, str], list[WheelFile]] = {}
     withdrawn: dict[str, list[str]] = {}
-    wheel_rows = _rows(
+    # System dependencies of the wheels, minus their targets' base images (issue 5).
+    dependencies = project_wheel_dependencies(connection, among(bf.project))
+    no_dependencies = ((), ())
+    for (
+        filename,
+        project,
+        version,
+        target,
+        sha256,
+        size,
+        tags,
+        requires_python,
+        requires_dist,
+        metadata_sha256,
+        build_id,
+        started_at,
+        duration,
+    ) in _rows(
         connection,
         select(
             bf.filename,
@@ -303,55 +465,47 @@ def _load_chunk(
             b.duration,
         )
         .select_from(build_files.join(builds, b.id == bf.build_id))
-        .where(bf.project.in_(chunk))
+        .where(among(bf.project))
         .order_by(bf.filename),
-    )
-    # System dependencies of the published wheels, minus their targets' base images (issue 5).
-    published = [row[0] for row in wheel_rows if row[2] in release_rows.get(row[1], ())]
-    dependencies = wheel_dependencies(connection, published)
-    for row in wheel_rows:
-        (filename, project, version, target, sha256, size, tags, requires_python) = row[:8]
-        requires_dist, metadata_sha256, build_id, started_at, duration = row[8:]
-        if version not in release_rows.get(project, ()):
+    ):
+        visible = release_rows.get(project)
+        if visible is None or version not in visible:
             withdrawn.setdefault(project, []).append(filename)
             continue
-        apt, unresolved = dependencies.get(filename, ((), ()))
-        wheels.setdefault((project, version), []).append(
-            WheelFile(
-                filename=filename,
-                url=f"/files/{project}/{filename}",
-                sha256=sha256,
-                size=size,
-                target=target,
-                tags=_tags(tags),
-                requires_python=requires_python,
-                requires_dist=_requires_dist(requires_dist),
-                metadata_sha256=metadata_sha256,
-                uploaded=_iso(started_at + (duration or 0.0)),
-                build_id=build_id,
-                apt_dependencies=apt,
-                unresolved_libraries=unresolved,
-            )
+        apt, unresolved = dependencies.get(filename, no_dependencies)
+        file = WheelFile(
+            filename,
+            f"/files/{project}/{filename}",
+            sha256,
+            size,
+            target,
+            _tags(tags),
+            requires_python,
+            _requires_dist(requires_dist),
+            metadata_sha256,
+            _iso(started_at + (duration or 0.0)),
+            build_id,
+            apt,
+            unresolved,
         )
+        key = (project, version)
+        same_release = wheels.get(key)
+        if same_release is None:
+            wheels[key] = [file]
+        else:
+            same_release.append(file)
 
-    # The queue's state per (release, target), with the latest attempt; every build's log.
-    cells: dict[tuple[str, str], dict[str, _Cell]] = {}
+    # The latest attempt per (release, target), for its log link; every build's log.
     logs: dict[str, list[int]] = {}
-    if live:
-        for project, version, target, state, reason in _rows(
-            connection,
-            select(
-                jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.state, jobs.c.reason
-            ).where(jobs.c.project.in_(live)),
-        ):
-            cells.setdefault((project, version), {})[target] = _Cell(state, reason)
     for build_id, project, version, target, status, has_log in _rows(
         connection,
         select(b.id, b.project, b.version, b.target, b.status, b.log.is_not(None))
-        .where(b.project.in_(chunk))
+        .where(among(b.project))
         .order_by(b.id),
     ):
-        by_target = cells.setdefault((project, version), {})
+        by_target = cells.get((project, version))
+        if by_target is None:
+            by_target = cells[(project, version)] = {}
         cell = by_target.get(target)
         if cell is None:
             by_target[target] = _Cell(None, None, build_id, status)
@@ -359,97 +513,80 @@ def _load_chunk(
             cell.build_id, cell.build_status = build_id, status
         if has_log:
             logs.setdefault(project, []).append(build_id)
-    skipped: dict[str, dict[str, str]] = {}
-    if live:
-        for project, version, reason in _rows(
-            connection,
-            select(skips.c.project, skips.c.version, skips.c.reason).where(
-                skips.c.project.in_(live)
-            ),
-        ):
-            skipped.setdefault(project, {})[version] = reason
 
     found: dict[str, Publication] = {}
     for name, head_row in heads.items():
+        serial = int(head_row["serial"] or 0)
         project_index = None
-        if name in release_rows:
-            project_index = _project(
+        if name in live:
+            project_index = ProjectIndex(
                 name,
-                head_row,
-                release_rows[name],
-                upstream,
-                wheels,
-                cells,
-                skipped.get(name, {}),
-                upstream_simple_url,
+                display_name(head_row),
+                head_row["summary"],
+                serial,
+                f"{upstream_simple_url.rstrip('/')}/{name}/",
                 target_names,
+                _releases(name, release_rows[name], upstream, wheels, cells, skipped.get(name)),
             )
         found[name] = Publication(
-            name=name,
-            serial=int(head_row["serial"] or 0),
-            listed=head_row["listed"],
-            project=project_index,
-            withdrawn=tuple(withdrawn.get(name, ())),
-            logs=tuple(logs.get(name, ())),
+            name,
+            serial,
+            head_row["listed"],
+            project_index,
+            tuple(withdrawn.get(name, ())),
+            tuple(logs.get(name, ())),
+            head_row["dirty"] is None or bool(head_row["dirty"]),
         )
     return found
 
 
-def _project(
+_NO_UPSTREAM = _Upstream()
+
+
+def _releases(
     name: str,
-    head: Any,
     release_rows: dict[str, tuple[bool, bool, str | None]],
-    upstream: dict[tuple[str, str], list[tuple[str, str | None, str | None, str | None]]],
+    upstream: dict[tuple[str, str], _Upstream],
     wheels: dict[tuple[str, str], list[WheelFile]],
     cells: dict[tuple[str, str], dict[str, _Cell]],
-    skipped: dict[str, str],
-    upstream_simple_url: str,
-    target_names: tuple[str, ...],
-) -> ProjectIndex:
+    skipped: dict[str, str] | None,
+) -> tuple[ReleaseIndex, ...]:
+    """The project's visible releases, newest first."""
     built: list[ReleaseIndex] = []
+    project_skip = skipped.get("") if skipped else None
     for version in _newest_first(release_rows):
         prerelease, yanked, reason = release_rows[version]
-        theirs = upstream.get((name, version), [])
-        uploaded = [u for _f, _p, u, _r in theirs if u]
-        requires = [r for _f, _p, _u, r in theirs if r]
-        if len(set(requires)) > 1:
-            requires = [Counter(requires).most_common(1)[0][0]]
-        source = any(
-            python_version == "source" or filename.endswith(SDIST_SUFFIXES)
-            for filename, python_version, _u, _r in theirs
+        key = (name, version)
+        theirs = upstream.get(key, _NO_UPSTREAM)
+        by_target = cells.get(key)
+        builds_by_target = (
+            {
+                target: BuildCell(
+                    target,
+                    cell.state or cell.build_status or "pending",
+                    cell.reason,
+                    cell.build_id,
+                )
+                for target, cell in sorted(by_target.items())
+            }
+            if by_target
+            else {}
         )
-        builds_by_target = {
-            target: BuildCell(
-                target=target,
-                status=cell.state or cell.build_status or "pending",
-                reason=cell.reason,
-                build_id=cell.build_id,
-            )
-            for target, cell in sorted(cells.get((name, version), {}).items())
-        }
         built.append(
             ReleaseIndex(
-                version=version,
-                released=min(uploaded) if uploaded else None,
-                prerelease=prerelease,
-                yanked=yanked,
-                yanked_reason=reason,
-                requires_python=requires[0] if requires else None,
-                skip=skipped.get(version, skipped.get("")),
-                binary_only=not source,
-                builds=builds_by_target,
-                files=tuple(wheels.get((name, version), ())),
+                version,
+                theirs.released,
+                prerelease,
+                yanked,
+                reason,
+                theirs.requires_python(),
+                skipped.get(version, project_skip) if skipped else None,
+                not theirs.source,
+                builds_by_target,
+                tuple(wheels.get(key, ())),
             )
         )
-    return ProjectIndex(
-        name=name,
-        display_name=display_name(head),
-        summary=head["summary"],
-        serial=int(head["serial"] or 0),
-        upstream_url=f"{upstream_simple_url.rstrip('/')}/{name}/",
-        targets=target_names,
-        releases=tuple(built),
-    )
+    return tuple(built)
 
 
 def load_site(connection: Connection) -> SiteIndex:

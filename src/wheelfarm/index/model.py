@@ -2,6 +2,9 @@
 
 The loader (:mod:`wheelfarm.index.load`) builds these from the store; the renderers (simple pages,
 project pages, JSON API, badges) only read them, so every page is a pure function of its values.
+
+They are read-only by convention, not ``frozen``: a full regeneration builds about forty of them
+per project, and a frozen dataclass's ``__init__`` costs four to six times a plain one's.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 __all__ = ["BuildCell", "ProjectIndex", "ReleaseIndex", "SiteIndex", "SiteProject", "WheelFile"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WheelFile:
     """One wheel we publish, with what installers and people need to know about it."""
 
@@ -30,7 +33,7 @@ class WheelFile:
     unresolved_libraries: tuple[str, ...] = ()  # sonames no package was found for
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BuildCell:
     """One release on one target: the queue's state and the latest attempt (for its log)."""
 
@@ -40,7 +43,7 @@ class BuildCell:
     build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ReleaseIndex:
     version: str
     released: str | None  # ISO 8601, the earliest upstream upload time of the release's files
@@ -54,7 +57,7 @@ class ReleaseIndex:
     files: tuple[WheelFile, ...]  # our wheels, sorted by file name
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProjectIndex:
     """Everything the project's pages show. Releases are newest first (PEP 440 order)."""
 
@@ -72,7 +75,7 @@ class ProjectIndex:
         return tuple(f for release in self.releases for f in release.files)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SiteProject:
     name: str
     display_name: str
@@ -80,7 +83,7 @@ class SiteProject:
     serial: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SiteIndex:
     """The whole index in brief: the simple root, packages.json, the home page and the sitemap."""
 

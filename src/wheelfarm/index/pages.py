@@ -9,10 +9,11 @@ and only ``http(s)`` URLs and root-relative paths are ever put in an ``href``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
+
+import orjson
 
 from wheelfarm.index.badge import render_badge
 from wheelfarm.index.model import BuildCell, ProjectIndex, ReleaseIndex, SiteIndex, WheelFile
@@ -50,15 +51,11 @@ _COUNT_LABELS = {
     "skipped": "builds skipped",
 }
 
-# One encoder for every document: compact, UTF-8, never NaN; no cycle check (the documents are
-# trees built here), which saves a tenth of the time.
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
-)
-
 
 def _dumps(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode()
+    """Compact UTF-8 JSON. orjson writes it several times faster than the standard library,
+    which matters when every project's document is written again."""
+    return orjson.dumps(value)
 
 
 # --- the project JSON API -------------------------------------------------------------------

@@ -10,7 +10,6 @@ come from ``templates/chrome.html``, rendered once per process.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 
 from wheelfarm.index.badge import install_release
@@ -79,73 +78,77 @@ def human_size(size: int) -> str:
 # --- the releases table ---------------------------------------------------------------------
 
 
-def _status_cell(
-    cell: BuildCell | None, files: Sequence[WheelFile], target: str, target_html: str
-) -> str:
+def _status_cell(cell: BuildCell | None, wheel: WheelFile | None, target_html: str) -> str:
     """One ``<td>``: status word (linked to the wheel or the log), reason, reason as title."""
     if cell is None:
         return _NO_JOB.format(t=target_html)
     status = cell.status if cell.status in STATUS_LABELS else "unknown"
     label = STATUS_LABELS.get(status) or h(shorten(cell.status, 20))
-    log = log_url(cell.build_id)
-    href = None
-    title = cell.reason
+    reason = cell.reason
     if status == "built":
-        wheel = next((f for f in files if f.target == target), None)
         href = local_href(wheel.url) if wheel is not None else None
         if href is not None and wheel is not None:
-            title = "download " + wheel.filename
+            title = h(shorten("download " + wheel.filename, TITLE_CHARS))
         else:
-            href, title = log, ("build log" if log else None)
+            href = log_url(cell.build_id)
+            title = "build log" if href else ""
     elif status == "failed":
-        href, title = log, (cell.reason or "the build failed; the log says why")
-    elif status != "pending":  # building: its log so far; skipped: the log of a last try
-        href = log
-    parts = [
-        f'<td class="status status-{status}" data-status="{status}" data-target="{target_html}"',
-        f' title="{h(shorten(title, TITLE_CHARS))}">' if title else ">",
-        f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>",
-    ]
-    if cell.reason and status != "built":
-        parts.append(f' <span class="reason">{h(shorten(cell.reason, REASON_CHARS))}</span>')
-    parts.append("</td>\n")
-    return "".join(parts)
+        href = log_url(cell.build_id)
+        title = h(shorten(reason or "the build failed; the log says why", TITLE_CHARS))
+    else:  # building: its log so far; skipped: the log of a last try; pending: nothing yet
+        href = log_url(cell.build_id) if status != "pending" else None
+        title = h(shorten(reason, TITLE_CHARS)) if reason else ""
+    link = f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>"
+    note = (
+        f' <span class="reason">{h(shorten(reason, REASON_CHARS))}</span>'
+        if reason and status != "built"
+        else ""
+    )
+    title_attribute = f' title="{title}">' if title else ">"
+    return (
+        f'<td class="status status-{status}" data-status="{status}" data-target="{target_html}"'
+        f"{title_attribute}{link}{note}</td>\n"
+    )
 
 
-def _version_cell(release: ReleaseIndex) -> str:
-    version = h(release.version)
+_PRE_BADGE = (
+    ' <span class="badge badge-pre" title="a pre-release: pip installs it only when'
+    ' asked with --pre or for this version">pre-release</span>'
+)
+_BINARY_BADGE = (
+    ' <span class="badge badge-binary" title="no source distribution upstream,'
+    ' so it is not built here">binary only</span>'
+)
+
+
+def _version_cell(release: ReleaseIndex, version: str) -> str:
+    """The row's header cell; ``version`` is the release's version, escaped."""
     if release.files:
         number = f'<a href="#{h(_files_anchor(release.version))}">{version}</a>'
     else:
         number = version
-    parts = [f'<th scope="row" class="version"><span class="version-number">{number}</span>']
-    if release.prerelease:
-        parts.append(
-            ' <span class="badge badge-pre" title="a pre-release: pip installs it only when'
-            ' asked with --pre or for this version">pre-release</span>'
-        )
+    badges = _PRE_BADGE if release.prerelease else ""
     if release.yanked:
         if release.yanked_reason:
             reason = h(release.yanked_reason)
-            parts.append(
+            badges += (
                 f' <span class="badge badge-yanked" title="{reason}">yanked</span>'
                 f' <span class="note yanked-reason">{reason}</span>'
             )
         else:
-            parts.append(' <span class="badge badge-yanked">yanked</span>')
+            badges += ' <span class="badge badge-yanked">yanked</span>'
     if release.binary_only:
-        parts.append(
-            ' <span class="badge badge-binary" title="no source distribution upstream,'
-            ' so it is not built here">binary only</span>'
-        )
+        badges += _BINARY_BADGE
     if release.skip:
         skip = h(release.skip)
-        parts.append(
+        badges += (
             f' <span class="badge badge-skip" title="{skip}">not built</span>'
             f' <span class="note skip-reason">{skip}</span>'
         )
-    parts.append("</th>\n")
-    return "".join(parts)
+    return (
+        f'<th scope="row" class="version"><span class="version-number">{number}</span>'
+        f"{badges}</th>\n"
+    )
 
 
 def releases_rows(project: ProjectIndex) -> str:
@@ -153,23 +156,26 @@ def releases_rows(project: ProjectIndex) -> str:
     targets = [(t, h(t)) for t in project.targets]
     rows = []
     for release in project.releases:
+        version = h(release.version)
         yanked = ' class="yanked"' if release.yanked else ""
         released = release.released
-        rows.append(
-            f'<tr id="{h(_anchor(release.version))}" data-version="{h(release.version)}"{yanked}>\n'
+        released_cell = (
+            f'<td class="released"><time datetime="{h(released)}">{h(released[:10])}</time></td>\n'
+            if released
+            else '<td class="released"></td>\n'
         )
-        rows.append(_version_cell(release))
-        if released:
-            rows.append(
-                f'<td class="released"><time datetime="{h(released)}">{h(released[:10])}</time>'
-                "</td>\n"
-            )
-        else:
-            rows.append('<td class="released"></td>\n')
         builds = release.builds
-        for target, target_html in targets:
-            rows.append(_status_cell(builds.get(target), release.files, target, target_html))
-        rows.append("</tr>\n")
+        wheels: dict[str, WheelFile] = {}
+        for wheel in release.files:
+            wheels.setdefault(wheel.target, wheel)  # the first, in file name order
+        cells = "".join(
+            _status_cell(builds.get(target), wheels.get(target), target_html)
+            for target, target_html in targets
+        )
+        rows.append(
+            f'<tr id="{h(_anchor(release.version))}" data-version="{version}"{yanked}>\n'
+            f"{_version_cell(release, version)}{released_cell}{cells}</tr>\n"
+        )
     return "".join(rows)
 
 
@@ -180,33 +186,31 @@ def _file_item(wheel: WheelFile) -> str:
     href = local_href(wheel.url)
     name = h(wheel.filename)
     link = f'<a href="{h(href)}">{name}</a>' if href else name
-    apt = " ".join(sorted(wheel.apt_dependencies))
+    target = h(wheel.target)
+    apt = wheel.apt_dependencies
+    packages = f'<code class="apt">{h(" ".join(sorted(apt)))}</code>' if apt else "none"
+    unresolved = (
+        "<div><dt>Libraries no package was found for</dt>"
+        f'<dd><code class="unresolved">{h(" ".join(sorted(wheel.unresolved_libraries)))}'
+        "</code></dd></div>\n"
+        if wheel.unresolved_libraries
+        else ""
+    )
     uploaded = wheel.uploaded
-    parts = [
-        f'<li class="file" data-target="{h(wheel.target)}">\n'
+    return (
+        f'<li class="file" data-target="{target}">\n'
         f'<p class="filename">{link}</p>\n<dl class="file-details">\n'
-        f"<div><dt>Target</dt><dd><code>{h(wheel.target)}</code></dd></div>\n"
+        f"<div><dt>Target</dt><dd><code>{target}</code></dd></div>\n"
         f"<div><dt>Size</dt><dd>{human_size(wheel.size)}</dd></div>\n"
         f'<div class="sha256"><dt>SHA256</dt><dd><code class="hash">{h(wheel.sha256)}'
         "</code></dd></div>\n"
         f"<div><dt>Requires-Python</dt><dd>{h(wheel.requires_python or 'any')}</dd></div>\n"
-        "<div><dt>System packages</dt><dd>"
-        + (f'<code class="apt">{h(apt)}</code>' if apt else "none")
-        + "</dd></div>\n"
-    ]
-    if wheel.unresolved_libraries:
-        libraries = h(" ".join(sorted(wheel.unresolved_libraries)))
-        parts.append(
-            "<div><dt>Libraries no package was found for</dt>"
-            f'<dd><code class="unresolved">{libraries}</code></dd></div>\n'
-        )
-    parts.append(
+        f"<div><dt>System packages</dt><dd>{packages}</dd></div>\n{unresolved}"
         f'<div><dt>Uploaded</dt><dd><time datetime="{h(uploaded)}">'
         f"{h(uploaded[:16].replace('T', ' '))}</time></dd></div>\n"
         f'<div><dt>Build</dt><dd><a href="/logs/{int(wheel.build_id)}.txt">log</a></dd></div>\n'
         "</dl>\n</li>\n"
     )
-    return "".join(parts)
 
 
 def file_groups(project: ProjectIndex) -> str:
@@ -217,15 +221,15 @@ def file_groups(project: ProjectIndex) -> str:
         if not release.files:
             continue
         count = len(release.files)
+        version = h(release.version)
+        items = "".join([_file_item(wheel) for wheel in release.files])
         groups.append(
             f'<details class="release-files" id="{h(_files_anchor(release.version))}" '
-            f'data-version="{h(release.version)}"{" open" if first else ""}>\n'
-            f'<summary>{h(release.version)} <span class="count">({count} '
+            f'data-version="{version}"{" open" if first else ""}>\n'
+            f'<summary>{version} <span class="count">({count} '
             f"file{'' if count == 1 else 's'})</span></summary>\n"
-            '<ul class="files">\n'
+            f'<ul class="files">\n{items}</ul>\n</details>\n'
         )
-        groups.extend(_file_item(wheel) for wheel in release.files)
-        groups.append("</ul>\n</details>\n")
         first = False
     return "".join(groups)
 

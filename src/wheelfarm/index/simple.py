@@ -12,13 +12,15 @@ URL segments are percent-encoded as well, so hostile input stays text.
 
 from __future__ import annotations
 
-import json
 import re
-from html import escape
+from operator import itemgetter
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from wheelfarm.index.model import ProjectIndex, SiteIndex
+from wheelfarm.index.pages_html import h
 
 __all__ = [
     "API_VERSION",
@@ -34,7 +36,8 @@ JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
 def _dump(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON, written by orjson (several times faster than the standard library)."""
+    return orjson.dumps(data)
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
@@ -49,7 +52,7 @@ def _head(title: str, serial: int) -> list[str]:
     return [
         "<!DOCTYPE html>\n<html>\n<head>\n",
         f'<meta name="pypi:repository-version" content="{API_VERSION}">\n',
-        f"<title>{escape(title)}</title>\n</head>\n<body>\n",
+        f"<title>{h(title)}</title>\n</head>\n<body>\n",
         f"<!--SERIAL {int(serial)}-->\n",
     ]
 
@@ -59,8 +62,7 @@ def root_html(site: SiteIndex) -> bytes:
     parts = _head("Simple index", site.serial)
     parts.append("<h1>Simple index</h1>\n")
     parts.extend(
-        f'<a href="{escape(_url(f"/simple/{project.name}/"))}">{escape(project.display_name)}</a>'
-        "<br>\n"
+        f'<a href="{h(_url(f"/simple/{project.name}/"))}">{h(project.display_name)}</a><br>\n'
         for project in site.projects
     )
     parts.append("</body>\n</html>\n")
@@ -82,25 +84,34 @@ def root_json(site: SiteIndex) -> bytes:
 def _yank_attribute(yanked: bool, reason: str | None) -> str:
     if not yanked:
         return ""
-    return f' data-yanked="{escape(reason or "")}"'
+    return f' data-yanked="{h(reason or "")}"'
 
 
 def project_html(project: ProjectIndex) -> bytes:
     """One project's files, each with its hash, Requires-Python, yank and metadata hash."""
     title = f"Links for {project.display_name}"
     parts = _head(title, project.serial)
-    parts.append(f"<h1>{escape(title)}</h1>\n")
+    parts.append(f"<h1>{h(title)}</h1>\n")
     for release in project.releases:
         yank = _yank_attribute(release.yanked, release.yanked_reason)
         for wheel in release.files:
-            attributes = [f'href="{escape(_url(wheel.url))}#sha256={escape(wheel.sha256)}"']
-            if wheel.requires_python:
-                attributes.append(f'data-requires-python="{escape(wheel.requires_python)}"')
+            requires = (
+                f' data-requires-python="{h(wheel.requires_python)}"'
+                if wheel.requires_python
+                else ""
+            )
             if wheel.metadata_sha256:
-                digest = f"sha256={escape(wheel.metadata_sha256)}"
-                attributes.append(f'data-core-metadata="{digest}"')
-                attributes.append(f'data-dist-info-metadata="{digest}"')
-            parts.append(f"<a {' '.join(attributes)}{yank}>{escape(wheel.filename)}</a><br>\n")
+                digest = h(wheel.metadata_sha256)
+                metadata = (
+                    f' data-core-metadata="sha256={digest}"'
+                    f' data-dist-info-metadata="sha256={digest}"'
+                )
+            else:
+                metadata = ""
+            parts.append(
+                f'<a href="{h(_url(wheel.url))}#sha256={h(wheel.sha256)}"{requires}{metadata}'
+                f"{yank}>{h(wheel.filename)}</a><br>\n"
+            )
     parts.append("</body>\n</html>\n")
     return "".join(parts).encode()
 
@@ -113,10 +124,11 @@ def project_json(project: ProjectIndex) -> bytes:
         if not release.files:
             continue
         versions.append(release.version)
-        yanked: bool | str = False
-        if release.yanked:
-            yanked = release.yanked_reason or True
+        yanked: bool | str = (release.yanked_reason or True) if release.yanked else False
         for wheel in release.files:
+            metadata: dict[str, str] | bool = (
+                {"sha256": wheel.metadata_sha256} if wheel.metadata_sha256 else False
+            )
             entry: dict[str, Any] = {
                 "filename": wheel.filename,
                 "url": _url(wheel.url),
@@ -124,16 +136,13 @@ def project_json(project: ProjectIndex) -> bytes:
             }
             if wheel.requires_python:
                 entry["requires-python"] = wheel.requires_python
-            metadata: dict[str, str] | bool = (
-                {"sha256": wheel.metadata_sha256} if wheel.metadata_sha256 else False
-            )
             entry["core-metadata"] = metadata
             entry["dist-info-metadata"] = metadata
             entry["yanked"] = yanked
             entry["size"] = wheel.size
             entry["upload-time"] = wheel.uploaded
             entries.append(entry)
-    entries.sort(key=lambda entry: str(entry["filename"]))
+    entries.sort(key=_BY_FILENAME)
     return _dump(
         {
             "meta": {"api-version": API_VERSION, "_last-serial": project.serial},
@@ -142,3 +151,6 @@ def project_json(project: ProjectIndex) -> bytes:
             "files": entries,
         }
     )
+
+
+_BY_FILENAME = itemgetter("filename")

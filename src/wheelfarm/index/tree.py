@@ -49,6 +49,7 @@ from wheelfarm.store.views import live_project_names
 
 __all__ = [
     "Blobs",
+    "Existing",
     "Report",
     "SiteClock",
     "Tree",
@@ -253,6 +254,19 @@ class Blobs:
         return found
 
 
+@dataclass(frozen=True)
+class Existing:
+    """What a full regeneration found in the tree as it began, listed once rather than once per
+    project. Each project's writes touch only its own entries, so the lists stay true."""
+
+    logs: frozenset[str]  # file names under logs/
+    withdrawn: frozenset[str]  # projects with wheels kept in the withdrawn directory
+
+    @classmethod
+    def of(cls, tree: Tree) -> Existing:
+        return cls(frozenset(_entries(tree.logs)), frozenset(_entries(tree.withdrawn)))
+
+
 def _log_name(build_id: int) -> str:
     return f"{int(build_id)}.txt"
 
@@ -262,7 +276,7 @@ def write_project(
     publication: Publication,
     blobs: Blobs,
     *,
-    existing_logs: set[str] | None = None,
+    existing: Existing | None = None,
 ) -> Report:
     """Bring one project's files in line with its publication (or take them all down)."""
     name = publication.name
@@ -273,7 +287,7 @@ def write_project(
     if project is None:
         _take_down(tree, publication, report)
     else:
-        _write_live(tree, project, publication, blobs, existing_logs, report)
+        _write_live(tree, project, publication, blobs, existing, report)
     if report.written or report.removed:
         report.changed.append(name)
     return report
@@ -307,7 +321,7 @@ def _write_live(
     project: ProjectIndex,
     publication: Publication,
     blobs: Blobs,
-    existing_logs: set[str] | None,
+    existing: Existing | None,
     report: Report,
 ) -> None:
     name = project.name
@@ -322,7 +336,7 @@ def _write_live(
         if entry.endswith(".metadata") and entry not in wanted_metadata:
             report.removed += tree.remove(directory / entry)
     absent_wheels = [w.filename for w in published if w.filename not in present]
-    if absent_wheels:
+    if absent_wheels and (existing is None or name in existing.withdrawn):
         kept = _entries(tree.withdrawn / name)
         for filename in absent_wheels:
             if filename in kept and tree.restore(name, filename):
@@ -345,10 +359,10 @@ def _write_live(
     )
     for path, data in outputs:
         report.written += tree.put(path, data)
-    if existing_logs is None:
+    if existing is None:
         absent = [i for i in publication.logs if not (tree.logs / _log_name(i)).exists()]
     else:
-        absent = [i for i in publication.logs if _log_name(i) not in existing_logs]
+        absent = [i for i in publication.logs if _log_name(i) not in existing.logs]
     if absent:
         for build_id, text in blobs.logs(absent).items():
             report.written += tree.put(tree.logs / _log_name(build_id), text)
@@ -481,16 +495,14 @@ def write_all(
             job = _Job(
                 _engine_url(engine), tree.root, tree.withdrawn, upstream_simple_url, target_names
             )
-            existing_logs = _entries(tree.logs)
+            existing = Existing.of(tree)
             if workers is None:
                 workers = min(os.cpu_count() or 1, len(chunks) // 2, _MAX_WORKERS)
             done = 0
-            for chunk_report, marks in _run_chunks(
-                engine, tree, job, chunks, existing_logs, workers
-            ):
+            for chunk_report, marks in _run_chunks(engine, tree, job, chunks, existing, workers):
                 report.add(chunk_report)
                 _record(engine, marks)
-                done += len(marks)
+                done += chunk_report.projects
                 if progress is not None:
                     progress(done, len(ordered))
             with engine.connect() as connection:
@@ -526,7 +538,7 @@ def _engine_url(engine: Engine) -> str | None:
 
 
 def _write_chunk(
-    connection: Connection, tree: Tree, job: _Job, chunk: list[str], existing_logs: set[str]
+    connection: Connection, tree: Tree, job: _Job, chunk: list[str], existing: Existing
 ) -> tuple[Report, Marks]:
     report = Report()
     publications = load_publications(
@@ -534,11 +546,13 @@ def _write_chunk(
         chunk,
         upstream_simple_url=job.upstream_simple_url,
         target_names=job.target_names,
+        dense=True,  # a run of every name in the tree or the store
     )
     blobs = Blobs(connection)
     for name in chunk:
-        report.add(write_project(tree, publications[name], blobs, existing_logs=existing_logs))
-    return report, [(p.name, p.serial, p.listing) for p in publications.values()]
+        report.add(write_project(tree, publications[name], blobs, existing=existing))
+    marks = [(p.name, p.serial, p.listing) for p in publications.values() if p.to_record]
+    return report, marks
 
 
 def _run_chunks(
@@ -546,41 +560,43 @@ def _run_chunks(
     tree: Tree,
     job: _Job,
     chunks: list[list[str]],
-    existing_logs: set[str],
+    existing: Existing,
     workers: int,
 ) -> Iterator[tuple[Report, Marks]]:
     """Each chunk's report and marks, in order: here, or in ``workers`` spawned processes."""
     if workers < 2 or job.url is None:
         with engine.connect() as connection:
             for chunk in chunks:
-                yield _write_chunk(connection, tree, job, chunk, existing_logs)
+                yield _write_chunk(connection, tree, job, chunk, existing)
         return
     # Spawned, not forked: the process that asks (wheelfarm up) runs threads.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(job, existing_logs)
+        workers, mp_context=context, initializer=_start_worker, initargs=(job, existing)
     ) as pool:
         yield from pool.map(_worker_chunk, chunks)
 
 
-_worker: tuple[Engine, Tree, _Job, set[str]] | None = None
+_worker: tuple[Engine, Tree, _Job, Existing] | None = None
 
 
-def _start_worker(job: _Job, existing_logs: set[str]) -> None:
+def _start_worker(job: _Job, existing: Existing) -> None:
     global _worker
     assert job.url is not None
     gc.disable()
     tree = Tree(job.root, job.withdrawn, durable=False)  # the parent syncs once at the end
-    _worker = (create_store_engine(job.url), tree, job, existing_logs)
+    _worker = (create_store_engine(job.url), tree, job, existing)
 
 
 def _worker_chunk(chunk: list[str]) -> tuple[Report, Marks]:
     assert _worker is not None
-    engine, tree, job, existing_logs = _worker
+    engine, tree, job, existing = _worker
     with engine.connect() as connection:
-        return _write_chunk(connection, tree, job, chunk, existing_logs)
+        return _write_chunk(connection, tree, job, chunk, existing)
 
 
 def _record(engine: Engine, marks: Marks) -> None:
+    if not marks:
+        return  # nothing was dirty and no listing changed: no transaction at all
     with engine.begin() as connection:
         mark_written(connection, marks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,7 @@ def _file_visible(file: Row, release: Row, project: Row) -> bool:
     return bool(file["live_key"] > removed)
 
 
-def display_name(project: Row) -> str:
+def display_name(project: RowMapping | Mapping[str, Any]) -> str:
     """The spelling of the latest registration since the last removal, else of the latest event.
 
     A project re-registered after its deletion takes the new spelling; one revived by a stray
