@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 
 from wheelfarm.farm.sysdeps_store import project_wheel_dependencies
 from wheelfarm.index.model import (
@@ -205,14 +205,6 @@ def load_project(
     return load_projects(connection, [name], upstream_simple_url=upstream_simple_url).get(name)
 
 
-@dataclass(slots=True)
-class _Cell:
-    state: str | None  # the job's, when there is a job
-    reason: str | None
-    build_id: int | None = None  # the latest attempt
-    build_status: str | None = None
-
-
 _HEAD = (
     "name",
     "live",
@@ -267,25 +259,6 @@ def _load_chunk(
     return found
 
 
-# A file the upstream serves as a source distribution (the builders' input), in SQL: the same
-# test as ``python_version == "source" or filename.endswith(SDIST_SUFFIXES)``, case and all.
-def _is_source() -> ColumnElement[int]:
-    f = files.c
-    return case(
-        (
-            or_(
-                f.python_version == "source",
-                *(
-                    func.substr(f.filename, func.length(f.filename) - (len(suffix) - 1)) == suffix
-                    for suffix in SDIST_SUFFIXES
-                ),
-            ),
-            1,
-        ),
-        else_=0,
-    )
-
-
 class _Upstream:
     """What a release's live upstream files say: first upload, Requires-Python, an sdist."""
 
@@ -296,12 +269,15 @@ class _Upstream:
         self.source = False
         self.requires: dict[str, int] = {}  # Requires-Python: how many files say it
 
-    def add(self, requires: str | None, count: int, released: str | None, source: int) -> None:
-        if released and (self.released is None or released < self.released):
-            self.released = released
-        self.source = self.source or bool(source)
+    def add(
+        self, filename: str, python_version: str | None, uploaded: str | None, requires: str | None
+    ) -> None:
+        if uploaded and (self.released is None or uploaded < self.released):
+            self.released = uploaded
+        if not self.source:
+            self.source = python_version == "source" or filename.endswith(SDIST_SUFFIXES)
         if requires:
-            self.requires[requires] = self.requires.get(requires, 0) + count
+            self.requires[requires] = self.requires.get(requires, 0) + 1
 
     def requires_python(self) -> str | None:
         """The one most files say (the upstream shows the release's, per file)."""
@@ -358,7 +334,7 @@ def _load(
     # Visible releases, with the upstream's yank (above every removal that covers it).
     release_rows: dict[str, dict[str, tuple[bool, bool, str | None]]] = {n: {} for n in live}
     upstream: dict[tuple[str, str], _Upstream] = {}
-    cells: dict[tuple[str, str], dict[str, _Cell]] = {}
+    cells: dict[tuple[str, str], dict[str, BuildCell]] = {}
     skipped: dict[str, dict[str, str]] = {}
     if live:
         for project, version, prerelease, yanked, yank_key, r_removed, p_removed, reason in _rows(
@@ -384,42 +360,39 @@ def _load(
                     reason if is_yanked else None,
                 )
 
-        # The upstream's live files, summed up per release and Requires-Python in SQL: a
-        # release may have dozens of files upstream, and only these three facts are shown.
+        # The upstream's live files: release dates, Requires-Python, whether an sdist exists.
         file_join = files.join(releases, and_(r.project == f.project, r.version == f.version)).join(
             projects, p.name == f.project
         )
-        for project, version, requires, count, released, source in _rows(
+        for project, version, filename, python_version, uploaded, requires in _rows(
             connection,
             select(
                 f.project,
                 f.version,
+                f.filename,
+                f.python_version,
+                f.upload_time,
                 f.requires_python,
-                func.count(),
-                func.min(f.upload_time),
-                func.max(_is_source()),
             )
             .select_from(file_join)
-            .where(among(f.project), file_live_clause())
-            .group_by(f.project, f.version, f.requires_python),
+            .where(among(f.project), file_live_clause()),
         ):
             key = (project, version)
             summary = upstream.get(key)
             if summary is None:
                 summary = upstream[key] = _Upstream()
-            summary.add(requires, count, released, source)
+            summary.add(filename, python_version, uploaded, requires)
 
-        # The queue's state per (release, target); the latest attempt is added below.
+        # The queue's state per (release, target); the latest attempt's id is added below.
+        j = jobs.c
         for project, version, target, state, reason in _rows(
             connection,
-            select(
-                jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.state, jobs.c.reason
-            ).where(among(jobs.c.project)),
+            select(j.project, j.version, j.target, j.state, j.reason).where(among(j.project)),
         ):
             by_target = cells.get((project, version))
             if by_target is None:
                 by_target = cells[(project, version)] = {}
-            by_target[target] = _Cell(state, reason)
+            by_target[target] = BuildCell(target, state, reason, None)
         for project, version, reason in _rows(
             connection,
             select(skips.c.project, skips.c.version, skips.c.reason).where(among(skips.c.project)),
@@ -497,20 +470,25 @@ def _load(
 
     # The latest attempt per (release, target), for its log link; every build's log.
     logs: dict[str, list[int]] = {}
+    jobless: set[tuple[str, str, str]] = set()
     for build_id, project, version, target, status, has_log in _rows(
         connection,
         select(b.id, b.project, b.version, b.target, b.status, b.log.is_not(None))
         .where(among(b.project))
         .order_by(b.id),
     ):
-        by_target = cells.get((project, version))
+        key = (project, version)
+        by_target = cells.get(key)
         if by_target is None:
-            by_target = cells[(project, version)] = {}
+            by_target = cells[key] = {}
         cell = by_target.get(target)
-        if cell is None:
-            by_target[target] = _Cell(None, None, build_id, status)
+        if cell is None:  # attempts without a job (its release is no longer built)
+            by_target[target] = BuildCell(target, status, None, build_id)
+            jobless.add((project, version, target))
         else:
-            cell.build_id, cell.build_status = build_id, status
+            cell.build_id = build_id
+            if (project, version, target) in jobless:
+                cell.status = status
         if has_log:
             logs.setdefault(project, []).append(build_id)
 
@@ -548,7 +526,7 @@ def _releases(
     release_rows: dict[str, tuple[bool, bool, str | None]],
     upstream: dict[tuple[str, str], _Upstream],
     wheels: dict[tuple[str, str], list[WheelFile]],
-    cells: dict[tuple[str, str], dict[str, _Cell]],
+    cells: dict[tuple[str, str], dict[str, BuildCell]],
     skipped: dict[str, str] | None,
 ) -> tuple[ReleaseIndex, ...]:
     """The project's visible releases, newest first."""
@@ -558,20 +536,6 @@ def _releases(
         prerelease, yanked, reason = release_rows[version]
         key = (name, version)
         theirs = upstream.get(key, _NO_UPSTREAM)
-        by_target = cells.get(key)
-        builds_by_target = (
-            {
-                target: BuildCell(
-                    target,
-                    cell.state or cell.build_status or "pending",
-                    cell.reason,
-                    cell.build_id,
-                )
-                for target, cell in sorted(by_target.items())
-            }
-            if by_target
-            else {}
-        )
         built.append(
             ReleaseIndex(
                 version,
@@ -582,7 +546,7 @@ def _releases(
                 theirs.requires_python(),
                 skipped.get(version, project_skip) if skipped else None,
                 not theirs.source,
-                builds_by_target,
+                cells.get(key) or {},
                 tuple(wheels.get(key, ())),
             )
         )
