@@ -215,3 +215,42 @@ def test_system_dependencies_are_shown_net_of_the_targets_distro(state: State) -
         "dependencies"
     ]
     assert (dependencies["apt"], dependencies["unresolved"]) == (["libyaml-0-2"], ["libgone.so.7"])
+
+
+def test_reading_a_run_of_names_by_range_gives_what_reading_them_by_name_gives(
+    state: State,
+) -> None:
+    """write --all reads chunks by a range of names (``dense``); the incremental writer reads
+    them by name. Every kind of name must come out the same both ways."""
+    state.target()
+    state.release("alpha", "1.0")
+    state.details("alpha", "1.0", "alpha-1.0.tar.gz", upload_time="2024-01-02T00:00:00Z")
+    state.release("alpha", "2.0")
+    state.schedule("alpha")
+    state.import_wheel("alpha-1.0-py3-none-any.whl")
+    state.build(None, log="failed here\n", status="failed")
+    state.release("beta", "1.0", "beta-1.0-py3-none-any.whl")  # binary only: no job
+    state.release("gone", "1.0")
+    state.import_wheel("gone-1.0-py3-none-any.whl")
+    state.event("gone", None, "remove")  # its wheel is to be withdrawn
+    state.release("held", "1.0")
+    state.event("held", None, "project quarantined")
+    state.yank("alpha", "2.0", "broken")
+    with state.engine.begin() as connection:
+        mark_changed(connection, ["marked-only"])  # a serial, but no project
+    names = ["alpha", "beta", "gone", "held", "marked-only", "never-seen", "zzz-unknown"]
+    with state.engine.connect() as connection:
+        by_name = load_publications(connection, names, upstream_simple_url=UPSTREAM)
+        by_range = load_publications(connection, names, upstream_simple_url=UPSTREAM, dense=True)
+    assert by_range == by_name
+    assert sorted(by_range) == names
+    assert [n for n, p in by_range.items() if p.project is not None] == ["alpha", "beta"]
+    assert by_range["gone"].withdrawn == ("gone-1.0-py3-none-any.whl",)
+    assert by_range["marked-only"].serial > 0 and by_range["never-seen"].serial == 0
+    alpha = by_range["alpha"].project
+    assert alpha is not None
+    assert {r.version: r.yanked_reason for r in alpha.releases} == {"2.0": "broken", "1.0": None}
+    assert {r.version: r.builds[TARGET.name].status for r in alpha.releases} == {
+        "2.0": "failed",
+        "1.0": "built",
+    }

@@ -11,7 +11,7 @@ import hashlib
 import html
 import re
 import shlex
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from urllib.parse import quote
 
@@ -50,8 +50,11 @@ h = _escape
 """``h(text)``: ``text`` safe in element content and in a quoted attribute (``&<>"'`` escaped)."""
 
 
+@lru_cache(maxsize=65536)
 def segment(value: str) -> str:
-    """One URL path segment: everything but unreserved characters is percent-quoted."""
+    """One URL path segment: everything but unreserved characters is percent-quoted.
+
+    Cached: versions and target names recur across thousands of pages."""
     return value if _PLAIN_SEGMENT(value) else quote(value, safe="")
 
 
@@ -78,6 +81,8 @@ def log_url(build_id: int | None) -> str | None:
 
 def shorten(text: str, limit: int) -> str:
     """``text`` on one line and at most ``limit`` characters, with an ellipsis when cut."""
+    if len(text) <= limit and text.isprintable() and "  " not in text and text.strip(" ") == text:
+        return text  # already tidy: a printable string's only whitespace is the space
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

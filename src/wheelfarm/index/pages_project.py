@@ -10,7 +10,7 @@ come from ``templates/chrome.html``, rendered once per process.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from wheelfarm.index.badge import install_release
 from wheelfarm.index.model import BuildCell, ProjectIndex, ReleaseIndex, WheelFile
@@ -65,9 +65,12 @@ def _files_anchor(version: str) -> str:
 
 def human_size(size: int) -> str:
     """A file size for people: 950 B, 12.3 kB, 4.5 MB (powers of 1000, like pip shows)."""
-    value = float(size)
-    if value < 1000:
+    if size < 1000:
         return f"{int(size)} B"
+    value = size / 1000
+    if value < 999.95:  # most wheels: said at once
+        return f"{value:.1f} kB"
+    value *= 1000
     for unit in ("kB", "MB", "GB"):
         value /= 1000
         if value < 999.95:
@@ -182,11 +185,21 @@ def releases_rows(project: ProjectIndex) -> str:
 # --- the file list --------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
+def _file_head(target: str) -> tuple[str, str]:
+    """The start of a file's item and its target row: one per target, so made once."""
+    target = h(target)
+    return (
+        f'<li class="file" data-target="{target}">\n',
+        f"<div><dt>Target</dt><dd><code>{target}</code></dd></div>\n",
+    )
+
+
 def _file_item(wheel: WheelFile) -> str:
     href = local_href(wheel.url)
     name = h(wheel.filename)
     link = f'<a href="{h(href)}">{name}</a>' if href else name
-    target = h(wheel.target)
+    item_start, target_row = _file_head(wheel.target)
     apt = wheel.apt_dependencies
     packages = f'<code class="apt">{h(" ".join(sorted(apt)))}</code>' if apt else "none"
     unresolved = (
@@ -198,9 +211,7 @@ def _file_item(wheel: WheelFile) -> str:
     )
     uploaded = wheel.uploaded
     return (
-        f'<li class="file" data-target="{target}">\n'
-        f'<p class="filename">{link}</p>\n<dl class="file-details">\n'
-        f"<div><dt>Target</dt><dd><code>{target}</code></dd></div>\n"
+        f'{item_start}<p class="filename">{link}</p>\n<dl class="file-details">\n{target_row}'
         f"<div><dt>Size</dt><dd>{human_size(wheel.size)}</dd></div>\n"
         f'<div class="sha256"><dt>SHA256</dt><dd><code class="hash">{h(wheel.sha256)}'
         "</code></dd></div>\n"

@@ -71,11 +71,15 @@ class Report:
     removed: int = 0  # files removed (or wheels withdrawn)
     site: bool = False  # whether the site-wide pages were written
     changed: list[str] = field(default_factory=list)  # projects with a file written or removed
+    releases: int = 0  # visible releases of the live projects written
+    wheels: int = 0  # wheels those releases carry
 
     def add(self, other: Report) -> None:
         self.projects += other.projects
         self.written += other.written
         self.removed += other.removed
+        self.releases += other.releases
+        self.wheels += other.wheels
         self.site = self.site or other.site
         self.changed.extend(other.changed)
 
@@ -214,7 +218,7 @@ class Tree:
         return True
 
 
-def _entries(directory: Path) -> set[str]:
+def _entries(directory: Path | str) -> set[str]:
     try:
         return set(os.listdir(directory))
     except FileNotFoundError:
@@ -325,16 +329,18 @@ def _write_live(
     report: Report,
 ) -> None:
     name = project.name
-    directory = tree.files / name
+    directory = f"{tree.files}/{name}"  # strings, not Paths: this runs for every project
     present = _entries(directory)
+    report.releases += len(project.releases)
     for filename in publication.withdrawn:
         if filename in present:
             report.removed += tree.withdraw(name, filename)
     published = project.files
+    report.wheels += len(published)
     wanted_metadata = {f"{w.filename}.metadata" for w in published if w.metadata_sha256}
     for entry in present:
         if entry.endswith(".metadata") and entry not in wanted_metadata:
-            report.removed += tree.remove(directory / entry)
+            report.removed += tree.remove(Path(directory, entry))
     absent_wheels = [w.filename for w in published if w.filename not in present]
     if absent_wheels and (existing is None or name in existing.withdrawn):
         kept = _entries(tree.withdrawn / name)
@@ -457,7 +463,11 @@ def publish_dirty(
 
 def _tree_names(tree: Tree) -> set[str]:
     """Every project name that has something in the tree."""
-    names = {entry for entry in _entries(tree.simple) if (tree.simple / entry).is_dir()}
+    try:
+        with os.scandir(tree.simple) as entries:  # the entry types come with the listing
+            names = {entry.name for entry in entries if entry.is_dir(follow_symlinks=False)}
+    except FileNotFoundError:
+        names = set()
     names |= _entries(tree.project)
     names |= {e for e in _entries(tree.files) if not e.startswith(".")}
     names |= {e[: -len(".svg")] for e in _entries(tree.badges) if e.endswith(".svg")}
@@ -506,7 +516,8 @@ def write_all(
                 if progress is not None:
                     progress(done, len(ordered))
             with engine.connect() as connection:
-                report.add(write_site(tree, load_site(connection), base_url))
+                site = load_site(connection, published=(report.releases, report.wheels))
+            report.add(write_site(tree, site, base_url))
             tree.sync()
     finally:
         tree.durable = durable
