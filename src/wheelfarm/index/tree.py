@@ -105,7 +105,7 @@ class Tree:
         """Make ``path`` hold ``data`` atomically; returns False when it already did."""
         path = os.fspath(path)
         try:
-            descriptor = os.open(path, os.O_RDONLY)
+            descriptor = _open_to_compare(path)
         except FileNotFoundError:
             pass
         else:
@@ -216,6 +216,20 @@ class Tree:
         source.unlink(missing_ok=True)
         self._touched_dirs.add(str(target.parent))
         return True
+
+
+_NO_ATIME = getattr(os, "O_NOATIME", 0)
+
+
+def _open_to_compare(path: str) -> int:
+    """Open a page to compare it, without touching its access time where we may: a regeneration
+    reads every page, and the first read after a write would otherwise dirty every inode."""
+    if _NO_ATIME:
+        try:
+            return os.open(path, os.O_RDONLY | _NO_ATIME)
+        except PermissionError:  # O_NOATIME needs the file's owner (or CAP_FOWNER)
+            pass
+    return os.open(path, os.O_RDONLY)
 
 
 def _entries(directory: Path | str) -> set[str]:
