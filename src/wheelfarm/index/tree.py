@@ -511,24 +511,29 @@ def write_all(
     try:
         with tree.lock():
             with engine.connect() as connection:
-                names = set(live_project_names(connection)) | _tree_names(tree)
-                names |= set(dirty_projects(connection))
+                live = live_project_names(connection)
                 target_names = target_names_of(connection)
-            ordered = sorted(names)
-            chunks = [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
             job = _Job(
                 _engine_url(engine), tree.root, tree.withdrawn, upstream_simple_url, target_names
             )
             existing = Existing.of(tree)
             if workers is None:
-                workers = min(os.cpu_count() or 1, len(chunks) // 2, _MAX_WORKERS)
-            done = 0
-            for chunk_report, marks in _run_chunks(engine, tree, job, chunks, existing, workers):
-                report.add(chunk_report)
-                _record(engine, marks)
-                done += chunk_report.projects
-                if progress is not None:
-                    progress(done, len(ordered))
+                chunk_count = -(-len(live) // CHUNK)
+                workers = min(os.cpu_count() or 1, chunk_count // 2, _MAX_WORKERS)
+            with _chunk_writer(engine, tree, job, existing, workers) as write_chunks:
+                # The workers start up while the tree is listed (a second or so each).
+                with engine.connect() as connection:
+                    names = set(live) | set(dirty_projects(connection))
+                names |= _tree_names(tree)
+                ordered = sorted(names)
+                chunks = [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+                done = 0
+                for chunk_report, marks in write_chunks(chunks):
+                    report.add(chunk_report)
+                    _record(engine, marks)
+                    done += chunk_report.projects
+                    if progress is not None:
+                        progress(done, len(ordered))
             with engine.connect() as connection:
                 site = load_site(connection, published=(report.releases, report.wheels))
             report.add(write_site(tree, site, base_url))
@@ -580,26 +585,40 @@ def _write_chunk(
     return report, marks
 
 
-def _run_chunks(
-    engine: Engine,
-    tree: Tree,
-    job: _Job,
-    chunks: list[list[str]],
-    existing: Existing,
-    workers: int,
-) -> Iterator[tuple[Report, Marks]]:
-    """Each chunk's report and marks, in order: here, or in ``workers`` spawned processes."""
+ChunkWriter = Callable[[list[list[str]]], Iterator[tuple[Report, Marks]]]
+
+
+@contextmanager
+def _chunk_writer(
+    engine: Engine, tree: Tree, job: _Job, existing: Existing, workers: int
+) -> Iterator[ChunkWriter]:
+    """Writes chunks, yielding each one's report and marks in order: here, or in ``workers``
+    spawned processes, started at once so that they import while the caller lists the tree."""
     if workers < 2 or job.url is None:
-        with engine.connect() as connection:
-            for chunk in chunks:
-                yield _write_chunk(connection, tree, job, chunk, existing)
+
+        def write_here(chunks: list[list[str]]) -> Iterator[tuple[Report, Marks]]:
+            with engine.connect() as connection:
+                for chunk in chunks:
+                    yield _write_chunk(connection, tree, job, chunk, existing)
+
+        yield write_here
         return
     # Spawned, not forked: the process that asks (wheelfarm up) runs threads.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(job, existing)
     ) as pool:
-        yield from pool.map(_worker_chunk, chunks)
+        for _ in range(workers):
+            pool.submit(_started)  # each submission starts a worker, if none is idle
+
+        def write_there(chunks: list[list[str]]) -> Iterator[tuple[Report, Marks]]:
+            return pool.map(_worker_chunk, chunks)
+
+        yield write_there
+
+
+def _started() -> None:
+    """A task that does nothing: submitting it starts a worker process."""
 
 
 _worker: tuple[Engine, Tree, _Job, Existing] | None = None
