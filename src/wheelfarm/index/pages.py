@@ -65,6 +65,10 @@ def _build_json(cell: BuildCell) -> dict[str, Any]:
     return {"status": cell.status, "reason": cell.reason, "log_url": log_url(cell.build_id)}
 
 
+def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:
+    return values if len(values) < 2 else tuple(sorted(values))
+
+
 def _file_json(wheel: WheelFile) -> dict[str, Any]:
     return {
         "filename": wheel.filename,
@@ -72,12 +76,12 @@ def _file_json(wheel: WheelFile) -> dict[str, Any]:
         "sha256": wheel.sha256,
         "size": wheel.size,
         "target": wheel.target,
-        "tags": list(wheel.tags),
+        "tags": wheel.tags,
         "requires_python": wheel.requires_python,
         "dependencies": {
-            "pip": list(wheel.requires_dist),
-            "apt": sorted(wheel.apt_dependencies),
-            "unresolved": sorted(wheel.unresolved_libraries),
+            "pip": wheel.requires_dist,
+            "apt": _sorted(wheel.apt_dependencies),
+            "unresolved": _sorted(wheel.unresolved_libraries),
         },
         "uploaded": wheel.uploaded,
         "metadata_sha256": wheel.metadata_sha256,
@@ -99,7 +103,8 @@ def _release_json(release: ReleaseIndex) -> dict[str, Any]:
 
 
 def project_json(project: ProjectIndex) -> dict[str, Any]:
-    """The JSON API document as Python values (its schema is in docs/index.md)."""
+    """The JSON API document as Python values, arrays as tuples (its schema is in
+    docs/index.md)."""
     return {
         "meta": {"api_version": API_VERSION},
         "name": project.name,
