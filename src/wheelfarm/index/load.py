@@ -289,7 +289,8 @@ class _Upstream:
             self.requires[requires] = self.requires.get(requires, 0) + 1
 
     def requires_python(self) -> str | None:
-        """The one most files say (the upstream shows the release's, per file)."""
+        """The one most files say (the upstream gives it per file); a tie goes to the first in
+        string order, so the page does not change from one write to the next."""
         if not self.requires:
             return None
         if len(self.requires) == 1:
