@@ -212,20 +212,15 @@ def load_project(
     return load_projects(connection, [name], upstream_simple_url=upstream_simple_url).get(name)
 
 
-_HEAD = (
-    "name",
-    "live",
-    "registered_name",
-    "registered_key",
-    "removed_key",
-    "seen_name",
-    "summary",
-    "serial",
-    "listed",
-    "dirty",
-)
+# What views.display_name reads, in this order at the start of the rows that need it.
+_NAMING = ("name", "registered_name", "registered_key", "removed_key", "seen_name")
+_HEAD = (*_NAMING, "live", "summary", "serial", "listed", "dirty")
 
-_SITE_ROW = ("name", "registered_name", "registered_key", "removed_key", "seen_name")
+
+def _naming_columns() -> list[ColumnElement[Any]]:
+    p = projects.c
+    return [p.name, p.registered_name, p.registered_key, p.removed_key, p.seen_name]
+
 
 Among = Callable[[ColumnElement[str]], ColumnElement[bool]]
 """Restricts a project-name column to the names being loaded."""
@@ -311,12 +306,8 @@ def _load(
     for row in _rows(
         connection,
         select(
-            p.name,
+            *_naming_columns(),
             project_live_clause(),
-            p.registered_name,
-            p.registered_key,
-            p.removed_key,
-            p.seen_name,
             p.summary,
             ip.serial,
             ip.listed,
@@ -572,22 +563,14 @@ def load_site(connection: Connection, *, published: tuple[int, int] | None = Non
     p, ip = projects.c, index_projects.c
     rows = _rows(
         connection,
-        select(
-            p.name,
-            p.registered_name,
-            p.registered_key,
-            p.removed_key,
-            p.seen_name,
-            p.summary,
-            ip.serial,
-        )
+        select(*_naming_columns(), p.summary, ip.serial)
         .select_from(projects.outerjoin(index_projects, ip.name == p.name))
         .where(project_live_clause())
         .order_by(p.name),
     )
     listed = tuple(
         SiteProject(
-            row[0], display_name(dict(zip(_SITE_ROW, row[:5], strict=True))), row[5], row[6] or 0
+            row[0], display_name(dict(zip(_NAMING, row[:5], strict=True))), row[5], row[6] or 0
         )
         for row in rows
         if publishable_name(row[0])

@@ -361,11 +361,7 @@ def _write_live(
         for filename in absent_wheels:
             if filename in kept and tree.restore(name, filename):
                 report.written += 1
-    missing = [
-        w.filename
-        for w in published
-        if w.metadata_sha256 and f"{w.filename}.metadata" not in present
-    ]
+    missing = [entry.removesuffix(".metadata") for entry in sorted(wanted_metadata - present)]
     if missing:
         for filename, data in blobs.metadata(missing).items():
             report.written += tree.put(f"{directory}/{filename}.metadata", data)
