@@ -232,3 +232,18 @@ def test_worker_processes_write_what_one_process_writes(
     assert report.projects == again.projects == 3
     with state.engine.connect() as connection:
         assert not dirty_projects(connection)
+
+
+def test_a_full_write_syncs_only_when_it_changed_something(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.release("foo", "1.0")
+    state.import_wheel("foo-1.0-py3-none-any.whl")
+    syncs: list[None] = []
+    real_sync = os.sync
+    monkeypatch.setattr(os, "sync", lambda: (syncs.append(None), real_sync())[1])
+    assert everything(state).written and len(syncs) == 1
+    unchanged = everything(state)
+    assert (unchanged.written, unchanged.removed) == (0, 0) and len(syncs) == 1
+    state.yank("foo", "1.0", "broken")
+    assert everything(state).written and len(syncs) == 2

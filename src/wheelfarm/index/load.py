@@ -52,11 +52,13 @@ __all__ = [
     "CHUNK",
     "Publication",
     "listing_of",
+    "load_listing",
     "load_project",
     "load_projects",
     "load_publications",
     "load_site",
     "publishable_name",
+    "site_counts",
     "target_names_of",
 ]
 
@@ -560,6 +562,13 @@ def load_site(connection: Connection, *, published: tuple[int, int] | None = Non
     ``published``: the (releases, wheels) a full regeneration just published, which saves
     counting them again over every wheel in the store.
     """
+    site = load_listing(connection)
+    site.counts = site_counts(connection, site, published)
+    return site
+
+
+def load_listing(connection: Connection) -> SiteIndex:
+    """The index without its counts: what every site-wide page but the home page shows."""
     p, ip = projects.c, index_projects.c
     rows = _rows(
         connection,
@@ -575,26 +584,28 @@ def load_site(connection: Connection, *, published: tuple[int, int] | None = Non
         for row in rows
         if publishable_name(row[0])
     )
+    serial = connection.execute(select(func.coalesce(func.max(ip.serial), 0))).scalar_one()
+    return SiteIndex(serial=int(serial), projects=listed, targets=target_names_of(connection))
+
+
+def site_counts(
+    connection: Connection, site: SiteIndex, published: tuple[int, int] | None = None
+) -> dict[str, int]:
+    """The home page's headline figures for ``site`` (from :func:`load_listing`);
+    ``published`` as for :func:`load_site`."""
     if published is None:
         published = _count_published(connection)
     live_releases, wheel_count = published
     built = connection.execute(
         select(func.count()).select_from(jobs).where(jobs.c.state == "built")
     ).scalar_one()
-    serial = connection.execute(select(func.coalesce(func.max(ip.serial), 0))).scalar_one()
-    target_names = target_names_of(connection)
-    return SiteIndex(
-        serial=int(serial),
-        projects=listed,
-        targets=target_names,
-        counts={
-            "projects": len(listed),
-            "releases": int(live_releases),
-            "wheels": int(wheel_count),
-            "built": int(built),
-            "targets": len(target_names),
-        },
-    )
+    return {
+        "projects": len(site.projects),
+        "releases": int(live_releases),
+        "wheels": int(wheel_count),
+        "built": int(built),
+        "targets": len(site.targets),
+    }
 
 
 def _count_published(connection: Connection) -> tuple[int, int]:

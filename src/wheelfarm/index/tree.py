@@ -9,8 +9,9 @@ the project or release does (a quarantine that is lifted, say).
 
 Durability: one-project writes fsync each file and its directory. A full regeneration does not
 fsync file by file (that would cost more than the writing); it syncs the file systems once at
-the end. A crash in between can leave files of the regeneration unwritten or empty; the next
-``wheelfarm write --all`` (and every start of ``wheelfarm up``) rewrites whatever differs.
+the end, when it wrote or removed anything. A crash in between can leave files of the
+regeneration unwritten or empty; the next ``wheelfarm write --all`` (and every start of
+``wheelfarm up``) rewrites whatever differs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,11 @@ from wheelfarm.index.changes import dirty_projects, mark_written
 from wheelfarm.index.load import (
     CHUNK,
     Publication,
+    load_listing,
     load_publications,
     load_site,
     publishable_name,
+    site_counts,
     target_names_of,
 )
 from wheelfarm.index.model import ProjectIndex, SiteIndex
@@ -55,6 +58,8 @@ __all__ = [
     "Tree",
     "publish_dirty",
     "write_all",
+    "write_home",
+    "write_listings",
     "write_project",
     "write_site",
 ]
@@ -389,11 +394,22 @@ _SITEMAP_PART = re.compile(r"sitemap-[0-9]+\.xml")
 
 def write_site(tree: Tree, site: SiteIndex, base_url: str) -> Report:
     """The site-wide files: the simple root, home, search, packages.json, sitemap, 404, assets."""
+    report = write_listings(tree, site, base_url)
+    report.add(write_home(tree, site))
+    return report
+
+
+def write_home(tree: Tree, site: SiteIndex) -> Report:
+    """The home page, the one site page with counts over every project."""
+    return Report(site=True, written=tree.put(tree.root / "index.html", pages.render_home(site)))
+
+
+def write_listings(tree: Tree, site: SiteIndex, base_url: str) -> Report:
+    """Every site-wide file but the home page: these need the project list, not the counts."""
     report = Report(site=True)
     outputs: list[tuple[Path, bytes]] = [
         (tree.simple / "index.html", simple.root_html(site)),
         (tree.simple / "index.json", simple.root_json(site)),
-        (tree.root / "index.html", pages.render_home(site)),
         (tree.root / "search" / "index.html", pages.render_search_page(site)),
         (tree.root / "packages.json", pages.render_packages_json(site)),
         (tree.root / "404.html", pages.render_not_found()),
@@ -516,29 +532,54 @@ def write_all(
             if workers is None:
                 chunk_count = -(-len(live) // CHUNK)
                 workers = min(os.cpu_count() or 1, chunk_count // 2, _MAX_WORKERS)
-            with _chunk_writer(engine, tree, job, existing, workers) as write_chunks:
+            parallel = workers >= 2 and job.url is not None
+            with (
+                _chunk_writer(engine, tree, job, existing, workers if parallel else 1) as write,
+                ThreadPoolExecutor(1) as background,
+            ):
                 # The workers start up while the tree is listed (a second or so each).
                 with engine.connect() as connection:
                     names = set(live) | set(dirty_projects(connection))
                 names |= _tree_names(tree)
                 ordered = sorted(names)
                 chunks = [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+                written = write(chunks)
+                # While the workers write the projects, this process writes the site's lists
+                # (not when it writes the projects itself: its store may be one connection).
+                listing = (
+                    background.submit(_write_listings, engine, tree, base_url) if parallel else None
+                )
                 done = 0
-                for chunk_report, marks in write_chunks(chunks):
+                for chunk_report, marks in written:
                     report.add(chunk_report)
                     _record(engine, marks)
                     done += chunk_report.projects
                     if progress is not None:
                         progress(done, len(ordered))
+            if listing is not None:
+                listing_report, site = listing.result()
+            else:
+                listing_report, site = _write_listings(engine, tree, base_url)
             with engine.connect() as connection:
-                site = load_site(connection, published=(report.releases, report.wheels))
-            report.add(write_site(tree, site, base_url))
-            tree.sync()
+                published = (report.releases, report.wheels)
+                site.counts = site_counts(connection, site, published)
+            report.add(listing_report)
+            report.add(write_home(tree, site))
+            if report.written or report.removed:
+                # Only then: a sync also writes back what reading the tree dirtied (the
+                # access times of directories listed for the first time since they changed).
+                tree.sync()
     finally:
         tree.durable = durable
         if collecting:
             gc.enable()
     return report
+
+
+def _write_listings(engine: Engine, tree: Tree, base_url: str) -> tuple[Report, SiteIndex]:
+    with engine.connect() as connection:
+        site = load_listing(connection)
+    return write_listings(tree, site, base_url), site
 
 
 _MAX_WORKERS = 8
