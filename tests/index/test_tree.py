@@ -232,6 +232,17 @@ def test_worker_processes_write_what_one_process_writes(
     assert report.projects == again.projects == 3
     with state.engine.connect() as connection:
         assert not dirty_projects(connection)
+    for ghost in ("aaa-ghost", "zzz-ghost"):  # in the tree only, before and after every name
+        (state.tree.root / "badges" / f"{ghost}.svg").write_text("old")
+    again = write_all(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2
+    )
+    assert (again.projects, again.removed, sorted(again.changed)) == (
+        5,
+        2,
+        ["aaa-ghost", "zzz-ghost"],
+    )
+    assert snapshot(state.tree.root).keys() == alone.keys()
 
 
 def test_a_full_write_syncs_only_when_it_changed_something(

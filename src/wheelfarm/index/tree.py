@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import gc
+import itertools
 import multiprocessing
 import os
 import re
@@ -537,25 +538,27 @@ def write_all(
                 _chunk_writer(engine, tree, job, existing, workers if parallel else 1) as write,
                 ThreadPoolExecutor(1) as background,
             ):
-                # The workers start up while the tree is listed (a second or so each).
                 with engine.connect() as connection:
-                    names = set(live) | set(dirty_projects(connection))
-                names |= _tree_names(tree)
-                ordered = sorted(names)
-                chunks = [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
-                written = write(chunks)
+                    known = set(live) | set(dirty_projects(connection))
+                ordered = sorted(known)
+                # Given out at once: workers start on them as soon as they have imported.
+                written = write(_chunked(ordered), True)
                 # While the workers write the projects, this process writes the site's lists
-                # (not when it writes the projects itself: its store may be one connection).
+                # (not when it writes the projects itself: its store may be one connection)
+                # and lists the tree for projects it still has but the store does not list.
                 listing = (
                     background.submit(_write_listings, engine, tree, base_url) if parallel else None
                 )
+                stale = sorted(_tree_names(tree) - known)
+                if stale:
+                    written = itertools.chain(written, write(_chunked(stale), False))
                 done = 0
                 for chunk_report, marks in written:
                     report.add(chunk_report)
                     _record(engine, marks)
                     done += chunk_report.projects
                     if progress is not None:
-                        progress(done, len(ordered))
+                        progress(done, len(ordered) + len(stale))
             if listing is not None:
                 listing_report, site = listing.result()
             else:
@@ -574,6 +577,10 @@ def write_all(
         if collecting:
             gc.enable()
     return report
+
+
+def _chunked(names: list[str]) -> list[list[str]]:
+    return [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
 
 
 def _write_listings(engine: Engine, tree: Tree, base_url: str) -> tuple[Report, SiteIndex]:
@@ -605,7 +612,7 @@ def _engine_url(engine: Engine) -> str | None:
 
 
 def _write_chunk(
-    connection: Connection, tree: Tree, job: _Job, chunk: list[str], existing: Existing
+    connection: Connection, tree: Tree, job: _Job, chunk: list[str], existing: Existing, dense: bool
 ) -> tuple[Report, Marks]:
     report = Report()
     publications = load_publications(
@@ -613,7 +620,7 @@ def _write_chunk(
         chunk,
         upstream_simple_url=job.upstream_simple_url,
         target_names=job.target_names,
-        dense=True,  # a run of every name in the tree or the store
+        dense=dense,
     )
     blobs = Blobs(connection)
     for name in chunk:
@@ -622,7 +629,8 @@ def _write_chunk(
     return report, marks
 
 
-ChunkWriter = Callable[[list[list[str]]], Iterator[tuple[Report, Marks]]]
+ChunkWriter = Callable[[list[list[str]], bool], Iterator[tuple[Report, Marks]]]
+"""Writes chunks of sorted names, ``dense`` when each is every live name of its range."""
 
 
 @contextmanager
@@ -630,13 +638,13 @@ def _chunk_writer(
     engine: Engine, tree: Tree, job: _Job, existing: Existing, workers: int
 ) -> Iterator[ChunkWriter]:
     """Writes chunks, yielding each one's report and marks in order: here, or in ``workers``
-    spawned processes, started at once so that they import while the caller lists the tree."""
+    spawned processes, started at once so that they import while the caller gets the work ready."""
     if workers < 2 or job.url is None:
 
-        def write_here(chunks: list[list[str]]) -> Iterator[tuple[Report, Marks]]:
+        def write_here(chunks: list[list[str]], dense: bool) -> Iterator[tuple[Report, Marks]]:
             with engine.connect() as connection:
                 for chunk in chunks:
-                    yield _write_chunk(connection, tree, job, chunk, existing)
+                    yield _write_chunk(connection, tree, job, chunk, existing, dense)
 
         yield write_here
         return
@@ -648,8 +656,8 @@ def _chunk_writer(
         for _ in range(workers):
             pool.submit(_started)  # each submission starts a worker, if none is idle
 
-        def write_there(chunks: list[list[str]]) -> Iterator[tuple[Report, Marks]]:
-            return pool.map(_worker_chunk, chunks)
+        def write_there(chunks: list[list[str]], dense: bool) -> Iterator[tuple[Report, Marks]]:
+            return pool.map(_worker_chunk, chunks, [dense] * len(chunks))
 
         yield write_there
 
@@ -669,11 +677,11 @@ def _start_worker(job: _Job, existing: Existing) -> None:
     _worker = (create_store_engine(job.url), tree, job, existing)
 
 
-def _worker_chunk(chunk: list[str]) -> tuple[Report, Marks]:
+def _worker_chunk(chunk: list[str], dense: bool) -> tuple[Report, Marks]:
     assert _worker is not None
     engine, tree, job, existing = _worker
     with engine.connect() as connection:
-        return _write_chunk(connection, tree, job, chunk, existing)
+        return _write_chunk(connection, tree, job, chunk, existing, dense)
 
 
 def _record(engine: Engine, marks: Marks) -> None:
