@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from wheelfarm.errors import ConfigError, WheelfarmError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "StoreNotMigrated",
@@ -67,7 +66,13 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+# Alembic is imported where it is used: the processes that only read the store (the workers of
+# a full regeneration, each started afresh) then skip a tenth of a second of imports.
+
+
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
@@ -75,6 +80,8 @@ def _alembic_config() -> Config:
 
 def head_revision() -> str:
     """The newest schema revision this wheelfarm knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     if head is None:
         raise WheelfarmError("no migrations found")  # a broken installation, not user input
@@ -83,12 +90,16 @@ def head_revision() -> str:
 
 def stored_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (``wheelfarm db upgrade``)."""
+    from alembic import command
+
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
