@@ -63,6 +63,13 @@ def _files_anchor(version: str) -> str:
     return "files-" + segment(version)
 
 
+@lru_cache(maxsize=65536)
+def _version_html(version: str) -> tuple[str, str, str]:
+    """A version escaped, and its row's and its files' anchors escaped: cached, as versions
+    recur across projects ("1.0.0") and each is used several times on a page."""
+    return h(version), h(_anchor(version)), h(_files_anchor(version))
+
+
 def human_size(size: int) -> str:
     """A file size for people: 950 B, 12.3 kB, 4.5 MB (powers of 1000, like pip shows)."""
     if size < 1000:
@@ -124,12 +131,9 @@ _BINARY_BADGE = (
 )
 
 
-def _version_cell(release: ReleaseIndex, version: str) -> str:
-    """The row's header cell; ``version`` is the release's version, escaped."""
-    if release.files:
-        number = f'<a href="#{h(_files_anchor(release.version))}">{version}</a>'
-    else:
-        number = version
+def _version_cell(release: ReleaseIndex, version: str, files_anchor: str) -> str:
+    """The row's header cell; ``version`` and its files' anchor come escaped."""
+    number = f'<a href="#{files_anchor}">{version}</a>' if release.files else version
     badges = _PRE_BADGE if release.prerelease else ""
     if release.yanked:
         if release.yanked_reason:
@@ -159,7 +163,7 @@ def releases_rows(project: ProjectIndex) -> str:
     targets = [(t, h(t)) for t in project.targets]
     rows = []
     for release in project.releases:
-        version = h(release.version)
+        version, anchor, files_anchor = _version_html(release.version)
         yanked = ' class="yanked"' if release.yanked else ""
         released = release.released
         released_cell = (
@@ -176,8 +180,8 @@ def releases_rows(project: ProjectIndex) -> str:
             for target, target_html in targets
         )
         rows.append(
-            f'<tr id="{h(_anchor(release.version))}" data-version="{version}"{yanked}>\n'
-            f"{_version_cell(release, version)}{released_cell}{cells}</tr>\n"
+            f'<tr id="{anchor}" data-version="{version}"{yanked}>\n'
+            f"{_version_cell(release, version, files_anchor)}{released_cell}{cells}</tr>\n"
         )
     return "".join(rows)
 
@@ -232,10 +236,10 @@ def file_groups(project: ProjectIndex) -> str:
         if not release.files:
             continue
         count = len(release.files)
-        version = h(release.version)
+        version, _, files_anchor = _version_html(release.version)
         items = "".join([_file_item(wheel) for wheel in release.files])
         groups.append(
-            f'<details class="release-files" id="{h(_files_anchor(release.version))}" '
+            f'<details class="release-files" id="{files_anchor}" '
             f'data-version="{version}"{" open" if first else ""}>\n'
             f'<summary>{version} <span class="count">({count} '
             f"file{'' if count == 1 else 's'})</span></summary>\n"

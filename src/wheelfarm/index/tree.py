@@ -301,18 +301,25 @@ def write_project(
     blobs: Blobs,
     *,
     existing: Existing | None = None,
+    report: Report | None = None,
 ) -> Report:
-    """Bring one project's files in line with its publication (or take them all down)."""
+    """Bring one project's files in line with its publication (or take them all down).
+
+    What it did is added to ``report`` (a whole chunk's, say) and returned; a new one if None.
+    """
     name = publication.name
-    report = Report(projects=1)
+    if report is None:
+        report = Report()
+    report.projects += 1
     if not publishable_name(name):
         return report  # never a path: nothing of it was ever written
+    before = report.written + report.removed
     project = publication.project
     if project is None:
         _take_down(tree, publication, report)
     else:
         _write_live(tree, project, publication, blobs, existing, report)
-    if report.written or report.removed:
+    if report.written + report.removed != before:
         report.changed.append(name)
     return report
 
@@ -358,12 +365,12 @@ def _write_live(
     published = project.files
     report.wheels += len(published)
     wanted_metadata = {f"{w.filename}.metadata" for w in published if w.metadata_sha256}
-    for entry in present:
-        if entry.endswith(".metadata") and entry not in wanted_metadata:
+    for entry in present - wanted_metadata:
+        if entry.endswith(".metadata"):
             report.removed += tree.remove(Path(directory, entry))
-    absent_wheels = [w.filename for w in published if w.filename not in present]
-    if absent_wheels and (existing is None or name in existing.withdrawn):
-        kept = _entries(tree.withdrawn / name)
+    if existing is None or name in existing.withdrawn:  # wheels may be kept to bring back
+        absent_wheels = [w.filename for w in published if w.filename not in present]
+        kept = _entries(tree.withdrawn / name) if absent_wheels else set()
         for filename in absent_wheels:
             if filename in kept and tree.restore(name, filename):
                 report.written += 1
@@ -624,7 +631,7 @@ def _write_chunk(
     )
     blobs = Blobs(connection)
     for name in chunk:
-        report.add(write_project(tree, publications[name], blobs, existing=existing))
+        write_project(tree, publications[name], blobs, existing=existing, report=report)
     marks = [(p.name, p.serial, p.listing) for p in publications.values() if p.to_record]
     return report, marks
 
