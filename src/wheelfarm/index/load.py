@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -441,8 +442,7 @@ def _load(
             b.duration,
         )
         .select_from(build_files.join(builds, b.id == bf.build_id))
-        .where(among(bf.project))
-        .order_by(bf.filename),
+        .where(among(bf.project)),  # sorted here, release by release: cheaper than in SQL
     ):
         visible = release_rows.get(project)
         if visible is None or version not in visible:
@@ -514,7 +514,7 @@ def _load(
             serial,
             head_row["listed"],
             project_index,
-            tuple(withdrawn.get(name, ())),
+            tuple(sorted(withdrawn.get(name, ()))),
             tuple(sorted(logs.get(name, ()))),
             head_row["dirty"] is None or bool(head_row["dirty"]),
         )
@@ -522,6 +522,15 @@ def _load(
 
 
 _NO_UPSTREAM = _Upstream()
+_FILENAME = operator.attrgetter("filename")
+
+
+def _by_filename(files: list[WheelFile] | None) -> tuple[WheelFile, ...]:
+    if not files:
+        return ()
+    if len(files) > 1:
+        files.sort(key=_FILENAME)
+    return tuple(files)
 
 
 def _releases(
@@ -550,7 +559,7 @@ def _releases(
                 skipped.get(version, project_skip) if skipped else None,
                 not theirs.source,
                 cells.get(key) or {},
-                tuple(wheels.get(key, ())),
+                _by_filename(wheels.get(key)),
             )
         )
     return tuple(built)
