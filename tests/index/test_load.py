@@ -73,7 +73,7 @@ def test_a_project_with_releases_builds_and_wheels(state: State) -> None:
     assert file.target == TARGET.name
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", file.uploaded)
     assert new.builds == {
-        TARGET.name: BuildCell(TARGET.name, "built", None, file.build_id),
+        TARGET.name: BuildCell(TARGET.name, "built", None, file.build_id, has_log=False),
     }
     assert project.serial > 0
 
@@ -154,6 +154,18 @@ def test_a_failed_build_shows_its_reason_and_latest_attempt(state: State) -> Non
             connection, ["foo"], upstream_simple_url=UPSTREAM
         ).values()
     assert publication.logs == (build_id,)
+    assert release.builds[TARGET.name].has_log
+
+
+def test_only_builds_with_a_stored_log_are_said_to_have_one(state: State) -> None:
+    state.target()
+    state.release("foo", "1.0")
+    state.import_wheel("foo-1.0-py3-none-any.whl")  # imported: its build row has no log
+    project = load(state, "foo")
+    assert project is not None
+    (wheel,) = project.releases[0].files
+    assert not wheel.has_log
+    assert all(not cell.has_log for cell in project.releases[0].builds.values())
 
 
 def test_the_site_lists_live_projects_with_serials(state: State) -> None:

@@ -275,6 +275,23 @@ def test_a_built_cell_without_a_wheel_links_to_its_log() -> None:
     assert cell(root, "3.0", ARM).one("a").attrs["href"] == "/logs/99.txt"
 
 
+def test_builds_whose_log_is_not_kept_link_to_no_log() -> None:
+    failed = BuildCell(ARM, "failed", "no compiler", 98, has_log=False)
+    built = BuildCell(ARM64, "built", None, 99, has_log=False)
+    imported = replace(wheel("demo", "3.0", ARM64, build_id=99), has_log=False)
+    project = demo(releases=(release("3.0", {ARM: failed, ARM64: built}, (imported,)),))
+    root = dom(pages.render_project_page(project))
+    assert cell(root, "3.0", ARM).all("a") == []
+    assert cell(root, "3.0", ARM).attrs["title"] == "no compiler"
+    assert cell(root, "3.0", ARM64).one("a").attrs["href"] == imported.url  # the wheel, still
+    item = root.one("li", "file")
+    assert [a.attrs["href"] for a in item.all("a")] == [imported.url]
+    assert "no log kept" in item.text
+    document = json.loads(pages.render_project_json(project))
+    builds = document["releases"]["3.0"]["builds"]
+    assert builds[ARM]["log_url"] is None and builds[ARM64]["log_url"] is None
+
+
 def test_badges_for_pre_releases_yanks_binary_only_and_operator_skips() -> None:
     root = dom(pages.render_project_page(demo()))
     pre = root.one("tr", data_version="2.0rc1")

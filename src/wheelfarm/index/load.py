@@ -403,8 +403,37 @@ def _load(
         ):
             skipped.setdefault(project, {})[version] = reason
 
-    # Our wheels: published when their release is visible, else to be taken down.
     b, bf = builds.c, build_files.c
+    # The latest attempt per (release, target), for its log link; every build's log.
+    logs: dict[str, list[int]] = {}
+    jobless: set[tuple[str, str, str]] = set()
+    with_log: set[int | None] = set()
+    for build_id, project, version, target, status, has_log in _rows(
+        connection,
+        select(b.id, b.project, b.version, b.target, b.status, b.log.is_not(None)).where(
+            among(b.project)
+        ),
+    ):  # in no particular order: the latest attempt is the one with the highest id
+        key = (project, version)
+        by_target = cells.get(key)
+        if by_target is None:
+            by_target = cells[key] = {}
+        cell = by_target.get(target)
+        if cell is None:  # attempts without a job (its release is no longer built)
+            by_target[target] = BuildCell(target, status, None, build_id)
+            jobless.add((project, version, target))
+        elif cell.build_id is None or build_id > cell.build_id:
+            cell.build_id = build_id
+            if (project, version, target) in jobless:
+                cell.status = status
+        if has_log:
+            logs.setdefault(project, []).append(build_id)
+            with_log.add(build_id)
+    for by_target in cells.values():
+        for cell in by_target.values():
+            cell.has_log = cell.build_id in with_log
+
+    # Our wheels: published when their release is visible, else to be taken down.
     wheels: dict[tuple[str, str], list[WheelFile]] = {}
     withdrawn: dict[str, list[str]] = {}
     # System dependencies of the wheels, minus their targets' base images (issue 5).
@@ -463,6 +492,7 @@ def _load(
             build_id,
             apt,
             unresolved,
+            build_id in with_log,
         )
         key = (project, version)
         same_release = wheels.get(key)
@@ -470,30 +500,6 @@ def _load(
             wheels[key] = [file]
         else:
             same_release.append(file)
-
-    # The latest attempt per (release, target), for its log link; every build's log.
-    logs: dict[str, list[int]] = {}
-    jobless: set[tuple[str, str, str]] = set()
-    for build_id, project, version, target, status, has_log in _rows(
-        connection,
-        select(b.id, b.project, b.version, b.target, b.status, b.log.is_not(None)).where(
-            among(b.project)
-        ),
-    ):  # in no particular order: the latest attempt is the one with the highest id
-        key = (project, version)
-        by_target = cells.get(key)
-        if by_target is None:
-            by_target = cells[key] = {}
-        cell = by_target.get(target)
-        if cell is None:  # attempts without a job (its release is no longer built)
-            by_target[target] = BuildCell(target, status, None, build_id)
-            jobless.add((project, version, target))
-        elif cell.build_id is None or build_id > cell.build_id:
-            cell.build_id = build_id
-            if (project, version, target) in jobless:
-                cell.status = status
-        if has_log:
-            logs.setdefault(project, []).append(build_id)
 
     found: dict[str, Publication] = {}
     for name, head_row in heads.items():

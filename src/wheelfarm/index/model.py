@@ -31,6 +31,7 @@ class WheelFile:
     build_id: int
     apt_dependencies: tuple[str, ...] = ()  # Debian packages needed beyond the target's base
     unresolved_libraries: tuple[str, ...] = ()  # sonames no package was found for
+    has_log: bool = True  # whether its build's log is kept (an imported wheel has none)
 
 
 @dataclass(slots=True)
@@ -41,6 +42,7 @@ class BuildCell:
     status: str  # built, failed, pending, building, skipped
     reason: str | None  # why it failed or was skipped
     build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
+    has_log: bool = True  # whether that attempt's log is kept
 
 
 @dataclass(slots=True)

@@ -62,7 +62,8 @@ def _dumps(value: Any) -> bytes:
 
 
 def _build_json(cell: BuildCell) -> dict[str, Any]:
-    return {"status": cell.status, "reason": cell.reason, "log_url": log_url(cell.build_id)}
+    log = log_url(cell.build_id) if cell.has_log else None
+    return {"status": cell.status, "reason": cell.reason, "log_url": log}
 
 
 def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:
