@@ -144,7 +144,14 @@ def start_up(tmp_path: Path, database_url: str, upstream: str) -> subprocess.Pop
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_hear_ctrl_c,
     )
+
+
+def _hear_ctrl_c() -> None:
+    """Ctrl-C as at a terminal: a shell runs background jobs (a test suite started with ``&``,
+    say) with SIGINT ignored, and a child would inherit that and never hear the test's SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_status(tmp_path: Path, database_url: str, wanted: str, deadline: float) -> str:
