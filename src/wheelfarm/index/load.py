@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
@@ -52,6 +52,7 @@ from wheelfarm.store.views import (
 __all__ = [
     "CHUNK",
     "Publication",
+    "chunked",
     "listing_of",
     "load_listing",
     "load_project",
@@ -62,6 +63,8 @@ __all__ = [
     "site_counts",
     "target_names_of",
 ]
+
+T = TypeVar("T")
 
 CHUNK = 1_000  # names per round of queries: big enough to amortise them, small for IN lists
 
@@ -153,9 +156,9 @@ def _newest_first(versions: Iterable[str]) -> list[str]:
     return sorted(versions, key=_version_key, reverse=True)
 
 
-def _chunks(names: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(names), CHUNK):
-        yield list(names[start : start + CHUNK])
+def chunked(names: Sequence[T]) -> list[list[T]]:
+    """``names`` in runs of :data:`CHUNK`, the unit every set-based read works in."""
+    return [list(names[start : start + CHUNK]) for start in range(0, len(names), CHUNK)]
 
 
 def _rows(connection: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
@@ -195,7 +198,7 @@ def load_publications(
     if target_names is None:
         target_names = target_names_of(connection)
     found: dict[str, Publication] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunked(wanted):
         found.update(_load_chunk(connection, chunk, upstream_simple_url, target_names, dense))
     return found
 

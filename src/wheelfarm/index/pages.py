@@ -62,8 +62,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def _build_json(cell: BuildCell) -> dict[str, Any]:
-    log = log_url(cell.build_id) if cell.has_log else None
-    return {"status": cell.status, "reason": cell.reason, "log_url": log}
+    return {"status": cell.status, "reason": cell.reason, "log_url": log_url(cell)}
 
 
 def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:

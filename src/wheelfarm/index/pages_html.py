@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import jinja2
 
+from wheelfarm.index.model import BuildCell, WheelFile
+
 try:  # MarkupSafe's C escaping, the one Jinja2 uses, without the Markup wrapper
     from markupsafe._speedups import _escape_inner as _escape
 except ImportError:  # pragma: no cover - MarkupSafe without its C extension
@@ -74,9 +76,12 @@ def external_href(url: str) -> str | None:
     return quote(url, safe=_URL_SAFE + "?#[]")
 
 
-def log_url(build_id: int | None) -> str | None:
-    """Where a build's log is published."""
-    return None if build_id is None else f"/logs/{int(build_id)}.txt"
+def log_url(build: BuildCell | WheelFile) -> str | None:
+    """Where the log of a build (a release's latest attempt, or a wheel's) is published; None
+    when there is no attempt yet or its log is not kept."""
+    if build.build_id is None or not build.has_log:
+        return None
+    return f"/logs/{int(build.build_id)}.txt"
 
 
 def shorten(text: str, limit: int) -> str:

@@ -100,13 +100,13 @@ def _status_cell(cell: BuildCell | None, wheel: WheelFile | None, target_html: s
         if href is not None and wheel is not None:
             title = h(shorten("download " + wheel.filename, TITLE_CHARS))
         else:
-            href = log_url(cell.build_id) if cell.has_log else None
+            href = log_url(cell)
             title = "build log" if href else ""
     elif status == "failed":
-        href = log_url(cell.build_id) if cell.has_log else None
+        href = log_url(cell)
         title = h(shorten(reason or "the build failed; the log says why", TITLE_CHARS))
     else:  # building: its log so far; skipped: the log of a last try; pending: nothing yet
-        href = log_url(cell.build_id) if cell.has_log and status != "pending" else None
+        href = log_url(cell) if status != "pending" else None
         title = h(shorten(reason, TITLE_CHARS)) if reason else ""
     link = f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>"
     note = (
@@ -229,7 +229,8 @@ def _file_item(wheel: WheelFile) -> str:
 
 
 def _build_log(wheel: WheelFile) -> str:
-    return f'<a href="/logs/{int(wheel.build_id)}.txt">log</a>' if wheel.has_log else "no log kept"
+    href = log_url(wheel)
+    return f'<a href="{href}">log</a>' if href else "no log kept"
 
 
 def file_groups(project: ProjectIndex) -> str:

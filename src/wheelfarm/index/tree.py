@@ -39,6 +39,7 @@ from wheelfarm.index.changes import dirty_projects, mark_written
 from wheelfarm.index.load import (
     CHUNK,
     Publication,
+    chunked,
     load_listing,
     load_publications,
     load_site,
@@ -253,10 +254,10 @@ class Blobs:
 
     def metadata(self, filenames: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        for start in range(0, len(filenames), CHUNK):
+        for part in chunked(filenames):
             rows = self.connection.execute(
                 select(build_files.c.filename, build_files.c.metadata).where(
-                    build_files.c.filename.in_(filenames[start : start + CHUNK])
+                    build_files.c.filename.in_(part)
                 )
             )
             found.update({name: data for name, data in rows if data is not None})
@@ -264,10 +265,10 @@ class Blobs:
 
     def logs(self, ids: Sequence[int]) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
-        for start in range(0, len(ids), CHUNK):
+        for part in chunked(ids):
             rows = self.connection.execute(
                 select(builds.c.id, builds.c.log).where(
-                    builds.c.id.in_(ids[start : start + CHUNK]), builds.c.log.is_not(None)
+                    builds.c.id.in_(part), builds.c.log.is_not(None)
                 )
             )
             for build_id, log in rows:
@@ -542,14 +543,14 @@ def write_all(
                 workers = min(os.cpu_count() or 1, chunk_count // 2, _MAX_WORKERS)
             parallel = workers >= 2 and job.url is not None
             with (
-                _chunk_writer(engine, tree, job, existing, workers if parallel else 1) as write,
+                _chunk_writer(engine, tree, job, existing, workers) as write,
                 ThreadPoolExecutor(1) as background,
             ):
                 with engine.connect() as connection:
                     known = set(live) | set(dirty_projects(connection))
                 ordered = sorted(known)
                 # Given out at once: workers start on them as soon as they have imported.
-                written = write(_chunked(ordered), True)
+                written = write(chunked(ordered), True)
                 # While the workers write the projects, this process writes the site's lists
                 # (not when it writes the projects itself: its store may be one connection)
                 # and lists the tree for projects it still has but the store does not list.
@@ -558,7 +559,7 @@ def write_all(
                 )
                 stale = sorted(_tree_names(tree) - known)
                 if stale:
-                    written = itertools.chain(written, write(_chunked(stale), False))
+                    written = itertools.chain(written, write(chunked(stale), False))
                 done = 0
                 for chunk_report, marks in written:
                     report.add(chunk_report)
@@ -584,10 +585,6 @@ def write_all(
         if collecting:
             gc.enable()
     return report
-
-
-def _chunked(names: list[str]) -> list[list[str]]:
-    return [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
 
 
 def _write_listings(engine: Engine, tree: Tree, base_url: str) -> tuple[Report, SiteIndex]:
