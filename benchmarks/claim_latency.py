@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine  # noqa: E402
 from tests.pg_cluster import ThrowawayCluster  # noqa: E402
 
-from wheelfarm.farm.queue import claim_job  # noqa: E402
+from wheelfarm.farm.jobs import claim_job  # noqa: E402
 from wheelfarm.store.bulk import insert_rows  # noqa: E402
 from wheelfarm.store.database import open_store  # noqa: E402
 from wheelfarm.store.schema import jobs  # noqa: E402

@@ -26,17 +26,17 @@ import httpx  # noqa: E402
 from tests.fixtures.fake_upstream import FakeUpstream  # noqa: E402
 from tests.fixtures.sdists import make_sdist  # noqa: E402
 
+from wheelfarm.builder.loop import BuilderOptions, MasterClient, run_builder  # noqa: E402
 from wheelfarm.farm.api import FarmConfig, create_builder_app  # noqa: E402
-from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder  # noqa: E402
-from wheelfarm.farm.queue import schedule_project  # noqa: E402
+from wheelfarm.farm.jobs import schedule_project  # noqa: E402
 from wheelfarm.farm.registry import add_builder, add_target  # noqa: E402
-from wheelfarm.farm.server import serve_in_thread  # noqa: E402
-from wheelfarm.farm.targets import local_target  # noqa: E402
+from wheelfarm.http import RetryPolicy, new_client  # noqa: E402
 from wheelfarm.names import canonical  # noqa: E402
 from wheelfarm.store.database import open_store  # noqa: E402
+from wheelfarm.targets import local_target  # noqa: E402
 from wheelfarm.upstream.follow import Follower  # noqa: E402
-from wheelfarm.upstream.http import RetryPolicy, new_client  # noqa: E402
 from wheelfarm.upstream.pages import PageClient  # noqa: E402
+from wheelfarm.web.runner import serve_in_thread  # noqa: E402
 
 PIP_OPTIONS = ("--no-build-isolation",)  # the same for both: no build dependencies fetched
 

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 def run_worker(database: str, changelog: str) -> None:
     """In a fresh process: catch up from the changelog into ``database``; print a JSON result."""
+    from wheelfarm.http import RetryPolicy, new_client
     from wheelfarm.store.database import open_store
     from wheelfarm.upstream.follow import Follower
-    from wheelfarm.upstream.http import RetryPolicy, new_client
     from wheelfarm.upstream.pages import PageClient
     from wheelfarm.upstream.prefetch import ChangelogSource
 

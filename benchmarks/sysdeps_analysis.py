@@ -35,7 +35,7 @@ MEASURE = """
 import json, sys, time
 from pathlib import Path
 start = time.perf_counter()
-from wheelfarm.farm.sysdeps import analyse_wheel
+from wheelfarm.builder.sysdeps import analyse_wheel
 imported = time.perf_counter()
 cold = analyse_wheel(Path(sys.argv[1]))
 analysed = time.perf_counter()

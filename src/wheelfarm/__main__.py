@@ -1,5 +1,5 @@
 """``python -m wheelfarm``."""
 
-from wheelfarm.cli import main
+from wheelfarm.cli.main import main
 
 main()

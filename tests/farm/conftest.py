@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.fixtures.fake_upstream import FakeUpstream
+from wheelfarm.builder.loop import MasterClient
 from wheelfarm.farm.api import FarmConfig, create_builder_app
-from wheelfarm.farm.builder import MasterClient
-from wheelfarm.farm.protocol import Hello
-from wheelfarm.farm.queue import schedule_project
+from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target
-from wheelfarm.farm.server import RunningServer, serve_in_thread
-from wheelfarm.farm.targets import local_target
+from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.names import canonical
+from wheelfarm.protocol import Hello
+from wheelfarm.targets import local_target
 from wheelfarm.upstream.follow import Follower
-from wheelfarm.upstream.http import RetryPolicy, new_client
 from wheelfarm.upstream.pages import PageClient
+from wheelfarm.web.runner import RunningServer, serve_in_thread
 
 POLICY = RetryPolicy(retries=2, initial_wait=0.01, max_wait=0.05)
 HEARTBEAT = 0.3  # seconds: commands reach a builder quickly, building or idle

@@ -18,13 +18,13 @@ from sqlalchemy import select, update
 
 from tests.farm.conftest import Farm, hello
 from tests.fixtures.sdists import make_sdist, module_name
-from wheelfarm.farm.builder import BuilderOptions, MasterRefused, run_builder
-from wheelfarm.farm.protocol import API_PREFIX, Hello, Report
-from wheelfarm.farm.queue import schedule_project
+from wheelfarm.builder.loop import BuilderOptions, MasterRefused, run_builder
+from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_target
-from wheelfarm.farm.targets import Target, local_target
 from wheelfarm.names import canonical
+from wheelfarm.protocol import API_PREFIX, Hello, Report
 from wheelfarm.store.schema import build_files, builds, jobs
+from wheelfarm.targets import Target, local_target
 
 
 def test_unknown_token_gets_401_and_changes_nothing(farm: Farm) -> None:

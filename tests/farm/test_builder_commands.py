@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tests.farm.conftest import Farm
 from tests.fixtures.sdists import make_sdist
-from wheelfarm.farm.builder import BuilderOptions, run_builder
+from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.farm.registry import command_of, set_command
 from wheelfarm.store.schema import builds, jobs
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
-from wheelfarm.farm.builder import BuilderOptions, build_job
-from wheelfarm.farm.protocol import Job
-from wheelfarm.farm.sandbox import Outcome, cleanup
+from wheelfarm.builder.loop import BuilderOptions, build_job
+from wheelfarm.builder.sandbox import Outcome, cleanup
+from wheelfarm.protocol import Job
 
 
 def test_a_release_that_reaches_the_index_late_is_built_after_a_retry(tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from tests.farm.conftest import Farm, hello
 from tests.fixtures.sdists import make_sdist
 from tests.fixtures.slow_proxy import SlowProxy
-from wheelfarm.farm.builder import BuilderOptions, MasterClient, run_builder
-from wheelfarm.farm.protocol import FileAccepted
+from wheelfarm.builder.loop import BuilderOptions, MasterClient, run_builder
+from wheelfarm.http import RetryPolicy
+from wheelfarm.protocol import FileAccepted
 from wheelfarm.store.schema import build_files, builds, jobs
-from wheelfarm.upstream.http import RetryPolicy
 
 PATIENT = RetryPolicy(retries=40, initial_wait=0.2, max_wait=0.5)  # about 15 s of retries
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +161,7 @@ def test_disk_full_on_the_master_is_refused_cleanly_and_retried_later(
     filler = fill(small_disk)
     client = MasterClient(farm.server.url, farm.token, farm.http, PATIENT)
     options = BuilderOptions(workdir=tmp_path / "work", pip_options=("--no-build-isolation",))
-    caplog.set_level(logging.WARNING, logger="wheelfarm.upstream.http")
+    caplog.set_level(logging.WARNING, logger="wheelfarm.http")
     builder = threading.Thread(
         target=run_builder, args=(client, options, threading.Event()), kwargs={"jobs": 1}
     )

@@ -7,11 +7,11 @@ import itertools
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from wheelfarm.farm.queue import claim_job, expire_leases, schedule_project
-from wheelfarm.farm.targets import Target
+from wheelfarm.farm.jobs import claim_job, expire_leases, schedule_project
 from wheelfarm.names import canonical
 from wheelfarm.store.changes import Changes, write_changes
 from wheelfarm.store.schema import build_files, builds, jobs, skips
+from wheelfarm.targets import Target
 from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.events import parse_row
 from wheelfarm.upstream.follow import Follower

@@ -30,9 +30,8 @@ from packaging.version import Version
 
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
-from wheelfarm.errors import ConfigError
-from wheelfarm.farm import sandbox
-from wheelfarm.farm.sandbox import (
+from wheelfarm.builder import sandbox
+from wheelfarm.builder.sandbox import (
     BuildLimits,
     BuildRequest,
     BuildResult,
@@ -41,6 +40,7 @@ from wheelfarm.farm.sandbox import (
     cleanup,
     run_build,
 )
+from wheelfarm.errors import ConfigError
 
 # --------------------------------------------------------------------------- fixtures
 

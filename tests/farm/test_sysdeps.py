@@ -20,21 +20,21 @@ from tests.farm.test_cli_farm import wheelfarm
 from tests.farm.test_intake import make_wheel
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
-from wheelfarm.farm.builder import BuilderOptions, run_builder
-from wheelfarm.farm.distros import DistroFileError, parse_package_list, shipped_lists, snapshot
-from wheelfarm.farm.protocol import API_PREFIX, MAX_DEPENDENCIES_HEADER, WheelDependencies
-from wheelfarm.farm.registry import add_target
-from wheelfarm.farm.sysdeps import AnalysisLimits, SystemLibraries, analyse_wheel
-from wheelfarm.farm.sysdeps_store import (
+from wheelfarm.builder.loop import BuilderOptions, run_builder
+from wheelfarm.builder.sysdeps import AnalysisLimits, SystemLibraries, analyse_wheel
+from wheelfarm.farm.dependencies import (
     load_distro,
     record_dependencies,
     set_target_distro,
     to_wire,
     wheel_dependencies,
 )
-from wheelfarm.farm.targets import Target, local_target
+from wheelfarm.farm.distros import DistroFileError, parse_package_list, shipped_lists, snapshot
+from wheelfarm.farm.registry import add_target
+from wheelfarm.protocol import API_PREFIX, MAX_DEPENDENCIES_HEADER, WheelDependencies
 from wheelfarm.store.database import open_store
 from wheelfarm.store.schema import build_files, builds, file_dependencies
+from wheelfarm.targets import Target, local_target
 
 MULTIARCH = sysconfig.get_config_var("MULTIARCH")
 USES_YAML = "#include <yaml.h>\nconst char *v(void) { return yaml_get_version_string(); }\n"

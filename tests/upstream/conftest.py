@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.fixtures.fake_upstream import FakeUpstream
+from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.upstream.follow import Follower
-from wheelfarm.upstream.http import RetryPolicy, new_client
 from wheelfarm.upstream.pages import PageClient
 from wheelfarm.upstream.prefetch import ChangelogSource
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from wheelfarm.names import canonical, is_prerelease
-from wheelfarm.upstream.events import Action, ChangelogEvent
+from wheelfarm.store.events import Action, ChangelogEvent
 
 Snapshot = dict[str, object]
 

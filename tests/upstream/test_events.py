@@ -8,15 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wheelfarm.upstream.events import (
-    MAX_SERIAL,
-    MAX_TIMESTAMP,
-    Action,
-    EventProblem,
-    Phase,
-    order_key,
-    parse_row,
-)
+from wheelfarm.store.events import MAX_SERIAL, MAX_TIMESTAMP, Action, EventProblem, Phase, order_key
+from wheelfarm.upstream.events import parse_row
 
 TIMESTAMP = 1_600_000_000
 

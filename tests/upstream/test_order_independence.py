@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select
 
 from tests.upstream.reference_model import apply_in_order, snapshot
+from wheelfarm.store.events import ChangelogEvent
 from wheelfarm.store.schema import events, files, projects, releases, state
 from wheelfarm.store.views import ProjectStatus, read_project
 from wheelfarm.upstream.changelog import ChangelogBatch
-from wheelfarm.upstream.events import ChangelogEvent, parse_row
+from wheelfarm.upstream.events import parse_row
 from wheelfarm.upstream.follow import Follower
 
 SPELLINGS = {"alpha": ["Alpha", "alpha", "ALPHA"], "beta-pkg": ["beta-pkg", "Beta_Pkg", "beta.pkg"]}

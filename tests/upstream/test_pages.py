@@ -13,8 +13,8 @@ import pytest
 
 from tests.fixtures.fake_upstream import FakeUpstream
 from wheelfarm.errors import MalformedResponse, UpstreamError
+from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.names import NormalizedName, canonical
-from wheelfarm.upstream.http import RetryPolicy, new_client
 from wheelfarm.upstream.pages import (
     PageClient,
     UpstreamFile,

@@ -1,6 +1,6 @@
 """The builder API: builders pull work over HTTP with their token; everything they send is checked.
 
-Served by the master under :data:`~wheelfarm.farm.protocol.API_PREFIX` (OpenAPI at ``/docs``).
+Served by the master under :data:`~wheelfarm.protocol.API_PREFIX` (OpenAPI at ``/docs``).
 A claimed job has a lease that heartbeats renew; a silent builder's job returns to the queue.
 Uploads stream to a staging file, are validated by :mod:`wheelfarm.farm.intake`, then renamed
 into place, so no partial file is ever published.
@@ -24,9 +24,12 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, case, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from wheelfarm.farm.admin import record_wheel
+from wheelfarm.farm.dependencies import record_dependencies
 from wheelfarm.farm.intake import IntakeError, IntakeLimits, inspect_wheel, store_wheel
-from wheelfarm.farm.protocol import (
+from wheelfarm.farm.jobs import JobState, claim_job, expire_leases, settle_release
+from wheelfarm.farm.registry import authenticate, command_of, list_targets, set_command
+from wheelfarm.farm.wheels import record_wheel
+from wheelfarm.protocol import (
     API_PREFIX,
     MAX_DEPENDENCIES_HEADER,
     ClaimReply,
@@ -40,10 +43,7 @@ from wheelfarm.farm.protocol import (
     ReportReply,
     WheelDependencies,
 )
-from wheelfarm.farm.queue import JobState, claim_job, expire_leases, settle_release
-from wheelfarm.farm.registry import authenticate, command_of, list_targets, set_command
-from wheelfarm.farm.sysdeps_store import record_dependencies
-from wheelfarm.index.changes import mark_changed
+from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import build_files, builders, builds, jobs
 
 __all__ = ["FarmConfig", "create_builder_app"]

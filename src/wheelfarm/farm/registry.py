@@ -14,9 +14,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wheelfarm.errors import WheelfarmError
-from wheelfarm.farm.targets import Target
-from wheelfarm.index.changes import mark_all_changed
+from wheelfarm.store.marks import mark_all_changed
 from wheelfarm.store.schema import builders, targets
+from wheelfarm.targets import Target
 
 __all__ = [
     "BuilderInfo",

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, Table, case, func
 from sqlalchemy.sql.elements import ColumnElement
 
-from wheelfarm.index.changes import mark_changed
 from wheelfarm.names import NormalizedName, is_prerelease
 from wheelfarm.store.bulk import insert_rows
+from wheelfarm.store.events import Action, ChangelogEvent
+from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import files, projects, releases
-from wheelfarm.upstream.events import Action, ChangelogEvent
 
 __all__ = [
     "Changes",

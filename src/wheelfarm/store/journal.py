@@ -15,8 +15,8 @@ from sqlalchemy import Connection, select
 
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.dialect import upsert
+from wheelfarm.store.events import ChangelogEvent, EventProblem
 from wheelfarm.store.schema import events, state
-from wheelfarm.upstream.events import ChangelogEvent, EventProblem
 
 __all__ = [
     "POSITION",

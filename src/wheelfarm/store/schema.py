@@ -207,7 +207,7 @@ build_files = Table(
     Index("build_files_release_idx", "project", "version"),
 )
 
-# What each published wheel needs from the system (see farm/sysdeps.py). ``tool``: ``apt`` (a
+# What each published wheel needs from the system (see builder/sysdeps.py). ``tool``: ``apt`` (a
 # Debian package), ``unresolved`` (a soname found nowhere), ``bundled`` (a soname the wheel
 # carries), ``problem`` (what the analysis could not read). Pip's come from requires_dist.
 file_dependencies = Table(

@@ -10,8 +10,9 @@ from xml.parsers.expat import ExpatError
 import httpx
 
 from wheelfarm.errors import MalformedResponse, UpstreamError
-from wheelfarm.upstream.events import ChangelogEvent, EventProblem, parse_row
-from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status, retry_after_hint
+from wheelfarm.http import RetryPolicy, TransientError, raise_for_status, retry_after_hint
+from wheelfarm.store.events import ChangelogEvent, EventProblem
+from wheelfarm.upstream.events import parse_row
 from wheelfarm.upstream.rows import decode_rows
 
 __all__ = ["RATE_LIMITED", "ChangelogBatch", "ChangelogClient"]

@@ -21,13 +21,13 @@ from sqlalchemy import Engine, select
 from wheelfarm.errors import StaleUpstream, WheelfarmError
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.changes import write_changes, write_rows
+from wheelfarm.store.events import Phase, order_key
 from wheelfarm.store.journal import POSITION, position, set_state, timestamp_at, write_journal
 from wheelfarm.store.schema import projects
 from wheelfarm.store.views import ProjectStatus, read_project
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.diff import Difference, changes_for, diff_project
-from wheelfarm.upstream.events import Phase, order_key
 from wheelfarm.upstream.pages import PageClient
 from wheelfarm.upstream.prefetch import ChangelogSource, Prefetcher
 

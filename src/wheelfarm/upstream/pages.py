@@ -22,6 +22,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion
 
 from wheelfarm.errors import MalformedResponse
+from wheelfarm.http import RetryPolicy, TransientError, raise_for_status
 from wheelfarm.names import (
     MAX_FILENAME,
     MAX_NAME,
@@ -31,8 +32,7 @@ from wheelfarm.names import (
     sort_versions,
     text_problem,
 )
-from wheelfarm.upstream.events import MAX_SERIAL
-from wheelfarm.upstream.http import RetryPolicy, TransientError, raise_for_status
+from wheelfarm.store.events import MAX_SERIAL
 
 __all__ = ["PageClient", "UpstreamFile", "UpstreamProject", "parse_project"]
 

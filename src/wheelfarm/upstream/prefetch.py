@@ -14,9 +14,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from wheelfarm.errors import UpstreamError, WheelfarmError
+from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogClient
-from wheelfarm.upstream.http import RetryPolicy, new_client
 
 __all__ = ["ChangelogSource", "Prefetcher"]
 

@@ -1,0 +1,352 @@
+"""The builder: ask the master for work, build it in a sandbox, upload the wheels, report.
+
+It needs no inbound connection: every exchange is a request to the master, authenticated with
+the builder's token. While a build runs, a heartbeat renews the job's lease and carries the
+machine's health; a builder that goes silent loses its job to another. A release the index
+does not serve yet (its pages lag the changelog) is retried here with backoff before the job is
+handed back as "not yet available": the job returns to the queue (the attempt is recorded as
+deferred), it does not fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+from pydantic import BaseModel
+
+from wheelfarm import __version__
+from wheelfarm.builder.sandbox import (
+    BuildLimits,
+    BuildRequest,
+    BuildResult,
+    Outcome,
+    cleanup,
+    run_build,
+)
+from wheelfarm.builder.sysdeps import analyse_wheel, to_wire
+from wheelfarm.errors import WheelfarmError
+from wheelfarm.http import RetryPolicy, raise_for_status
+from wheelfarm.protocol import (
+    API_PREFIX,
+    DEPENDENCIES_HEADER,
+    ClaimReply,
+    Command,
+    FileAccepted,
+    Health,
+    Heartbeat,
+    HeartbeatReply,
+    Hello,
+    HelloReply,
+    Job,
+    Report,
+    ReportReply,
+    WheelDependencies,
+)
+from wheelfarm.targets import local_target
+
+__all__ = ["BuilderOptions", "MasterClient", "MasterRefused", "read_health", "run_builder"]
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class MasterRefused(WheelfarmError):
+    """The master answered with an error that retrying will not change (401, 404, 409, 422)."""
+
+    def __init__(self, what: str, status: int, detail: str) -> None:
+        super().__init__(f"{what}: the master said {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class MasterClient:
+    """The builder's side of the protocol, over HTTP with the shared retry policy."""
+
+    def __init__(self, master_url: str, token: str, client: httpx.Client, policy: RetryPolicy):
+        self._base = master_url.rstrip("/") + API_PREFIX
+        self._client = client
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._policy = policy
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        reply: type[M],
+        message: BaseModel | None = None,
+        **kwargs: Any,
+    ) -> M:
+        url = self._base + path
+        if message is not None:
+            kwargs["content"] = message.model_dump_json()
+            kwargs["headers"] = {**self._headers, "Content-Type": "application/json"}
+        kwargs.setdefault("headers", self._headers)
+        fixed = dict(kwargs)
+
+        def attempt() -> M:
+            content = fixed.get("content")  # a stream is started afresh for each attempt
+            arguments = {**fixed, "content": content()} if callable(content) else fixed
+            response = self._client.request(method, url, **arguments)
+            if response.status_code in (401, 403, 404, 409, 413, 422):
+                detail = response.json().get("detail", response.text) if response.content else ""
+                raise MasterRefused(f"{method} {path}", response.status_code, str(detail))
+            raise_for_status(response)  # 5xx and 507 (disk full) are transient: retried
+            return reply.model_validate_json(response.content)
+
+        return self._policy.run(attempt, f"{method} {url}")
+
+    def hello(self, message: Hello) -> HelloReply:
+        return self._send("POST", "/hello", HelloReply, message)
+
+    def claim(self) -> ClaimReply:
+        return self._send("POST", "/claim", ClaimReply)
+
+    def heartbeat(self, build_id: int, message: Heartbeat) -> HeartbeatReply:
+        path = f"/builds/{build_id}/heartbeat"
+        return self._send("POST", path, HeartbeatReply, message)
+
+    def upload(
+        self,
+        build_id: int,
+        wheel: Path,
+        sha256: str,
+        dependencies: WheelDependencies | None = None,
+    ) -> FileAccepted:
+        """Stream one wheel to the master, with its system dependencies when they are known."""
+        extra = {DEPENDENCIES_HEADER: dependencies.header()} if dependencies is not None else {}
+
+        def body() -> Any:
+            with wheel.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+        return self._send(
+            "PUT",
+            f"/builds/{build_id}/files/{wheel.name}",
+            FileAccepted,
+            content=body,
+            headers={
+                **self._headers,
+                "X-Wheel-Sha256": sha256,
+                "Content-Length": str(wheel.stat().st_size),
+                **extra,
+            },
+        )
+
+    def report(self, build_id: int, message: Report) -> ReportReply:
+        path = f"/builds/{build_id}/result"
+        return self._send("POST", path, ReportReply, message)
+
+
+def read_health(path: Path) -> Health:
+    """Temperature, load, memory, swap and free disk of this machine (what psutil can read)."""
+    sensors = getattr(psutil, "sensors_temperatures", None)  # absent on some systems
+    temperatures: dict[str, list[Any]] = sensors() if sensors else {}
+    readings = [t.current for sensors in temperatures.values() for t in sensors if t.current]
+    return Health(
+        cpu_temperature=max(readings) if readings else None,
+        load=os.getloadavg()[0],
+        memory_percent=psutil.virtual_memory().percent,
+        swap_percent=psutil.swap_memory().percent,
+        disk_free_bytes=shutil.disk_usage(path).free,
+    )
+
+
+@dataclass(frozen=True)
+class BuilderOptions:
+    """How this builder builds."""
+
+    workdir: Path
+    label: str | None = None
+    limits: BuildLimits = field(default_factory=BuildLimits)
+    pip_options: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+    unavailable_retries: int = 3
+    unavailable_wait: float = 60.0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Orders:
+    """What the master (by heartbeat) and this process asked of the build under way.
+
+    The heartbeat thread writes, the build loop reads: a plain attribute and an event suffice.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.command: Command = "continue"
+
+    def cancelled(self) -> str | None:
+        """Why the build under way must end now, or ``None`` to go on."""
+        if self.command == "skip":
+            return "skipped on the master's command"
+        if self.command == "stop":
+            return "stopped on the master's command"
+        if self.stop.is_set():
+            return "the builder is shutting down"
+        return None
+
+
+def _heartbeats(
+    client: MasterClient, build_id: int, every: float, workdir: Path, orders: Orders
+) -> tuple[threading.Thread, threading.Event]:
+    """Renew the lease while the build runs and take the master's commands; errors are logged."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every):
+            try:
+                reply = client.heartbeat(build_id, Heartbeat(health=read_health(workdir)))
+            except WheelfarmError as error:
+                log.warning("heartbeat for build %d failed: %s", build_id, error)
+                continue
+            if reply.command != orders.command:
+                log.warning("the master says: %s", reply.command)
+                orders.command = reply.command
+            if reply.command == "stop":
+                orders.stop.set()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{build_id}", daemon=True)
+    thread.start()
+    return thread, done
+
+
+def build_job(
+    job: Job,
+    options: BuilderOptions,
+    sleep: Callable[[float], object] = time.sleep,
+    cancelled: Callable[[], str | None] = lambda: None,
+) -> BuildResult:
+    """Build one job, retrying a release the index does not serve yet (unless cancelled)."""
+    request = BuildRequest(
+        project=job.project,
+        version=job.version,
+        index_url=job.index_url,
+        pip_options=options.pip_options,
+        environment=options.environment,
+    )
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    result = run_build(request, options.workdir, options.limits, cancelled)
+    for attempt in range(1, options.unavailable_retries + 1):
+        if result.outcome is not Outcome.NOT_YET_AVAILABLE or cancelled() is not None:
+            break
+        cleanup(result)
+        log.info("%s %s is not on the index yet; retry %d", job.project, job.version, attempt)
+        sleep(options.unavailable_wait * attempt)
+        result = run_build(request, options.workdir, options.limits, cancelled)
+    return result
+
+
+_REPORTED = {
+    Outcome.BUILT: "built",
+    Outcome.FAILED: "failed",
+    Outcome.TIMEOUT: "failed",
+    Outcome.NOT_YET_AVAILABLE: "not-yet-available",
+    Outcome.CANCELLED: "cancelled",
+}
+
+
+def handle_job(
+    client: MasterClient,
+    job: Job,
+    options: BuilderOptions,
+    heartbeat: float,
+    stop: threading.Event | None = None,
+) -> str:
+    """Build, upload, report one job; returns the status reported.
+
+    Setting ``stop`` (or a ``skip`` or ``stop`` from the master) ends the build under way and
+    reports it ``cancelled``, so the master can hand the job out again at once.
+    """
+    orders = Orders(stop or threading.Event())
+    beating, done = _heartbeats(client, job.build_id, heartbeat, options.workdir, orders)
+    try:
+        result = build_job(job, options, sleep=orders.stop.wait, cancelled=orders.cancelled)
+    finally:
+        done.set()
+        beating.join()
+    status, reason = _REPORTED[result.outcome], result.reason
+    try:
+        if result.outcome is Outcome.BUILT:
+            for wheel in result.wheels:
+                # Cheap next to the build, and it never raises: problems are recorded in it.
+                dependencies = to_wire(analyse_wheel(wheel))
+                client.upload(job.build_id, wheel, _sha256(wheel), dependencies)
+    except MasterRefused as error:
+        status, reason = "failed", f"upload refused: {error.detail}"
+    finally:
+        cleanup(result)
+    log_text = result.log.decode("utf-8", "replace")
+    client.report(
+        job.build_id,
+        Report(status=status, reason=reason, duration=result.duration, log=log_text),  # type: ignore[arg-type]
+    )
+    return status
+
+
+def run_builder(
+    client: MasterClient,
+    options: BuilderOptions,
+    stop: threading.Event,
+    *,
+    jobs: int | None = None,
+) -> int:
+    """Claim and build until ``stop`` is set (or ``jobs`` jobs were handled); returns the count."""
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    target = local_target()
+    reply = client.hello(
+        Hello(
+            target=target.name,
+            platforms=list(target.platforms),
+            python=platform.python_version(),
+            os=platform.platform(),
+            label=options.label,
+        )
+    )
+    log.info("builder %s ready for %s (wheelfarm %s)", reply.builder, target.name, __version__)
+    handled = 0
+    paused = False
+    while not stop.is_set() and (jobs is None or handled < jobs):
+        try:
+            claim = client.claim()
+            if claim.command == "stop":
+                log.warning("the master says: stop")
+                break
+            if (claim.command == "pause") != paused:
+                paused = claim.command == "pause"
+                log.warning("the master says: %s", "pause" if paused else "resume")
+            if claim.job is None:
+                stop.wait(claim.retry_after)
+                continue
+            job = claim.job
+            log.info("building %s %s for %s", job.project, job.version, job.target)
+            status = handle_job(client, job, options, reply.heartbeat_seconds, stop)
+            log.info("%s %s: %s", job.project, job.version, status)
+            handled += 1
+        except MasterRefused as error:
+            if error.status == 401:
+                raise  # revoked: nothing this builder can do will change that
+            log.error("%s; going on", error)  # e.g. the lease ran out: the job went elsewhere
+        except WheelfarmError as error:  # the master unreachable past every retry
+            log.error("%s; trying again in %.0f s", error, reply.heartbeat_seconds)
+            stop.wait(reply.heartbeat_seconds)
+    return handled

@@ -1,0 +1,301 @@
+"""The build queue: which (release, target) pairs need a build, and handing them out.
+
+A release needs a build for a target when it has a source distribution upstream, is live (not
+deleted or quarantined), is not skipped by an operator, its Requires-Python admits the target's
+Python, and no wheel we hold (upstream's or our own) installs on the target. Every such decision
+is a row in ``jobs``, so a project page can say why a target has no wheel.
+
+Order: jobs scheduled from the live changelog are ``urgent`` and go first; then the backlog,
+newest release first (``priority`` is the release's order key). Claiming is one indexed query
+(``jobs_claim_idx``), so it stays fast with a million releases queued.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from sqlalchemy import Connection, delete, select, text, update
+
+from wheelfarm.names import SDIST_SUFFIXES, NormalizedName
+from wheelfarm.store.dialect import upsert
+from wheelfarm.store.marks import mark_changed
+from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
+from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
+from wheelfarm.targets import Target
+
+__all__ = [
+    "Claim",
+    "JobState",
+    "claim_job",
+    "expire_leases",
+    "prioritise",
+    "schedule_project",
+    "settle_release",
+]
+
+
+class JobState(enum.Enum):
+    PENDING = "pending"
+    BUILDING = "building"
+    BUILT = "built"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+_SETTLED = {JobState.BUILDING.value, JobState.BUILT.value, JobState.FAILED.value}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job handed to a builder."""
+
+    project: NormalizedName
+    version: str
+    target: str
+    attempts: int
+
+
+def _wheel_tags(filename: str) -> frozenset[Tag]:
+    try:
+        return parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return frozenset()
+
+
+def _source_file(release: ReleaseView) -> bool:
+    return any(
+        f.python_version == "source" or f.filename.endswith(SDIST_SUFFIXES) for f in release.files
+    )
+
+
+def _decide(
+    release: ReleaseView,
+    target: Target,
+    accepted: frozenset[Tag],
+    skip_reason: str | None,
+    built_tags: Sequence[frozenset[Tag]],
+) -> tuple[JobState, str | None] | None:
+    """The job state a (release, target) pair should have; None: no job (binary only)."""
+    if not _source_file(release):
+        return None  # binary only: nothing to build from
+    if skip_reason is not None:
+        return JobState.SKIPPED, f"skipped: {skip_reason}"
+    requires_python = release.requires_python
+    if not target.admits(requires_python):
+        return (
+            JobState.SKIPPED,
+            f"Requires-Python {requires_python} excludes Python {target.python}",
+        )
+    for file in release.files:
+        if file.filename.endswith(".whl") and _wheel_tags(file.filename) & accepted:
+            return JobState.SKIPPED, f"upstream wheel {file.filename} installs on this target"
+    if any(tags & accepted for tags in built_tags):
+        return JobState.BUILT, None
+    return JobState.PENDING, None
+
+
+def schedule_project(
+    connection: Connection,
+    project: NormalizedName,
+    targets: Iterable[Target],
+    *,
+    now: float,
+    urgent: bool = False,
+) -> int:
+    """Bring the project's jobs in line with its truth; returns how many jobs became pending.
+
+    Jobs already building, built or failed keep their state (a rebuild resets them); pending
+    jobs of releases that no longer need a build are withdrawn.
+    """
+    view = read_project(connection, project)
+    live = view.releases if view.status is ProjectStatus.LIVE else {}
+    skip_rows = connection.execute(select(skips).where(skips.c.project == project)).mappings()
+    skipped = {row["version"]: row["reason"] for row in skip_rows}
+    # A wheel we built counts for every target it installs on, not only the one it was built
+    # for: a pure-Python wheel built once serves them all.
+    built: dict[str, list[frozenset[Tag]]] = {}
+    for row in connection.execute(
+        select(build_files.c.version, build_files.c.filename).where(
+            build_files.c.project == project
+        )
+    ):
+        built.setdefault(row.version, []).append(_wheel_tags(row.filename))
+    priority = {
+        row.version: row.live_key
+        for row in connection.execute(
+            select(releases.c.version, releases.c.live_key).where(releases.c.project == project)
+        )
+    }
+    existing = {
+        (row.version, row.target): row.state
+        for row in connection.execute(
+            select(jobs.c.version, jobs.c.target, jobs.c.state).where(jobs.c.project == project)
+        )
+    }
+    wanted: dict[tuple[str, str], tuple[JobState, str | None]] = {}
+    for target in targets:
+        accepted = target.compatible_tags()
+        for version, release in live.items():
+            skip = skipped.get(version, skipped.get(""))
+            decision = _decide(release, target, accepted, skip, built.get(version, []))
+            if decision is not None:
+                wanted[(version, target.name)] = decision
+    newly_pending = 0
+    wanted_changed = False
+    for (version, target_name), (state, reason) in wanted.items():
+        current = existing.get((version, target_name))
+        if current in _SETTLED or current == state.value:
+            continue  # a build's outcome stands until `rebuild` resets it
+        newly_pending += state is JobState.PENDING
+        job = {
+            "project": project,
+            "version": version,
+            "target": target_name,
+            "state": state.value,
+            "urgent": urgent,
+            "priority": priority.get(version, 0),
+            "reason": reason,
+            "updated_at": now,
+        }
+        connection.execute(upsert(connection, jobs, job, ["project", "version", "target"]))
+        wanted_changed = True
+    withdrawn = [key for key, state in existing.items() if state == "pending" and key not in wanted]
+    for version, target_name in withdrawn:
+        connection.execute(
+            delete(jobs).where(
+                jobs.c.project == project, jobs.c.version == version, jobs.c.target == target_name
+            )
+        )
+    mark_changed(connection, [project] if wanted_changed or withdrawn else [])
+    return newly_pending
+
+
+def prioritise(connection: Connection, project: str, version: str) -> int:
+    """Make a release's pending jobs urgent (an operator asked for it); returns how many."""
+    return connection.execute(
+        update(jobs)
+        .where(
+            jobs.c.project == project,
+            jobs.c.version == version,
+            jobs.c.state == JobState.PENDING.value,
+        )
+        .values(urgent=True)
+    ).rowcount
+
+
+def settle_release(
+    connection: Connection, project: str, version: str, targets: Iterable[Target]
+) -> int:
+    """Mark built every job of a release that a wheel we hold installs on; returns how many.
+
+    Called when a build ends: a pure-Python wheel built for one target also serves the others,
+    whether their jobs are pending or lost the race to upload the same file name.
+    """
+    ours = [
+        _wheel_tags(name)
+        for name in connection.execute(
+            select(build_files.c.filename).where(
+                build_files.c.project == project, build_files.c.version == version
+            )
+        ).scalars()
+    ]
+    settled = 0
+    for target in targets:
+        accepted = target.compatible_tags()
+        if any(tags & accepted for tags in ours):
+            settled += connection.execute(
+                update(jobs)
+                .where(
+                    jobs.c.project == project,
+                    jobs.c.version == version,
+                    jobs.c.target == target.name,
+                    jobs.c.state.in_([JobState.PENDING.value, JobState.FAILED.value]),
+                )
+                .values(state=JobState.BUILT.value, reason=None)
+            ).rowcount
+    mark_changed(connection, [project] if settled else [])
+    return settled
+
+
+def expire_leases(connection: Connection, now: float) -> int:
+    """Return jobs whose builder went silent to the queue; returns how many.
+
+    Their unfinished builds are closed as failed, so a late report from the silent builder
+    is refused rather than recorded over the new attempt.
+    """
+    expired = connection.execute(
+        select(jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.builder).where(
+            jobs.c.state == JobState.BUILDING.value, jobs.c.lease_expires < now
+        )
+    ).all()
+    mark_changed(connection, [row.project for row in expired])
+    for project, version, target, builder in expired:
+        connection.execute(
+            update(builds)
+            .where(
+                builds.c.project == project,
+                builds.c.version == version,
+                builds.c.target == target,
+                builds.c.builder == builder,
+                builds.c.status == JobState.BUILDING.value,
+            )
+            .values(status=JobState.FAILED.value, reason="lease expired: the builder went silent")
+        )
+        connection.execute(
+            update(jobs)
+            .where(jobs.c.project == project, jobs.c.version == version, jobs.c.target == target)
+            .values(state=JobState.PENDING.value, builder=None, lease_expires=None, updated_at=now)
+        )
+    return len(expired)
+
+
+_CLAIM_SQLITE = text(
+    """
+    UPDATE jobs SET state = 'building', builder = :builder, lease_expires = :expires,
+                    attempts = attempts + 1, updated_at = :now
+    WHERE (project, version, target) = (
+        SELECT project, version, target FROM jobs
+        WHERE target = :target AND state = 'pending'
+        ORDER BY urgent DESC, priority DESC LIMIT 1)
+    RETURNING project, version, target, attempts
+    """
+)
+
+_CLAIM_POSTGRESQL = text(
+    """
+    WITH next AS (
+        SELECT project, version, target FROM jobs
+        WHERE target = :target AND state = 'pending'
+        ORDER BY urgent DESC, priority DESC LIMIT 1
+        FOR UPDATE SKIP LOCKED)
+    UPDATE jobs SET state = 'building', builder = :builder, lease_expires = :expires,
+                    attempts = jobs.attempts + 1, updated_at = :now
+    FROM next
+    WHERE jobs.project = next.project AND jobs.version = next.version
+      AND jobs.target = next.target
+    RETURNING jobs.project, jobs.version, jobs.target, jobs.attempts
+    """
+)
+
+
+def claim_job(
+    connection: Connection, target: str, builder: str, *, now: float, lease_seconds: float
+) -> Claim | None:
+    """Lease the most urgent pending job for ``target`` to ``builder`` (None: nothing to do).
+
+    One statement: concurrent builders never get the same job (SQLite serialises writers;
+    PostgreSQL skips rows another transaction has locked).
+    """
+    statement = _CLAIM_POSTGRESQL if connection.dialect.name == "postgresql" else _CLAIM_SQLITE
+    row = connection.execute(
+        statement,
+        {"target": target, "builder": builder, "expires": now + lease_seconds, "now": now},
+    ).first()
+    if row is None:
+        return None
+    mark_changed(connection, [row.project])
+    return Claim(NormalizedName(row.project), row.version, row.target, row.attempts)

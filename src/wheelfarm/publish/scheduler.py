@@ -1,0 +1,54 @@
+"""Keep the published tree current while ``wheelfarm up`` runs: a full write at start, then the
+projects marked changed, about every second, so a change is published within a second or so."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import Engine
+
+from wheelfarm.config import Settings
+from wheelfarm.publish.tree import SiteClock, Tree, publish_dirty, write_all
+
+__all__ = ["start_publisher", "tree_of"]
+
+log = logging.getLogger(__name__)
+
+
+def tree_of(settings: Settings) -> Tree:
+    return Tree(settings.www_dir, settings.withdrawn_dir)
+
+
+def _run(engine: Engine, settings: Settings, stop: threading.Event, interval: float) -> None:
+    tree = tree_of(settings)
+    upstream, base = settings.simple_url, settings.site_url
+    clock = SiteClock()
+    while not stop.is_set():
+        try:
+            write_all(engine, tree, upstream_simple_url=upstream, base_url=base)
+            break
+        except Exception:  # a failed start is retried; the publisher must not die
+            log.exception("publishing the index failed; trying again")
+            stop.wait(10 * interval)
+    while not stop.wait(interval):
+        try:
+            report = publish_dirty(
+                engine, tree, upstream_simple_url=upstream, base_url=base, clock=clock
+            )
+        except Exception:
+            log.exception("publishing the index failed; trying again")
+            continue
+        if report.changed:
+            log.info("published %s", ", ".join(report.changed[:10]))
+
+
+def start_publisher(
+    engine: Engine, settings: Settings, stop: threading.Event, interval: float = 1.0
+) -> threading.Thread:
+    """Start the publisher thread; it stops when ``stop`` is set."""
+    thread = threading.Thread(
+        target=_run, args=(engine, settings, stop, interval), name="publisher", daemon=True
+    )
+    thread.start()
+    return thread

@@ -1,0 +1,156 @@
+"""The simple repository API pages: HTML (PEP 503) and JSON (PEP 691), at API version 1.1.
+
+Version 1.1 adds PEP 700's ``versions``, ``size`` and ``upload-time`` to the JSON form. Each
+file links to ``/files/<project>/<filename>#sha256=...``; its METADATA is announced for PEP 658
+(``data-core-metadata``, and the older ``data-dist-info-metadata`` that PEP 714 keeps for
+clients that predate the rename). Our serial is ``meta._last-serial`` in JSON and an
+``<!--SERIAL n-->`` comment in HTML, as the upstream's own pages carry it.
+
+Every string from outside (names, summaries, yank reasons, Requires-Python) is escaped, and
+URL segments are percent-encoded as well, so hostile input stays text.
+"""
+
+from __future__ import annotations
+
+import re
+from operator import itemgetter
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from wheelfarm.publish.html import h
+from wheelfarm.publish.values import ProjectIndex, SiteIndex
+
+__all__ = [
+    "API_VERSION",
+    "JSON_CONTENT_TYPE",
+    "project_html",
+    "project_json",
+    "root_html",
+    "root_json",
+]
+
+API_VERSION = "1.1"
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+def _dump(data: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, written by orjson (several times faster than the standard library)."""
+    return orjson.dumps(data)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def _url(path: str) -> str:
+    """A root-relative URL with each segment percent-encoded (``/`` kept as the separator)."""
+    return path if _PLAIN.fullmatch(path) else quote(path, safe="/")
+
+
+def _head(title: str, serial: int) -> list[str]:
+    return [
+        "<!DOCTYPE html>\n<html>\n<head>\n",
+        f'<meta name="pypi:repository-version" content="{API_VERSION}">\n',
+        f"<title>{h(title)}</title>\n</head>\n<body>\n",
+        f"<!--SERIAL {int(serial)}-->\n",
+    ]
+
+
+def root_html(site: SiteIndex) -> bytes:
+    """The project list: one link per live project, its display name as the text."""
+    parts = _head("Simple index", site.serial)
+    parts.append("<h1>Simple index</h1>\n")
+    parts.extend(
+        f'<a href="{h(_url(f"/simple/{project.name}/"))}">{h(project.display_name)}</a><br>\n'
+        for project in site.projects
+    )
+    parts.append("</body>\n</html>\n")
+    return "".join(parts).encode()
+
+
+def root_json(site: SiteIndex) -> bytes:
+    return _dump(
+        {
+            "meta": {"api-version": API_VERSION, "_last-serial": site.serial},
+            "projects": [
+                {"name": project.display_name, "_last-serial": project.serial}
+                for project in site.projects
+            ],
+        }
+    )
+
+
+def _yank_attribute(yanked: bool, reason: str | None) -> str:
+    if not yanked:
+        return ""
+    return f' data-yanked="{h(reason or "")}"'
+
+
+def project_html(project: ProjectIndex) -> bytes:
+    """One project's files, each with its hash, Requires-Python, yank and metadata hash."""
+    title = f"Links for {project.display_name}"
+    parts = _head(title, project.serial)
+    parts.append(f"<h1>{h(title)}</h1>\n")
+    for release in project.releases:
+        yank = _yank_attribute(release.yanked, release.yanked_reason)
+        for wheel in release.files:
+            requires = (
+                f' data-requires-python="{h(wheel.requires_python)}"'
+                if wheel.requires_python
+                else ""
+            )
+            if wheel.metadata_sha256:
+                digest = h(wheel.metadata_sha256)
+                metadata = (
+                    f' data-core-metadata="sha256={digest}"'
+                    f' data-dist-info-metadata="sha256={digest}"'
+                )
+            else:
+                metadata = ""
+            parts.append(
+                f'<a href="{h(_url(wheel.url))}#sha256={h(wheel.sha256)}"{requires}{metadata}'
+                f"{yank}>{h(wheel.filename)}</a><br>\n"
+            )
+    parts.append("</body>\n</html>\n")
+    return "".join(parts).encode()
+
+
+def project_json(project: ProjectIndex) -> bytes:
+    """The PEP 691 project page with PEP 700's versions, sizes and upload times."""
+    entries: list[dict[str, Any]] = []
+    versions: list[str] = []
+    for release in project.releases:
+        if not release.files:
+            continue
+        versions.append(release.version)
+        yanked: bool | str = (release.yanked_reason or True) if release.yanked else False
+        for wheel in release.files:
+            metadata: dict[str, str] | bool = (
+                {"sha256": wheel.metadata_sha256} if wheel.metadata_sha256 else False
+            )
+            entry: dict[str, Any] = {
+                "filename": wheel.filename,
+                "url": _url(wheel.url),
+                "hashes": {"sha256": wheel.sha256},
+            }
+            if wheel.requires_python:
+                entry["requires-python"] = wheel.requires_python
+            entry["core-metadata"] = metadata
+            entry["dist-info-metadata"] = metadata
+            entry["yanked"] = yanked
+            entry["size"] = wheel.size
+            entry["upload-time"] = wheel.uploaded
+            entries.append(entry)
+    entries.sort(key=_BY_FILENAME)
+    return _dump(
+        {
+            "meta": {"api-version": API_VERSION, "_last-serial": project.serial},
+            "name": project.name,
+            "versions": versions[::-1],  # oldest first, as the releases are newest first
+            "files": entries,
+        }
+    )
+
+
+_BY_FILENAME = itemgetter("filename")

@@ -1,0 +1,96 @@
+"""What the published index shows, as plain values: the contract between store and pages.
+
+The loader (:mod:`wheelfarm.publish.loader`) builds these from the store; the renderers (simple
+pages, project pages, JSON API, badges) only read them, so every page is a pure function of its
+values.
+
+They are read-only by convention, not ``frozen``: a full regeneration builds about forty of them
+per project, and a frozen dataclass's ``__init__`` costs four to six times a plain one's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BuildCell", "ProjectIndex", "ReleaseIndex", "SiteIndex", "SiteProject", "WheelFile"]
+
+
+@dataclass(slots=True)
+class WheelFile:
+    """One wheel we publish, with what installers and people need to know about it."""
+
+    filename: str
+    url: str  # from the site root: /files/<project>/<filename>
+    sha256: str
+    size: int
+    target: str  # the target it was built (or imported) for
+    tags: tuple[str, ...]  # every tag in the file name, e.g. ("cp311-cp311-linux_armv7l",)
+    requires_python: str | None
+    requires_dist: tuple[str, ...]
+    metadata_sha256: str | None  # sha256 of the METADATA bytes (PEP 658); None when not kept
+    uploaded: str  # ISO 8601 UTC, when the wheel was stored, e.g. "2026-11-23T10:00:00.123456Z"
+    build_id: int
+    apt_dependencies: tuple[str, ...] = ()  # Debian packages needed beyond the target's base
+    unresolved_libraries: tuple[str, ...] = ()  # sonames no package was found for
+    has_log: bool = True  # whether its build's log is kept (an imported wheel has none)
+
+
+@dataclass(slots=True)
+class BuildCell:
+    """One release on one target: the queue's state and the latest attempt (for its log)."""
+
+    target: str
+    status: str  # built, failed, pending, building, skipped
+    reason: str | None  # why it failed or was skipped
+    build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
+    has_log: bool = True  # whether that attempt's log is kept
+
+
+@dataclass(slots=True)
+class ReleaseIndex:
+    version: str
+    released: str | None  # ISO 8601, the earliest upstream upload time of the release's files
+    prerelease: bool
+    yanked: bool
+    yanked_reason: str | None
+    requires_python: str | None  # the upstream's, from its files
+    skip: str | None  # an operator's reason not to build it (wheelfarm skip)
+    binary_only: bool  # no source distribution upstream, so never built here
+    builds: dict[str, BuildCell]  # by target name
+    files: tuple[WheelFile, ...]  # our wheels, sorted by file name
+
+
+@dataclass(slots=True)
+class ProjectIndex:
+    """Everything the project's pages show. Releases are newest first (PEP 440 order)."""
+
+    name: str  # normalised (PEP 503)
+    display_name: str
+    summary: str | None
+    serial: int  # ours: the index serial of the project's last published change
+    upstream_url: str  # the project's page on the upstream index (its simple page)
+    targets: tuple[str, ...]  # every configured target, the columns of the releases table
+    releases: tuple[ReleaseIndex, ...]
+
+    @property
+    def files(self) -> tuple[WheelFile, ...]:
+        """Every wheel of every release, as the simple pages list them."""
+        return tuple(f for release in self.releases for f in release.files)
+
+
+@dataclass(slots=True)
+class SiteProject:
+    name: str
+    display_name: str
+    summary: str | None
+    serial: int
+
+
+@dataclass(slots=True)
+class SiteIndex:
+    """The whole index in brief: the simple root, packages.json, the home page and the sitemap."""
+
+    serial: int  # ours: the highest project serial
+    projects: tuple[SiteProject, ...]  # live projects, sorted by normalised name
+    targets: tuple[str, ...]
+    counts: dict[str, int] = field(default_factory=dict)  # projects, releases, wheels, built, ...

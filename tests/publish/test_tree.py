@@ -1,0 +1,260 @@
+"""Writing the published tree: atomic, only what changed, and everything down for the dead."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.publish.states import UPSTREAM, State
+from wheelfarm.publish.tree import Report, SiteClock, publish_dirty, write_all
+from wheelfarm.store.marks import dirty_projects
+
+BASE = "https://wheels.example.org"
+
+
+@pytest.fixture
+def state(engine: Engine, tmp_path: Path) -> State:
+    state = State(engine, tmp_path)
+    state.target()
+    return state
+
+
+def everything(state: State) -> Report:
+    return write_all(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE)
+
+
+def dirty(state: State, clock: SiteClock | None = None) -> Report:
+    return publish_dirty(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, clock=clock
+    )
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file's (inode, mtime in ns): a rewrite changes one or the other."""
+    return {
+        str(path.relative_to(root)): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in root.rglob("*")
+        if path.is_file() and path.name != ".lock"
+    }
+
+
+def test_a_full_write_publishes_every_page(state: State) -> None:
+    state.release("foo", "1.0")
+    state.release("foo", "2.0")
+    wheel = state.import_wheel("foo-1.0-py3-none-any.whl", requires_python=">=3.8")
+    state.schedule("foo")
+    build_id = state.build(None, log="building foo\nall good\n", status="failed")
+    report = everything(state)
+    www = state.tree.root
+    for relative in (
+        "simple/index.html",
+        "simple/index.json",
+        "simple/foo/index.html",
+        "simple/foo/index.json",
+        "project/foo/index.html",
+        "project/foo/json/index.json",
+        "badges/foo.svg",
+        "index.html",
+        "search/index.html",
+        "packages.json",
+        "sitemap.xml",
+        "404.html",
+    ):
+        assert (www / relative).is_file(), relative
+    assert report.site and "foo" in report.changed
+    assert any((www / "static").iterdir())
+    assert (www / "logs" / f"{build_id}.txt").read_text() == "building foo\nall good\n"
+    metadata = www / "files" / "foo" / f"{wheel.name}.metadata"
+    data = json.loads((www / "simple" / "foo" / "index.json").read_text())
+    (entry,) = data["files"]
+    assert entry["core-metadata"]["sha256"] == hashlib.sha256(metadata.read_bytes()).hexdigest()
+    assert metadata.read_bytes().startswith(b"Metadata-Version: 2.1\nName: foo\n")
+    assert BASE.encode() in (www / "sitemap.xml").read_bytes()
+    # Nothing left behind: no temporary files anywhere.
+    assert not [p for p in www.rglob(".*") if p.name != ".lock"]
+    # A second full write changes nothing.
+    before = snapshot(www)
+    again = everything(state)
+    assert again.written == 0 and again.removed == 0
+    assert snapshot(www) == before
+
+
+def test_a_change_rewrites_only_its_project_and_the_root_only_when_the_set_changes(
+    state: State,
+) -> None:
+    state.release("foo", "1.0")
+    state.release("bar", "1.0")
+    state.import_wheel("bar-1.0-py3-none-any.whl")
+    everything(state)
+    www = state.tree.root
+    before = snapshot(www)
+
+    state.yank("foo", "1.0", "oops")  # foo's pages change, the set of projects does not
+    report = dirty(state)
+    assert report.changed == ["foo"] and not report.site
+    after = snapshot(www)
+    changed = {path for path in after if after[path] != before.get(path)}
+    assert changed and all("foo" in path for path in changed), changed
+    assert all(after[path] == before[path] for path in before if "foo" not in path)
+    with state.engine.connect() as connection:
+        assert dirty_projects(connection) == {}
+    assert dirty(state).projects == 0  # nothing dirty, nothing done
+
+    state.release("baz", "1.0")  # a new project: the root lists it
+    report = dirty(state)
+    assert report.site and report.changed == ["baz"]
+    assert b"/simple/baz/" in (www / "simple" / "index.html").read_bytes()
+    assert snapshot(www)["simple/bar/index.html"] == before["simple/bar/index.html"]
+
+
+def test_a_deleted_project_answers_404_everywhere_and_comes_back_with_its_wheels(
+    state: State,
+) -> None:
+    state.release("foo", "1.0")
+    state.release("bar", "1.0")
+    state.release("foo", "2.0")
+    wheel = state.import_wheel("foo-1.0-py3-none-any.whl")
+    state.schedule("foo")
+    build_id = state.build(None, log="a log\n", status="failed")
+    everything(state)
+    www = state.tree.root
+    assert wheel.exists() and (www / "logs" / f"{build_id}.txt").exists()
+
+    state.event("foo", None, "remove")
+    report = dirty(state)
+    assert report.site  # the root no longer lists it
+    left = [p for p in www.rglob("*") if "foo" in str(p.relative_to(www))]
+    assert left == [], left
+    assert not (www / "logs" / f"{build_id}.txt").exists()
+    assert b"/simple/foo/" not in (www / "simple" / "index.html").read_bytes()
+    assert (state.tree.withdrawn / "foo" / wheel.name).exists()  # kept out of the tree
+
+    state.release("foo", "1.0")  # registered again: the same release is back
+    dirty(state)
+    assert wheel.exists()
+    assert (www / "simple" / "foo" / "index.html").exists()
+
+
+def test_a_deleted_release_loses_its_wheels_and_metadata(state: State) -> None:
+    state.release("foo", "1.0")
+    state.release("foo", "2.0")
+    old = state.import_wheel("foo-1.0-py3-none-any.whl")
+    new = state.import_wheel("foo-2.0-py3-none-any.whl")
+    everything(state)
+    state.event("foo", "1.0", "remove release")
+    dirty(state)
+    assert not old.exists() and not Path(f"{old}.metadata").exists()
+    assert new.exists() and Path(f"{new}.metadata").exists()
+    page = (state.tree.root / "simple" / "foo" / "index.html").read_text()
+    assert old.name not in page and new.name in page
+
+
+def test_a_quarantined_project_is_taken_down(state: State) -> None:
+    state.release("foo", "1.0")
+    everything(state)
+    state.event("foo", None, "project quarantined")
+    dirty(state)
+    assert not (state.tree.root / "project" / "foo").exists()
+    assert not (state.tree.root / "badges" / "foo.svg").exists()
+
+
+def test_stale_files_of_unknown_projects_go_at_a_full_write(state: State) -> None:
+    stray = state.tree.root / "simple" / "ghost"
+    stray.mkdir(parents=True)
+    (stray / "index.html").write_text("old")
+    (state.tree.root / "badges").mkdir(parents=True)
+    (state.tree.root / "badges" / "ghost.svg").write_text("old")
+    state.release("foo", "1.0")
+    everything(state)
+    assert not stray.exists()
+    assert not (state.tree.root / "badges" / "ghost.svg").exists()
+
+
+def test_counts_refresh_when_the_clock_says_so(state: State) -> None:
+    state.release("foo", "1.0")
+    everything(state)
+    clock = SiteClock(refresh_seconds=0.0)
+    state.yank("foo", "1.0", None)
+    assert dirty(state, clock).site
+    clock = SiteClock(refresh_seconds=3600.0, written_at=1e18)
+    state.yank("foo", "1.0", "again")
+    assert not dirty(state, clock).site
+
+
+def test_an_interrupted_write_leaves_no_partial_file(state: State, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "page.html"
+    assert state.tree.put(target, b"first")
+    assert not state.tree.put(target, b"first")  # same bytes: untouched
+    inode = target.stat().st_ino
+
+    class Boom(Exception):
+        pass
+
+    def explode(*_args: object) -> None:
+        raise Boom
+
+    original = os.replace
+    os.replace = explode  # type: ignore[assignment]
+    try:
+        with pytest.raises(Boom):
+            state.tree.put(target, b"second")
+    finally:
+        os.replace = original
+    assert target.read_bytes() == b"first" and target.stat().st_ino == inode
+    assert sorted(p.name for p in target.parent.iterdir()) == ["page.html"]
+
+
+def test_worker_processes_write_what_one_process_writes(
+    state: State, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("foo", "bar", "baz"):
+        state.release(name, "1.0")
+        state.import_wheel(f"{name}-1.0-py3-none-any.whl")
+    report = everything(state)  # one process: fewer than two chunks
+    monkeypatch.setattr("wheelfarm.publish.loader.CHUNK", 1)  # three chunks, shared by two workers
+    alone = snapshot(state.tree.root)
+    again = write_all(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2
+    )
+    assert (again.projects, again.written, again.removed) == (3, 0, 0)
+    assert snapshot(state.tree.root) == alone
+    state.yank("bar", "1.0", "broken")
+    (state.tree.root / "badges" / "baz.svg").write_bytes(b"damaged")
+    again = write_all(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2
+    )
+    assert sorted(again.changed) == ["bar", "baz"]
+    assert report.projects == again.projects == 3
+    with state.engine.connect() as connection:
+        assert not dirty_projects(connection)
+    for ghost in ("aaa-ghost", "zzz-ghost"):  # in the tree only, before and after every name
+        (state.tree.root / "badges" / f"{ghost}.svg").write_text("old")
+    again = write_all(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2
+    )
+    assert (again.projects, again.removed, sorted(again.changed)) == (
+        5,
+        2,
+        ["aaa-ghost", "zzz-ghost"],
+    )
+    assert snapshot(state.tree.root).keys() == alone.keys()
+
+
+def test_a_full_write_syncs_only_when_it_changed_something(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.release("foo", "1.0")
+    state.import_wheel("foo-1.0-py3-none-any.whl")
+    syncs: list[None] = []
+    real_sync = os.sync
+    monkeypatch.setattr(os, "sync", lambda: (syncs.append(None), real_sync())[1])
+    assert everything(state).written and len(syncs) == 1
+    unchanged = everything(state)
+    assert (unchanged.written, unchanged.removed) == (0, 0) and len(syncs) == 1
+    state.yank("foo", "1.0", "broken")
+    assert everything(state).written and len(syncs) == 2
