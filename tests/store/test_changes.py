@@ -66,20 +66,19 @@ def test_table_rows_match_the_changes_column_by_column() -> None:
     rows = table_rows(history())
     release = {
         (row[0], row[1]): dict(zip([c.name for c in releases.c], row, strict=True))
-        for row in rows["releases"]
+        for row in rows.releases
     }
     beta = release[(FOO, "2.0b1")]
     assert (beta["yanked"], beta["quarantined"], beta["prerelease"]) == (True, True, True)
     assert release[(FOO, "1.0")]["prerelease"] is False
-    file = {row[1]: dict(zip([c.name for c in files.c], row, strict=True)) for row in rows["files"]}
+    file = {row[1]: dict(zip([c.name for c in files.c], row, strict=True)) for row in rows.files}
     assert (file["foo-1.0.tar.gz"]["version"], file["foo-1.0.tar.gz"]["python_version"]) == (
         "1.0",
         "source",
     )
     assert file["foo-1.0.tar.gz"]["removed_key"] > file["foo-1.0.tar.gz"]["live_key"] > 0
     project = {
-        row[0]: dict(zip([c.name for c in projects.c], row, strict=True))
-        for row in rows["projects"]
+        row[0]: dict(zip([c.name for c in projects.c], row, strict=True)) for row in rows.projects
     }
     assert (project["foo"]["registered_name"], project["foo"]["last_serial"]) == ("Foo", 8)
     assert project["bar"]["removed_key"] > project["bar"]["live_key"] > 0

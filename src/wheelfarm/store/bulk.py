@@ -13,7 +13,7 @@ in the table's column order:
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, select
@@ -33,7 +33,7 @@ OnConflict = Callable[[Any], Any]  # adds the ON CONFLICT clause to an engine's 
 def insert_rows(
     connection: Connection,
     table: Table,
-    rows: list[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
     on_conflict: OnConflict,
 ) -> None:
     """INSERT ``rows`` (tuples in ``table``'s column order) with ``on_conflict`` applied."""
@@ -48,12 +48,12 @@ def insert_rows(
 
 
 def _execute_many(
-    connection: Connection, insert: Any, rows: list[tuple[Any, ...]], on_conflict: OnConflict
+    connection: Connection, insert: Any, rows: Sequence[tuple[Any, ...]], on_conflict: OnConflict
 ) -> None:
     compiled = on_conflict(insert).compile(dialect=connection.dialect)
     columns = [column.name for column in insert.table.c]
     if compiled.positiontup is None:
-        parameters: list[Any] = [dict(zip(columns, row, strict=True)) for row in rows]
+        parameters: Sequence[Any] = [dict(zip(columns, row, strict=True)) for row in rows]
     else:
         indexes = [columns.index(name) for name in compiled.positiontup]
         if indexes == list(range(len(columns))):
@@ -76,7 +76,7 @@ def _staging(table: Table) -> Table:
 
 
 def _copy_then_insert(
-    connection: Connection, table: Table, rows: list[tuple[Any, ...]], on_conflict: OnConflict
+    connection: Connection, table: Table, rows: Sequence[tuple[Any, ...]], on_conflict: OnConflict
 ) -> None:
     staging = _staging(table)
     staging.create(connection, checkfirst=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, case, func
 from sqlalchemy.sql.elements import ColumnElement
@@ -216,7 +216,16 @@ def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -
     insert_rows(connection, table, rows, on_conflict)
 
 
-TableRows = dict[str, list[tuple[Any, ...]]]
+class TableRows(NamedTuple):
+    """A batch of register updates as rows of each table, in the table's column order.
+
+    Rows stay plain tuples: they cross from the reader process to the writer, and tuples
+    unpickle about 4x faster than named tuples (50,000 rows: 0.024 s against 0.096 s).
+    """
+
+    projects: list[tuple[Any, ...]]
+    releases: list[tuple[Any, ...]]
+    files: list[tuple[Any, ...]]
 
 
 def table_rows(changes: Changes) -> TableRows:
@@ -230,23 +239,24 @@ def table_rows(changes: Changes) -> TableRows:
     pick_project = operator.attrgetter(*project_fields)
     pick_release = operator.attrgetter(*release_fields)
     pick_file = operator.attrgetter(*file_fields)
-    return {
-        "projects": [(name, *pick_project(c)) for name, c in changes.projects.items()],
-        "releases": [
+    return TableRows(
+        projects=[(name, *pick_project(c)) for name, c in changes.projects.items()],
+        releases=[
             (project, version, *pick_release(c), is_prerelease(version))
             for (project, version), c in changes.releases.items()
         ],
-        "files": [
+        files=[
             (project, filename, *pick_file(c)) for (project, filename), c in changes.files.items()
         ],
-    }
+    )
 
 
 def write_rows(connection: Connection, rows: TableRows) -> None:
     """Write a batch: projects first, then releases, then files (the foreign keys' order)."""
-    for table in (projects, releases, files):
-        _upsert(connection, table, rows.get(table.name, []))
-    mark_changed(connection, [row[0] for row in rows.get("projects", [])])  # to be published
+    _upsert(connection, projects, rows.projects)
+    _upsert(connection, releases, rows.releases)
+    _upsert(connection, files, rows.files)
+    mark_changed(connection, [row[0] for row in rows.projects])  # to be published
 
 
 def write_changes(connection: Connection, changes: Changes) -> None:

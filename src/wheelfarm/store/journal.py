@@ -9,7 +9,7 @@ register only takes a later key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -20,6 +20,7 @@ from wheelfarm.store.schema import events, state
 
 __all__ = [
     "POSITION",
+    "JournalRow",
     "get_state",
     "journal_rows",
     "position",
@@ -29,6 +30,21 @@ __all__ = [
 ]
 
 POSITION = "changelog_serial"
+
+
+class JournalRow(NamedTuple):
+    """One row of the ``events`` table, in its column order (what :func:`insert_rows` takes).
+
+    A row we could not parse keeps only its serial, its raw text in ``action`` and the
+    ``problem``.
+    """
+
+    serial: int
+    timestamp: int | None
+    name: str | None
+    version: str | None
+    action: str
+    problem: str | None
 
 
 def get_state(connection: Connection, name: str) -> str | None:
@@ -46,29 +62,30 @@ def position(connection: Connection) -> int:
 
 def journal_rows(
     parsed: Sequence[ChangelogEvent], problems: Sequence[EventProblem] = ()
-) -> list[tuple[Any, ...]]:
+) -> list[JournalRow]:
     """Journal rows (the events table's column order) for a batch, one per serial.
 
     Rows we could not parse are journalled with their problem when they carry a serial, so that
     the position can move past them and an operator can see them. A hostile answer may repeat
     a serial: the first row wins.
     """
-    rows: dict[int, tuple[Any, ...]] = {}
+    rows: dict[int, JournalRow] = {}
     for event in parsed:
         rows.setdefault(
             event.serial,
-            (event.serial, event.timestamp, event.name, event.version, event.action, None),
+            JournalRow(
+                event.serial, event.timestamp, event.name, event.version, event.action, None
+            ),
         )
     for problem in problems:
         if problem.serial:
             text = "; ".join(problem.problems)
-            rows.setdefault(
-                problem.serial, (problem.serial, None, None, None, repr(problem.row)[:1000], text)
-            )
+            raw = repr(problem.row)[:1000]
+            rows.setdefault(problem.serial, JournalRow(problem.serial, None, None, None, raw, text))
     return list(rows.values())
 
 
-def write_journal(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+def write_journal(connection: Connection, rows: Sequence[JournalRow]) -> None:
     """Store journal rows; serials already journalled are left as they are."""
     insert_rows(connection, events, rows, lambda statement: statement.on_conflict_do_nothing())
 
