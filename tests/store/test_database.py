@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import stat
+import subprocess
+import sys
+import uuid
+
 import pytest
 from sqlalchemy import Engine, inspect, text
 
@@ -60,3 +65,57 @@ def test_migrations_create_exactly_the_schema_the_code_declares(engine: Engine) 
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
+
+
+_OPEN_STORE = (
+    "import sys; from wheelfarm.store.database import open_store; open_store(sys.argv[1]).dispose()"
+)
+
+
+def _open_together(url: str, processes: int) -> list[subprocess.CompletedProcess[str]]:
+    """Start ``processes`` interpreters that open the same new store at once."""
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_STORE, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    finished = []
+    for process in started:
+        out, err = process.communicate(timeout=120)
+        finished.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return finished
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_processes_opening_a_new_sqlite_store_together_all_succeed(tmp_path, round_) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'wheelfarm.sqlite'}"
+    results = _open_together(url, 6)
+    assert [r.stderr for r in results if r.returncode] == []
+    engine = open_store(url)
+    assert stored_revision(engine) == head_revision()
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_processes_opening_a_new_postgres_store_together_all_succeed(pg_cluster) -> None:
+    name = f"wf_{uuid.uuid4().hex[:12]}"
+    url = pg_cluster.create_database(name)  # empty: no template
+    try:
+        results = _open_together(url, 6)
+        assert [r.stderr for r in results if r.returncode] == []
+        engine = open_store(url)
+        assert stored_revision(engine) == head_revision()
+        engine.dispose()
+    finally:
+        pg_cluster.drop_database(name)
+
+
+def test_a_new_sqlite_store_is_private(tmp_path) -> None:
+    path = tmp_path / "data" / "wheelfarm.sqlite"
+    open_store(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -57,13 +62,52 @@ def create_store_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError("database", url, "only sqlite and postgresql databases are supported")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def _private_file(path: Path) -> None:
+    """Make the database's folder (0700) and file (0600) before SQLite makes them world-readable.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Held while the schema is checked and upgraded, so processes starting together on a new
+    database do not see it half-created (one upgrades, the others wait, then find it current).
+
+    SQLite: an advisory lock on a file beside the database. PostgreSQL: an advisory lock.
+    """
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        key = zlib.crc32(b"wheelfarm migrations")
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+        return
+    if not url.database or url.database == ":memory:":
+        yield
+        return
+    descriptor = os.open(f"{url.database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 # Alembic is imported where it is used: the processes that only read the store (the workers of
@@ -109,12 +153,15 @@ def upgrade(engine: Engine) -> None:
 def open_store(url: str) -> Engine:
     """Open the store; an empty database is upgraded, an outdated one refused with advice."""
     engine = create_store_engine(url)
-    revision = stored_revision(engine)
     head = head_revision()
-    if revision == head:
+    if stored_revision(engine) == head:
         return engine
-    if revision is None and not inspect(engine).get_table_names():
-        upgrade(engine)
-        return engine
+    with _migration_lock(engine):
+        revision = stored_revision(engine)  # again: another process may have upgraded it
+        if revision == head:
+            return engine
+        if revision is None and not inspect(engine).get_table_names():
+            upgrade(engine)
+            return engine
     engine.dispose()
     raise StoreNotMigrated(url, revision, head)
