@@ -98,7 +98,11 @@ class ChangelogEvent:
 
 
 class EventProblem(ValueError):
-    """A changelog row we cannot use; it is logged (and journalled when it has a serial)."""
+    """A changelog row we cannot use; it is logged (and journalled when it has a serial).
+
+    A ValueError, not a WheelfarmError: it is a verdict on one row, collected with the others of
+    its batch, and never reaches the user as a failure.
+    """
 
     def __init__(self, row: object, problems: list[str], serial: int | None = None) -> None:
         super().__init__(f"changelog row {row!r}: {'; '.join(problems)}")
