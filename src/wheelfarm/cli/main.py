@@ -57,13 +57,8 @@ from wheelfarm.store.journal import position
 from wheelfarm.store.views import ProjectStatus, count_store, live_project_names, read_project
 from wheelfarm.targets import local_target
 from wheelfarm.upstream.follow import Follower, ProjectSync
-from wheelfarm.web.app import (
-    ACCESS_LOGGER,
-    create_index_app,
-    index_server_config,
-    serve_index_in_thread,
-)
-from wheelfarm.web.runner import bind
+from wheelfarm.web.index_app import ACCESS_LOGGER, create_index_app
+from wheelfarm.web.runner import bind, index_server_config, serve_index_in_thread
 
 __all__ = ["main"]
 

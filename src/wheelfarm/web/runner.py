@@ -1,4 +1,10 @@
-"""Run an ASGI app under uvicorn in a background thread (the master serves beside its follower)."""
+"""Run ASGI apps under uvicorn: the index's settings, and serving in a background thread.
+
+``wheelfarm serve`` runs the index in the foreground with :func:`index_server_config`; the
+master serves beside its follower, and the tests serve their trees, from a thread
+(:func:`serve_index_in_thread`, :func:`serve_in_thread`). Either way the socket is bound first
+(:func:`bind`), so that a busy port is a one-line error rather than a trace from inside uvicorn.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,29 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
 from wheelfarm.errors import ConfigError
+from wheelfarm.web.asgi import ASGIApp
+from wheelfarm.web.index_app import create_index_app
 
-__all__ = ["RunningServer", "bind", "run_in_thread", "serve_in_thread"]
+__all__ = [
+    "RunningServer",
+    "bind",
+    "index_server_config",
+    "run_in_thread",
+    "serve_in_thread",
+    "serve_index_in_thread",
+]
 
 
 @dataclass
 class RunningServer:
+    """A server running in a thread, at ``url``, until :meth:`stop`."""
+
     server: uvicorn.Server
     thread: threading.Thread
     url: str
@@ -59,3 +77,37 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Run
     """Start serving; returns once the server accepts connections. Port 0 picks a free one."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     return run_in_thread(config, bind(host, port), "uvicorn")
+
+
+def index_server_config(app: ASGIApp) -> uvicorn.Config:
+    """The uvicorn settings the index runs with, in ``wheelfarm serve`` and the benchmark alike.
+
+    httptools and uvloop are used when installed (they are dependencies): they roughly double
+    the requests per second. Uvicorn's own access log is off; ours is the app's ``access_log``.
+    """
+    return uvicorn.Config(
+        app,
+        http="auto",
+        loop="auto",
+        log_level="warning",
+        access_log=False,
+        lifespan="auto",
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+
+
+def serve_index_in_thread(
+    root: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api: ASGIApp | None = None,
+    access_log: bool = False,
+) -> RunningServer:
+    """Serve the tree (and ``api``) from a background thread; returns once it accepts requests.
+
+    Port 0 picks a free port; the URL it got is in the result.
+    """
+    config = index_server_config(create_index_app(root, api, access_log=access_log))
+    return run_in_thread(config, bind(host, port), "index server")

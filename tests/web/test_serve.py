@@ -36,8 +36,9 @@ from tests.publish.servers import (
 )
 from wheelfarm.cli.main import main
 from wheelfarm.errors import ConfigError
-from wheelfarm.web.app import ACCESS_LOGGER, HTML, JSON, V1_HTML, negotiate
-from wheelfarm.web.app import serve_index_in_thread as serve
+from wheelfarm.web.index_app import ACCESS_LOGGER
+from wheelfarm.web.negotiation import HTML, JSON, V1_HTML, negotiate
+from wheelfarm.web.runner import serve_index_in_thread as serve
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 V1_HTML_TYPE = "application/vnd.pypi.simple.v1+html"

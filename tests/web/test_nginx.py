@@ -2,7 +2,7 @@
 
 The behaviour suite in test_serve.py runs against nginx too; these tests cover what is only
 nginx's: its configuration check, and that its regex-and-map negotiation agrees with
-:func:`wheelfarm.web.app.negotiate` on many generated Accept headers, not just the few
+:func:`wheelfarm.web.negotiation.negotiate` on many generated Accept headers, not just the few
 written out by hand.
 """
 
@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.publish.servers import NGINX, NGINX_CONF, Nginx, main_conf, nginx_available, nginx_site
-from wheelfarm.web.app import CONTENT_TYPES, HTML, JSON, V1_HTML, negotiate
+from wheelfarm.web.files import CONTENT_TYPES
+from wheelfarm.web.negotiation import HTML, JSON, V1_HTML, negotiate
 
 RANGES = [
     ("application/vnd.pypi.simple.v1+json", "json"),

@@ -1,0 +1,325 @@
+"""Serve the published tree over HTTP: a small, fast ASGI app with the index's own rules.
+
+The tree is static, so a plain file server would nearly do. What it would not do is what
+installers rely on: PEP 691 content negotiation on ``/simple/`` (one URL, HTML or JSON by the
+``Accept`` header or ``?format=``), ``Vary: Accept`` so caches keep the variants apart, 301s to
+the normalised name (PEP 503), and conditional requests so a re-resolving pip gets 304s.
+
+It is a raw ASGI callable rather than a Starlette application because it sits on the hot path of
+every ``pip install``: routing is a few string tests, and small files are served from memory
+(:mod:`wheelfarm.web.files`) after one ``os.stat`` per request. This module holds the routing
+and the responses; the header rules are :mod:`wheelfarm.web.conditional`'s and
+:mod:`wheelfarm.web.negotiation`'s, and running it under uvicorn is :mod:`wheelfarm.web.runner`'s.
+
+``docs/nginx.conf`` implements the same behaviour for nginx; ``docs/serving.md`` explains both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from packaging.utils import canonicalize_name
+
+from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
+from wheelfarm.web.conditional import is_fresh, parse_range
+from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
+from wheelfarm.web.negotiation import VARIANTS, negotiate
+
+__all__ = ["ACCESS_LOGGER", "API_PREFIXES", "IndexApp", "create_index_app"]
+
+ACCESS_LOGGER = "wheelfarm.web.access"
+
+# API paths handed to the ``api`` app when one is given (the builder API and its docs).
+API_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
+
+_HTML_TYPE = CONTENT_TYPES["html"].encode()
+_NOT_ACCEPTABLE = b"Not acceptable: this page is offered as PEP 691 JSON or HTML\n"
+_BUILTIN_404 = b"<!DOCTYPE html>\n<title>Not found</title>\n<h1>Not found</h1>\n"
+
+access = logging.getLogger(ACCESS_LOGGER)
+
+
+class IndexApp:
+    """The ASGI callable; see :func:`create_index_app`."""
+
+    def __init__(self, root: Path, api: ASGIApp | None, access_log: bool) -> None:
+        self.root = os.path.realpath(root)
+        self.api = api
+        self.access_log = access_log
+        self._files = FileCache()
+        self._negotiated: dict[str, str | None] = {}
+
+    # The entry point: dispatch, log, and never let a bad request crash the server.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if self.api is not None:
+                await self.api(scope, receive, send)
+            elif kind == "lifespan":
+                await _lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        if self.api is not None and (path == "/api" or path.startswith(API_PREFIXES)):
+            await self._api(scope, receive, send)
+            return
+        status = await self._handle(scope, send)
+        if self.access_log:
+            self._log(scope, status)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request to the API app, noting the status it answers for the access log."""
+        assert self.api is not None
+        if not self.access_log:
+            await self.api(scope, receive, send)
+            return
+        status = 500
+
+        async def logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.api(scope, receive, logged)
+        finally:
+            self._log(scope, status)
+
+    def _log(self, scope: Scope, status: int) -> None:
+        target = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        shown = target.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        access.info("%s %s %d", scope["method"], shown, status)
+
+    async def _handle(self, scope: Scope, send: Send) -> int:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if method not in ("GET", "HEAD"):
+            return await _plain(send, 405, b"Method not allowed\n", [(b"allow", b"GET, HEAD")])
+        if "\x00" in path:
+            return await _plain(send, 400, b"Bad request\n")
+        if not path.startswith("/") or "\\" in path:
+            return await self._not_found(scope, send)
+        parts = path[1:].split("/")
+        if any(p in ("..", ".") for p in parts) or "" in parts[:-1]:
+            return await self._not_found(scope, send)
+        head = parts[0]
+        if head == "simple":
+            return await self._simple(scope, send, parts)
+        if head == "project" and len(parts) >= 2:
+            canonical = canonicalize_name(parts[1])
+            if parts[1] != canonical:
+                rest = "/".join(parts[2:])
+                return await _redirect(scope, send, f"/project/{canonical}/{rest}")
+        return await self._static(scope, send, "/".join(parts))
+
+    async def _simple(self, scope: Scope, send: Send, parts: list[str]) -> int:
+        """``/simple/`` and ``/simple/<name>/``: negotiated; other spellings: redirected."""
+        if len(parts) == 1:  # /simple
+            return await _redirect(scope, send, "/simple/")
+        name = parts[1]
+        if len(parts) == 2 and name in ("", "index.html", "index.json"):
+            if name == "":
+                return await self._negotiated_page(scope, send, "simple")
+            return await self._static(scope, send, f"simple/{name}")
+        canonical = canonicalize_name(name)
+        if canonical != name:
+            rest = "/".join(parts[2:])
+            return await _redirect(scope, send, f"/simple/{canonical}/{rest}")
+        if len(parts) == 2:  # /simple/<name>
+            return await _redirect(scope, send, f"/simple/{name}/")
+        if len(parts) == 3 and parts[2] == "":
+            return await self._negotiated_page(scope, send, f"simple/{name}")
+        return await self._static(scope, send, "/".join(parts))
+
+    async def _negotiated_page(self, scope: Scope, send: Send, directory: str) -> int:
+        accept: str | None = None
+        for key, value in scope["headers"]:
+            if key == b"accept":
+                accept = value.decode("latin-1")
+                break
+        query: bytes = scope.get("query_string", b"")
+        if b"format=" in query:
+            for key, value in parse_qsl(query.decode("latin-1")):
+                if key == "format" and value:
+                    accept = value.replace(" ", "+")  # an unencoded '+' arrives as a space
+                    break
+        cache_key = accept or ""
+        variant = self._negotiated.get(cache_key, "")
+        if variant == "":
+            variant = negotiate(accept)
+            if len(self._negotiated) < 1024:
+                self._negotiated[cache_key] = variant
+        if variant is None:
+            return await _plain(send, 406, _NOT_ACCEPTABLE, [(b"vary", b"Accept")])
+        _, filename, content_type = VARIANTS[variant]
+        return await self._static(
+            scope, send, f"{directory}/{filename}", content_type=content_type, vary=True
+        )
+
+    async def _static(
+        self,
+        scope: Scope,
+        send: Send,
+        relative: str,
+        *,
+        content_type: bytes | None = None,
+        vary: bool = False,
+    ) -> int:
+        """A file of the tree, a directory's index, or a redirect to the directory's URL."""
+        full = f"{self.root}/{relative}" if relative else self.root
+        try:
+            st = os.stat(full)
+        except (OSError, ValueError):
+            return await self._not_found(scope, send)
+        if stat.S_ISDIR(st.st_mode):
+            if relative and not relative.endswith("/"):
+                return await _redirect(scope, send, f"/{relative}/")
+            for index in ("index.html", "index.json"):
+                found = await self._static_file(scope, send, relative + index, None, False)
+                if found is not None:
+                    return found
+            return await self._not_found(scope, send)  # never a listing
+        found = await self._static_file(scope, send, relative, content_type, vary, st)
+        if found is None:
+            return await self._not_found(scope, send)
+        return found
+
+    async def _static_file(
+        self,
+        scope: Scope,
+        send: Send,
+        relative: str,
+        content_type: bytes | None,
+        vary: bool,
+        st: os.stat_result | None = None,
+    ) -> int | None:
+        """Send one regular file (None when there is none to send: the caller answers 404)."""
+        full = f"{self.root}/{relative}"
+        if st is None:
+            try:
+                st = os.stat(full)
+            except (OSError, ValueError):
+                return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        entry = await self._files.entry(relative, full, st, content_type, vary)
+        if entry is None:
+            return None
+        return await _send_entry(scope, send, entry, full, ranged=not vary)
+
+    async def _not_found(self, scope: Scope, send: Send) -> int:
+        """The tree's own 404.html when it has one, with status 404 all the same."""
+        page = f"{self.root}/404.html"
+        try:
+            st = os.stat(page)
+            entry = await self._files.entry("404.html", page, st, None, False)
+            body = entry.body if entry is not None and entry.body is not None else _BUILTIN_404
+        except OSError:
+            body = _BUILTIN_404
+        if scope["method"] == "HEAD":
+            headers = [(b"content-type", _HTML_TYPE), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return 404
+        return await _plain(send, 404, body, content_type=_HTML_TYPE)
+
+
+async def _send_entry(
+    scope: Scope, send: Send, entry: FileEntry, full: str, *, ranged: bool
+) -> int:
+    """Answer with a file: 304 if the client's copy is current, 206 for one range, else 200."""
+    if_none_match = if_modified_since = range_header = if_range = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value
+        elif name == b"if-modified-since":
+            if_modified_since = value
+        elif name == b"range":
+            range_header = value
+        elif name == b"if-range":
+            if_range = value
+    if is_fresh(if_none_match, if_modified_since, entry.etag, entry.mtime):
+        await send({"type": "http.response.start", "status": 304, "headers": entry.headers_304})
+        await send({"type": "http.response.body", "body": b""})
+        return 304
+    head = scope["method"] == "HEAD"
+    span = None
+    if ranged and range_header is not None and (if_range is None or if_range == entry.etag):
+        span = parse_range(range_header, entry.size)
+    if span is False:
+        headers = [(b"content-range", f"bytes */{entry.size}".encode())]
+        return await _plain(send, 416, b"Range not satisfiable\n", headers)
+    if span is not None:
+        first, last = span
+        headers = [(k, v) for k, v in entry.headers_200 if k != b"content-length"] + [
+            (b"content-length", str(last - first + 1).encode()),
+            (b"content-range", f"bytes {first}-{last}/{entry.size}".encode()),
+        ]
+        await send({"type": "http.response.start", "status": 206, "headers": headers})
+        if head:
+            await send({"type": "http.response.body", "body": b""})
+        elif entry.body is not None:
+            await send({"type": "http.response.body", "body": entry.body[first : last + 1]})
+        else:
+            await stream_file(send, full, first, last + 1)
+        return 206
+    await send({"type": "http.response.start", "status": 200, "headers": entry.headers_200})
+    if head:
+        await send({"type": "http.response.body", "body": b""})
+    elif entry.body is not None:
+        await send({"type": "http.response.body", "body": entry.body})
+    else:
+        await stream_file(send, full, 0, entry.size)
+    return 200
+
+
+async def _plain(
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    *,
+    content_type: bytes = b"text/plain; charset=utf-8",
+) -> int:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers.extend(extra or ())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+async def _redirect(scope: Scope, send: Send, location: str) -> int:
+    """301 to a path on this server, keeping the query string (``?format=`` must survive)."""
+    query: bytes = scope.get("query_string", b"")
+    target = location.encode("utf-8") + (b"?" + query if query else b"")
+    body = b"Moved to " + target + b"\n"
+    return await _plain(send, 301, body, [(b"location", target)])
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop; answer the server's lifespan messages so it does not wait."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_index_app(
+    root: Path, api: ASGIApp | None = None, *, access_log: bool = False
+) -> IndexApp:
+    """The ASGI app serving the published tree at ``root``.
+
+    ``api``, when given, answers ``/api/...``, ``/docs``, ``/openapi.json`` and ``/redoc`` (the
+    builder API), so one server on one port can serve both; it also receives lifespan events.
+    ``access_log`` logs ``METHOD path status`` for each request to the ``wheelfarm.web.access``
+    logger at INFO: what was fetched (``.metadata`` files, say) can then be checked.
+    """
+    return IndexApp(root, api, access_log)
