@@ -11,8 +11,8 @@ import pytest
 
 from tests.publish.published import Published, publish_demo_index
 from tests.publish.servers import Nginx, nginx_available, start_nginx, write_tree
-from wheelfarm.web.app import Message, Receive, Scope, Send, serve_index_in_thread
-from wheelfarm.web.runner import RunningServer
+from wheelfarm.web.asgi import Message, Receive, Scope, Send
+from wheelfarm.web.runner import RunningServer, serve_index_in_thread
 
 
 async def echo_api(scope: Scope, receive: Receive, send: Send) -> None:

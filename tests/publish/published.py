@@ -27,8 +27,7 @@ from wheelfarm.store.schema import jobs
 from wheelfarm.targets import local_target
 from wheelfarm.upstream.follow import Follower
 from wheelfarm.upstream.pages import PageClient
-from wheelfarm.web.app import serve_index_in_thread
-from wheelfarm.web.runner import RunningServer, serve_in_thread
+from wheelfarm.web.runner import RunningServer, serve_in_thread, serve_index_in_thread
 
 POLICY = RetryPolicy(retries=2, initial_wait=0.01, max_wait=0.05)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.publish.published import Published
-from wheelfarm.web.app import ACCESS_LOGGER
+from wheelfarm.web.index_app import ACCESS_LOGGER
 
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
 

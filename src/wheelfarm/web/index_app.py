@@ -156,9 +156,13 @@ class IndexApp:
                 self._negotiated[cache_key] = variant
         if variant is None:
             return await _plain(send, 406, _NOT_ACCEPTABLE, [(b"vary", b"Accept")])
-        _, filename, content_type = VARIANTS[variant]
+        offered = VARIANTS[variant]
         return await self._static(
-            scope, send, f"{directory}/{filename}", content_type=content_type, vary=True
+            scope,
+            send,
+            f"{directory}/{offered.filename}",
+            content_type=offered.content_type,
+            vary=True,
         )
 
     async def _static(

@@ -6,17 +6,29 @@ compare the two on generated headers.
 
 from __future__ import annotations
 
-__all__ = ["HTML", "JSON", "V1_HTML", "VARIANTS", "negotiate"]
+from typing import NamedTuple
+
+__all__ = ["HTML", "JSON", "V1_HTML", "VARIANTS", "Variant", "negotiate"]
 
 JSON = "application/vnd.pypi.simple.v1+json"
 V1_HTML = "application/vnd.pypi.simple.v1+html"
 HTML = "text/html"
 
-# Each offered variant: the media type, its aliases (PEP 691's "latest" forms) and the file.
-VARIANTS: dict[str, tuple[tuple[str, ...], str, bytes]] = {
-    JSON: ((JSON, "application/vnd.pypi.simple.latest+json"), "index.json", JSON.encode()),
-    V1_HTML: ((V1_HTML, "application/vnd.pypi.simple.latest+html"), "index.html", V1_HTML.encode()),
-    HTML: ((HTML,), "index.html", b"text/html; charset=utf-8"),
+
+class Variant(NamedTuple):
+    """One offered form of a simple page."""
+
+    aliases: tuple[str, ...]  # the media types that ask for it (PEP 691's "latest" forms too)
+    filename: str  # the file in the project's folder
+    content_type: bytes  # the Content-Type header it is served with
+
+
+VARIANTS: dict[str, Variant] = {
+    JSON: Variant((JSON, "application/vnd.pypi.simple.latest+json"), "index.json", JSON.encode()),
+    V1_HTML: Variant(
+        (V1_HTML, "application/vnd.pypi.simple.latest+html"), "index.html", V1_HTML.encode()
+    ),
+    HTML: Variant((HTML,), "index.html", b"text/html; charset=utf-8"),
 }
 # Ties on q are settled the same way as in docs/nginx.conf: among types named outright, JSON,
 # then PEP 691's HTML, then text/html; among types reached only through a wildcard, text/html
@@ -63,11 +75,11 @@ def negotiate(accept: str | None) -> str | None:
     ranges = _parse_accept(accept)
     best: tuple[float, int, int] | None = None
     chosen: str | None = None
-    for variant, (aliases, _, _) in VARIANTS.items():
+    for variant, offered in VARIANTS.items():
         major = variant.split("/")[0]
         q_exact = q_major = q_any = None
         for media, q in ranges:
-            if media in aliases:
+            if media in offered.aliases:
                 q_exact = q if q_exact is None else max(q_exact, q)
             elif media == f"{major}/*":
                 q_major = q if q_major is None else max(q_major, q)
