@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "MalformedResponse",
+    "NotFound",
     "StaleUpstream",
     "UpstreamError",
     "WheelfarmError",
@@ -52,3 +53,11 @@ class StaleUpstream(UpstreamError):
         )
         self.page_serial = page_serial
         self.wanted_serial = wanted_serial
+
+
+class NotFound(WheelfarmError):
+    """The thing a command names (a target, a builder, a skip) does not exist."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} does not exist")
+        self.what = what

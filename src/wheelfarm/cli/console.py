@@ -1,12 +1,14 @@
-"""What the command line shares: the two consoles, the progress bar, the settings of a command.
+"""What the commands share: the two consoles, the progress bar, the settings, a clean stop.
 
 Output is not wrapped (``soft_wrap``) so that messages stay one line in logs and pipes.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import click
 from rich.console import Console
@@ -14,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from wheelfarm.config import Settings
 
-__all__ = ["err", "out", "progress_bar", "settings_of"]
+__all__ = ["err", "out", "progress_bar", "settings_of", "until_stopped"]
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -43,3 +45,25 @@ def settings_of(ctx: click.Context) -> Settings:
     """The settings the command group loaded (click hands ``obj`` down to subcommands)."""
     settings: Settings = ctx.obj
     return settings
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler so that a long-running command ends between transactions."""
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+@contextmanager
+def until_stopped(farewell: str) -> Iterator[None]:
+    """Run the body until SIGINT or SIGTERM, then print ``farewell``: a clean stop, status 0.
+
+    The SIGTERM handler raises in the main thread wherever it is; SIGINT is Python's
+    KeyboardInterrupt. Code after the ``with`` (or in a ``finally`` around it) still runs.
+    """
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        yield
+    except (_Stop, KeyboardInterrupt):
+        err.print(farewell)

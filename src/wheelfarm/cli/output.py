@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from wheelfarm.store.views import ProjectView, StoreCounts
 
-__all__ = ["counts_json", "project_json", "project_table"]
+if TYPE_CHECKING:
+    from wheelfarm.farm.dependencies import FileDependencies
+    from wheelfarm.targets import Target
+
+__all__ = ["counts_json", "dependencies_json", "project_json", "project_table", "targets_json"]
 
 
 def project_json(view: ProjectView) -> dict[str, Any]:
@@ -56,3 +61,25 @@ def project_table(view: ProjectView) -> Table:
             "\n".join(file.filename for file in release.files),
         )
     return table
+
+
+def targets_json(
+    found: Sequence[Target], distro_of: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    """The shape of ``wheelfarm targets list --json``."""
+    return [
+        {"name": t.name, "platforms": t.platforms, "distro": distro_of.get(t.name)} for t in found
+    ]
+
+
+def dependencies_json(
+    names: Sequence[str],
+    needed: Mapping[str, FileDependencies],
+    details: Mapping[str, Mapping[str, list[str]]],
+) -> dict[str, dict[str, list[str]]]:
+    """The shape of ``wheelfarm dependencies --json``: per file, what it needs and what is wrong."""
+    return {
+        name: {"apt": list(needed[name].apt), "unresolved": list(needed[name].unresolved)}
+        | {"bundled": details[name]["bundled"], "problems": details[name]["problem"]}
+        for name in names
+    }

@@ -1,0 +1,145 @@
+"""Builds and wheels: ``builds``, ``rebuild``, ``skip``, ``unskip``, ``remove`` and ``import``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from sqlalchemy import Connection, delete
+
+from wheelfarm.app import store_transaction
+from wheelfarm.cli.console import err, out, settings_of
+from wheelfarm.errors import NotFound
+from wheelfarm.farm import registry
+from wheelfarm.farm.jobs import schedule_project
+from wheelfarm.farm.listings import list_builds, requeue_failed
+from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
+from wheelfarm.names import canonical
+from wheelfarm.store.dialect import upsert
+from wheelfarm.store.marks import mark_changed
+from wheelfarm.store.schema import skips
+
+__all__ = ["builds", "import_command", "rebuild", "remove", "skip", "unskip"]
+
+
+def _skip(connection: Connection, project: str, version: str | None, reason: str) -> None:
+    """Record an operator's skip ('' as the version skips every release)."""
+    row = {"project": project, "version": version or "", "reason": reason}
+    connection.execute(upsert(connection, skips, row, ["project", "version"]))
+    mark_changed(connection, [project])
+
+
+def _reschedule(connection: Connection, project: str) -> None:
+    schedule_project(
+        connection, canonical(project), registry.list_targets(connection), now=time.time()
+    )
+
+
+@click.command("builds")
+@click.option("--failed", is_flag=True, help="Only failed builds.")
+@click.option("--project", help="Only this project.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool) -> None:
+    """The build queue and its outcomes, per release and target."""
+    with store_transaction(settings_of(ctx)) as connection:
+        found = list_builds(
+            connection, project=canonical(project) if project else None, failed_only=failed
+        )
+    if as_json:
+        out.print_json(json.dumps(found))
+        return
+    for entry in found:
+        files = ", ".join(entry["files"]) or entry.get("reason") or ""
+        out.print(
+            f"{entry['project']} {entry['version']} {entry['target']}: {entry['status']}  {files}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--target", help="Only this target.")
+@click.pass_context
+def rebuild(ctx: click.Context, name: str, version: str | None, target: str | None) -> None:
+    """Queue failed builds of a project (or release) again."""
+    with store_transaction(settings_of(ctx)) as connection:
+        count = requeue_failed(connection, canonical(name), version, target, now=time.time())
+    out.print(f"queued {count} failed builds of {canonical(name)} again")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--reason", required=True, help="Why (shown on the project page).")
+@click.pass_context
+def skip(ctx: click.Context, name: str, version: str | None, reason: str) -> None:
+    """Do not build a project (or one release of it)."""
+    with store_transaction(settings_of(ctx)) as connection:
+        _skip(connection, canonical(name), version, reason)
+        _reschedule(connection, name)
+    out.print(f"skipping {canonical(name)} {version or '(every release)'}: {reason}")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.pass_context
+def unskip(ctx: click.Context, name: str, version: str | None) -> None:
+    """Build a skipped project (or release) again."""
+    with store_transaction(settings_of(ctx)) as connection:
+        removed = connection.execute(
+            delete(skips).where(
+                skips.c.project == canonical(name), skips.c.version == (version or "")
+            )
+        ).rowcount
+        if not removed:
+            raise NotFound(f"a skip of {canonical(name)} {version or '(every release)'}")
+        mark_changed(connection, [canonical(name)])
+        _reschedule(connection, name)
+    out.print(f"no longer skipping {canonical(name)} {version or ''}".rstrip())
+
+
+@click.command("remove")
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--skip", "skip_reason", help="Also skip it from now on, for this reason.")
+@click.pass_context
+def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str | None) -> None:
+    """Unpublish our wheels of a project (or release); without --skip they are built again."""
+    settings = settings_of(ctx)
+    project = canonical(name)
+    with store_transaction(settings) as connection:
+        removed = remove_wheels(connection, project, version, settings.wheel_dir)
+        if skip_reason:
+            _skip(connection, project, version, skip_reason)
+        _reschedule(connection, project)
+    out.print(
+        f"removed {len(removed.files)} wheels and {removed.jobs} jobs of {project} "
+        f"{version or '(every release)'}"
+        + (f"; skipping it: {skip_reason}" if skip_reason else "; it will be built again")
+    )
+
+
+@click.command("import")
+@click.argument("wheels", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.pass_context
+def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
+    """Publish wheels built elsewhere, validated like a builder's upload."""
+    settings = settings_of(ctx)
+    refused = 0
+    for path in wheels:
+        try:
+            with store_transaction(settings) as connection:
+                name = import_wheel(connection, path, settings.wheel_dir, now=time.time())
+            out.print(f"imported {name}", markup=False)
+        except ImportRefused as error:
+            refused += 1
+            err.print(str(error), style="red", markup=False)
+    if refused:
+        sys.exit(1)

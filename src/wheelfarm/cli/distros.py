@@ -1,0 +1,96 @@
+"""System dependencies: ``wheelfarm distros`` (the base images) and ``wheelfarm dependencies``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+from sqlalchemy import select
+
+from wheelfarm.app import store_transaction
+from wheelfarm.cli.console import out, settings_of
+from wheelfarm.cli.output import dependencies_json
+from wheelfarm.farm.dependencies import (
+    dependency_details,
+    list_distros,
+    load_distro,
+    wheel_dependencies,
+)
+from wheelfarm.farm.distros import check_distro_name, read_package_list, snapshot
+from wheelfarm.names import canonical
+from wheelfarm.store.schema import build_files
+
+__all__ = ["dependencies", "distros"]
+
+
+@click.group()
+def distros() -> None:
+    """The base images targets run on, and the packages they already have."""
+
+
+@distros.command("load")
+@click.argument("file")
+@click.option("--name", help="The distro's name (default: the file name without .txt).")
+@click.pass_context
+def distros_load(ctx: click.Context, file: str, name: str | None) -> None:
+    """Replace a distro's package list with FILE (a path, or a shipped list's name)."""
+    default_name, packages, source = read_package_list(file)
+    distro = check_distro_name(name or default_name)
+    with store_transaction(settings_of(ctx)) as connection:
+        count = load_distro(connection, distro, packages, source)
+    out.print(f"loaded {count} packages for distro {distro} from {source}", markup=False)
+
+
+@distros.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def distros_list(ctx: click.Context, as_json: bool) -> None:
+    """The loaded distros, their package counts and the targets on them."""
+    with store_transaction(settings_of(ctx)) as connection:
+        found = list_distros(connection)
+    if as_json:
+        out.print_json(json.dumps([asdict(d) for d in found]))
+        return
+    for distro in found:
+        used = ", ".join(distro.targets) or "no target"
+        out.print(
+            f"{distro.name}  {distro.packages} packages  ({used})  from {distro.source}",
+            markup=False,
+        )
+
+
+@distros.command("snapshot")
+def distros_snapshot() -> None:
+    """Print this machine's installed packages, one a line (run it on a fresh base image)."""
+    click.echo("\n".join(snapshot()))
+
+
+@click.command("dependencies")
+@click.argument("filenames", nargs=-1)
+@click.option("--project", help="Every file of this project.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def dependencies(
+    ctx: click.Context, filenames: tuple[str, ...], project: str | None, as_json: bool
+) -> None:
+    """What published wheels need from the system: apt packages beyond the target's distro."""
+    with store_transaction(settings_of(ctx)) as connection:
+        names = list(filenames)
+        if project is not None:
+            query = select(build_files.c.filename).where(
+                build_files.c.project == canonical(project)
+            )
+            names += connection.execute(query.order_by(build_files.c.filename)).scalars()
+        needed = wheel_dependencies(connection, names)
+        details = {name: dependency_details(connection, name) for name in names}
+    if as_json:
+        out.print_json(json.dumps(dependencies_json(names, needed, details)))
+        return
+    for name in names:
+        apt, unresolved = needed[name]
+        line = f"{name}: apt {' '.join(apt) or '-'}"
+        line += f"; unresolved {' '.join(unresolved)}" if unresolved else ""
+        out.print(line, markup=False, highlight=False)
+        for problem in details[name]["problem"]:
+            out.print(f"  problem: {problem}", markup=False, highlight=False)
