@@ -24,9 +24,10 @@ lint: $(BIN)/wheelfarm
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 test: lint
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache
