@@ -1,11 +1,12 @@
 # Two commands: `make up` runs wheelfarm on the embedded default, `make test` runs every check.
+# `make test-fast` runs the tests not marked slow (docs/development.md), `make lint` the checks.
 # Each creates the virtual environment it needs in .venv (Python 3.11 or newer).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint clean
+.PHONY: up test test-fast lint clean
 
 $(BIN)/wheelfarm: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "wheelfarm needs Python 3.11+"'
@@ -28,6 +29,9 @@ lint: $(BIN)/wheelfarm
 
 test: lint
 	$(BIN)/pytest
+
+test-fast: $(BIN)/wheelfarm
+	$(BIN)/pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache
