@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SLOW_FIXTURES, spawners
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PACKAGE = SRC / "wheelfarm"
@@ -262,3 +264,27 @@ def test_each_row_names_modules_and_tests_that_exist() -> None:
         tests = [name for name in re.findall(r"`([^`]+)`", row["tests"]) if "/" in name]
         assert any((directory / name.rstrip("/")).exists() for name in modules), row
         assert any((ROOT / name.rstrip("/")).exists() for name in tests), row
+
+
+# --- the fast tier ------------------------------------------------------------------------------
+
+
+def defined_fixtures() -> set[str]:
+    """The names of the fixtures defined anywhere under tests/."""
+    names = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(
+                "fixture" in ast.unparse(decorator) for decorator in node.decorator_list
+            ):
+                names.add(node.name)
+    return names
+
+
+def test_every_fixture_that_makes_a_test_slow_exists() -> None:
+    """A renamed fixture would quietly move its tests into the fast tier."""
+    assert set(SLOW_FIXTURES) - defined_fixtures() == set()
+
+
+def test_tests_that_run_wheelfarm_in_a_child_process_are_found() -> None:
+    assert any(module.startswith("tests.") for module, _ in spawners())
