@@ -30,8 +30,12 @@ lint: $(BIN)/wheelfarm
 test: lint
 	$(BIN)/pytest
 
+# The fast tier spreads over the cores (pytest-xdist); FAST_WORKERS=0 runs it in one process.
+# `make test` stays in one process: see docs/development.md.
+FAST_WORKERS ?= auto
+
 test-fast: $(BIN)/wheelfarm
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n $(FAST_WORKERS)
 
 clean:
 	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache
