@@ -1,11 +1,12 @@
 # Two commands: `make up` runs wheelfarm on the embedded default, `make test` runs every check.
+# `make test-fast` runs the tests not marked slow (docs/development.md), `make lint` the checks.
 # Each creates the virtual environment it needs in .venv (Python 3.11 or newer).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint clean
+.PHONY: up test test-fast lint clean
 
 $(BIN)/wheelfarm: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "wheelfarm needs Python 3.11+"'
@@ -24,9 +25,17 @@ lint: $(BIN)/wheelfarm
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 test: lint
 	$(BIN)/pytest
 
+# The fast tier spreads over the cores (pytest-xdist); FAST_WORKERS=0 runs it in one process.
+# `make test` stays in one process: see docs/development.md.
+FAST_WORKERS ?= auto
+
+test-fast: $(BIN)/wheelfarm
+	$(BIN)/pytest -m "not slow" -n $(FAST_WORKERS)
+
 clean:
-	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache

@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from packaging.utils import NormalizedName  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
 from wheelfarm.publish.tree import Tree, publish_dirty, write_all  # noqa: E402
@@ -150,7 +151,7 @@ def main() -> None:
         regeneration = time.perf_counter() - began
 
         changes = Changes()
-        name = f"project-{args.projects // 2:06d}"
+        name = NormalizedName(f"project-{args.projects // 2:06d}")
         changes.release(name, f"1.{(args.projects // 2) % 7}.0").set_yank(KEY + 10, True, "bad")
         changed = time.perf_counter()
         with engine.begin() as connection:

@@ -138,6 +138,7 @@ def test_a_wheel_we_built_marks_the_job_built(engine: Engine, history: History) 
                 status="built",
             )
         ).inserted_primary_key
+        assert build is not None
         connection.execute(
             insert(build_files).values(
                 filename="foo-1.0-cp311-cp311-linux_x86_64.whl",

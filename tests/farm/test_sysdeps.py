@@ -21,12 +21,11 @@ from tests.farm.test_intake import make_wheel
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
 from wheelfarm.builder.loop import BuilderOptions, run_builder
-from wheelfarm.builder.sysdeps import AnalysisLimits, SystemLibraries, analyse_wheel
+from wheelfarm.builder.sysdeps import AnalysisLimits, SystemLibraries, analyse_wheel, to_wire
 from wheelfarm.farm.dependencies import (
     load_distro,
     record_dependencies,
     set_target_distro,
-    to_wire,
     wheel_dependencies,
 )
 from wheelfarm.farm.distros import DistroFileError, parse_package_list, shipped_lists, snapshot

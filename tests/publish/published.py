@@ -8,6 +8,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -33,7 +34,7 @@ POLICY = RetryPolicy(retries=2, initial_wait=0.01, max_wait=0.05)
 
 #: (project, version, sdist options); 1.1 is yanked upstream, 1.2 wants a future Python (so it
 #: is skipped here and its wheel is imported), 2.0rc1 is a pre-release.
-RELEASES = (
+RELEASES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("demo-client", "1.0", {}),
     ("demo-client", "1.1", {}),
     ("demo-client", "1.2", {"requires_python": ">=3.99"}),
@@ -72,7 +73,7 @@ def publish_demo_index(base: Path) -> Published:
             upstream.create(name)
             upstream.set_summary(name, f"{name}: a <demo> & nothing more")
         for name, version, options in RELEASES:
-            sdist = make_sdist(base / "sdists", name, version, **options)  # type: ignore[arg-type]
+            sdist = make_sdist(base / "sdists", name, version, **options)
             requires_python = options.get("requires_python")
             upstream.add_file(
                 name,
@@ -97,10 +98,10 @@ def publish_demo_index(base: Path) -> Published:
         try:
             with httpx.Client(timeout=120) as http:
                 client = MasterClient(master.url, token, http, POLICY)
-                options = BuilderOptions(
+                builder_options = BuilderOptions(
                     workdir=base / "work", pip_options=("--no-build-isolation",)
                 )
-                run_builder(client, options, threading.Event(), jobs=queued)
+                run_builder(client, builder_options, threading.Event(), jobs=queued)
         finally:
             master.stop()
     # The release that wants a future Python: built here anyway, and imported.

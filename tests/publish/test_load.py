@@ -23,7 +23,7 @@ def state(engine: Engine, tmp_path: Path) -> State:
     return State(engine, tmp_path)
 
 
-def load(state: State, name: str):  # type: ignore[no-untyped-def]
+def load(state: State, name: str):
     with state.engine.connect() as connection:
         return load_project(connection, name, upstream_simple_url=UPSTREAM)
 

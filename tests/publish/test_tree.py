@@ -252,7 +252,7 @@ def test_a_full_write_syncs_only_when_it_changed_something(
     state.import_wheel("foo-1.0-py3-none-any.whl")
     syncs: list[None] = []
     real_sync = os.sync
-    monkeypatch.setattr(os, "sync", lambda: (syncs.append(None), real_sync())[1])
+    monkeypatch.setattr(os, "sync", lambda: (syncs.append(None), real_sync())[1])  # type: ignore[func-returns-value]
     assert everything(state).written and len(syncs) == 1
     unchanged = everything(state)
     assert (unchanged.written, unchanged.removed) == (0, 0) and len(syncs) == 1

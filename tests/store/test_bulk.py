@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from tests.fixtures.changelog_gen import synthetic_changelog
 from wheelfarm.store.bulk import COPY_THRESHOLD
 from wheelfarm.store.database import open_store
+from wheelfarm.store.events import ChangelogEvent
 from wheelfarm.store.schema import events, files, projects, releases
 from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.events import parse_row
@@ -23,7 +24,7 @@ def _dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def _apply(engine: Engine, parsed: list, size: int) -> None:
+def _apply(engine: Engine, parsed: list[ChangelogEvent], size: int) -> None:
     follower = Follower(engine, pages=None)  # type: ignore[arg-type]  # no page reads here
     for start in range(0, len(parsed), size):
         chunk = parsed[start : start + size]

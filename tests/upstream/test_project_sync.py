@@ -5,11 +5,11 @@ from __future__ import annotations
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.upstream.helpers import files_of, script_early_remove, view
 from wheelfarm.store.views import ProjectStatus
-from wheelfarm.upstream.diff import DifferenceKind
+from wheelfarm.upstream.diff import Difference, DifferenceKind
 from wheelfarm.upstream.follow import Follower
 
 
-def kinds(result_differences: list) -> list[DifferenceKind]:
+def kinds(result_differences: list[Difference]) -> list[DifferenceKind]:
     return sorted({d.kind for d in result_differences}, key=lambda k: k.name)
 
 

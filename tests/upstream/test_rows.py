@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xmlrpc.client
+from typing import Any
 from xml.parsers.expat import ExpatError
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from wheelfarm.upstream.rows import decode_rows
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # type: ignore[arg-type]
 rows = st.lists(
     st.tuples(
         text,
@@ -24,7 +25,7 @@ rows = st.lists(
 )
 
 
-def encode(value: object) -> bytes:
+def encode(value: Any) -> bytes:
     return xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True).encode()
 
 
