@@ -1,4 +1,26 @@
-"""The exception tree: every error carries the input at fault and the reason."""
+"""The exception tree: every error carries the input at fault and the reason.
+
+The shared errors are defined here; each stage defines its own beside the code that raises it,
+and every one is listed here (a test holds this list to the code)::
+
+    WheelfarmError
+        ConfigError
+        NotFound
+        UpstreamError
+            MalformedResponse
+            StaleUpstream
+            `TransientError` (wheelfarm.http)
+        `InvalidTarget` (wheelfarm.targets)
+        `StoreNotMigrated` (wheelfarm.store.database)
+        `DuplicateName` (wheelfarm.farm.registry)
+        `IntakeError` (wheelfarm.farm.intake)
+        `ImportRefused` (wheelfarm.farm.wheels)
+        `DistroFileError` (wheelfarm.farm.distros)
+        `UnknownDistro` (wheelfarm.farm.dependencies)
+        `MasterRefused` (wheelfarm.builder.loop)
+    ValueError
+        `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
+"""
 
 from __future__ import annotations
 
