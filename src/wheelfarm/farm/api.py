@@ -32,6 +32,8 @@ from wheelfarm.farm.wheels import record_wheel
 from wheelfarm.protocol import (
     API_PREFIX,
     MAX_DEPENDENCIES_HEADER,
+    BuildReport,
+    BuildReportReply,
     ClaimReply,
     FileAccepted,
     Heartbeat,
@@ -39,8 +41,6 @@ from wheelfarm.protocol import (
     Hello,
     HelloReply,
     Job,
-    Report,
-    ReportReply,
     WheelDependencies,
 )
 from wheelfarm.store.marks import mark_changed
@@ -299,7 +299,9 @@ def create_builder_app(
         return FileAccepted(filename=wheel.filename, sha256=wheel.sha256, size=wheel.size)
 
     @app.post(f"{API_PREFIX}/builds/{{build_id}}/result")
-    def result(build_id: int, message: Report, connection: Db, name: Builder) -> ReportReply:
+    def result(
+        build_id: int, message: BuildReport, connection: Db, name: Builder
+    ) -> BuildReportReply:
         build = own_build(connection, build_id, name)
         uploaded = connection.execute(
             select(build_files.c.filename).where(build_files.c.build_id == build_id)
@@ -345,6 +347,6 @@ def create_builder_app(
         # job that lost the race to such a wheel is covered: settle every job of the release.
         settle_release(connection, build["project"], build["version"], list_targets(connection))
         mark_changed(connection, [build["project"]])  # its page shows the outcome and the log
-        return ReportReply(status=outcome)
+        return BuildReportReply(status=outcome)
 
     return app
