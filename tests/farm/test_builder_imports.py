@@ -68,6 +68,9 @@ def test_each_builder_module_imports_only_the_shared_modules(module: str) -> Non
 
 def test_http_helpers_pull_in_nothing_heavy() -> None:
     loaded = _imported_after("import wheelfarm.http")
-    assert [m for m in loaded if m.startswith("wheelfarm.")] == ["wheelfarm.errors", "wheelfarm.http"]
+    assert [m for m in loaded if m.startswith("wheelfarm.")] == [
+        "wheelfarm.errors",
+        "wheelfarm.http",
+    ]
     heavy = ("sqlalchemy", "fastapi", "pydantic", "jinja2", "elftools", "psutil")
     assert [m for m in loaded if m.split(".")[0] in heavy] == []

@@ -16,12 +16,13 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wheelfarm import __version__
 from wheelfarm.builder.client import MasterClient, MasterRefused
 from wheelfarm.builder.health import read_health
+from wheelfarm.builder.isolation import Isolation, choose_isolation
 from wheelfarm.builder.sandbox import (
     BuildLimits,
     BuildRequest,
@@ -53,6 +54,9 @@ class BuilderOptions:
     environment: dict[str, str] = field(default_factory=dict)
     unavailable_retries: int = 3
     unavailable_wait: float = 60.0
+    #: How builds are isolated; ``None``: the best that works here, probed when the builder
+    #: starts (:func:`~wheelfarm.builder.isolation.choose_isolation`).
+    isolation: Isolation | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -123,14 +127,14 @@ def build_job(
         environment=options.environment,
     )
     options.workdir.mkdir(parents=True, exist_ok=True)
-    result = run_build(request, options.workdir, options.limits, cancelled)
+    result = run_build(request, options.workdir, options.limits, cancelled, options.isolation)
     for attempt in range(1, options.unavailable_retries + 1):
         if result.outcome is not Outcome.NOT_YET_AVAILABLE or cancelled() is not None:
             break
         cleanup(result)
         log.info("%s %s is not on the index yet; retry %d", job.project, job.version, attempt)
         sleep(options.unavailable_wait * attempt)
-        result = run_build(request, options.workdir, options.limits, cancelled)
+        result = run_build(request, options.workdir, options.limits, cancelled, options.isolation)
     return result
 
 
@@ -190,6 +194,8 @@ def run_builder(
 ) -> int:
     """Claim and build until ``stop`` is set (or ``jobs`` jobs were handled); returns the count."""
     options.workdir.mkdir(parents=True, exist_ok=True)
+    isolation = options.isolation or choose_isolation()
+    options = replace(options, isolation=isolation)
     target = local_target()
     reply = client.hello(
         Hello(
@@ -200,7 +206,13 @@ def run_builder(
             label=options.label,
         )
     )
-    log.info("builder %s ready for %s (wheelfarm %s)", reply.builder, target.name, __version__)
+    log.info(
+        "builder %s ready for %s (wheelfarm %s, isolation: %s)",
+        reply.builder,
+        target.name,
+        __version__,
+        isolation.name,
+    )
     handled = 0
     paused = False
     while not stop.is_set() and (jobs is None or handled < jobs):
