@@ -127,12 +127,7 @@ def create_builder_app(
     engine: Engine, config: FarmConfig, clock: Callable[[], float] = time.time
 ) -> FastAPI:
     """The builder API as an ASGI app."""
-    sweep_stale_uploads(config.wheel_dir / ".incoming", time.time())
-    app = FastAPI(title="wheelfarm builder API", version="1")
-    app.state.engine = engine
-    app.state.clock = clock
-    for refusal, code in REFUSAL_STATUS:
-        app.add_exception_handler(refusal, _refused_with(code))
+    app = _new_app(engine, config, clock)
 
     @app.post(f"{API_PREFIX}/hello")
     def hello(message: Hello, connection: Db, name: Builder) -> HelloReply:
@@ -206,6 +201,17 @@ def create_builder_app(
         outcome = finish_build(connection, build_id, name, message, now=clock())
         return BuildReportReply(status=outcome)
 
+    return app
+
+
+def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> FastAPI:
+    """An app with the store, the clock and the refusal handlers, and no stale staging files."""
+    sweep_stale_uploads(config.wheel_dir / ".incoming", time.time())
+    app = FastAPI(title="wheelfarm builder API", version="1")
+    app.state.engine = engine
+    app.state.clock = clock
+    for refusal, code in REFUSAL_STATUS:
+        app.add_exception_handler(refusal, _refused_with(code))
     return app
 
 
