@@ -26,7 +26,8 @@ import httpx  # noqa: E402
 from tests.fixtures.fake_upstream import FakeUpstream  # noqa: E402
 from tests.fixtures.sdists import make_sdist  # noqa: E402
 
-from wheelfarm.builder.loop import BuilderOptions, MasterClient, run_builder  # noqa: E402
+from wheelfarm.builder.client import MasterClient  # noqa: E402
+from wheelfarm.builder.loop import BuilderOptions, run_builder  # noqa: E402
 from wheelfarm.farm.api import FarmConfig, create_builder_app  # noqa: E402
 from wheelfarm.farm.jobs import schedule_project  # noqa: E402
 from wheelfarm.farm.registry import add_builder, add_target  # noqa: E402

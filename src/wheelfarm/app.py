@@ -21,7 +21,8 @@ import httpx
 import uvicorn
 from sqlalchemy import Connection, Engine
 
-from wheelfarm.builder.loop import BuilderOptions, MasterClient, run_builder
+from wheelfarm.builder.client import MasterClient
+from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.config import Settings
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.api import FarmConfig, create_builder_app

@@ -14,10 +14,20 @@ and every one is listed here (a test holds this list to the code)::
         `StoreNotMigrated` (wheelfarm.store.database)
         `DuplicateName` (wheelfarm.farm.registry)
         `IntakeError` (wheelfarm.farm.intake)
+        `BuildRefused` (wheelfarm.farm.refusals): the builder API maps each to its status
+            `NotYourBuild` (wheelfarm.farm.refusals)
+            `BuildConflict` (wheelfarm.farm.refusals)
+                `BuildOver` (wheelfarm.farm.refusals)
+                `TargetNotConfigured` (wheelfarm.farm.refusals)
+                `HelloFirst` (wheelfarm.farm.refusals)
+                `AlreadyPublished` (wheelfarm.farm.refusals)
+                `TargetRemoved` (wheelfarm.farm.refusals)
+            `WheelTooLarge` (wheelfarm.farm.refusals)
+            `MasterDiskFull` (wheelfarm.farm.refusals)
         `ImportRefused` (wheelfarm.farm.wheels)
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
-        `MasterRefused` (wheelfarm.builder.loop)
+        `MasterRefused` (wheelfarm.builder.client)
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """

@@ -14,6 +14,9 @@ __all__ = [
     "API_PREFIX",
     "DEPENDENCIES_HEADER",
     "MAX_DEPENDENCIES_HEADER",
+    "BuildReport",
+    "BuildReportReply",
+    "BuildStatus",
     "ClaimReply",
     "Command",
     "DebianPackage",
@@ -24,8 +27,6 @@ __all__ = [
     "Hello",
     "HelloReply",
     "Job",
-    "Report",
-    "ReportReply",
     "Soname",
     "WheelDependencies",
 ]
@@ -95,20 +96,26 @@ class FileAccepted(BaseModel):
     size: int
 
 
-class Report(BaseModel):
-    """The end of a build.
+#: How a build ended, as its builder reports it.
+BuildStatus = Literal["built", "failed", "not-yet-available", "cancelled"]
+
+
+class BuildReport(BaseModel):
+    """A builder reports how a build ended (``POST /builds/{id}/result``).
 
     ``not-yet-available``: the index did not have the release yet. ``cancelled``: the build was
     stopped on the master's command or because the builder is shutting down.
     """
 
-    status: Literal["built", "failed", "not-yet-available", "cancelled"]
+    status: BuildStatus
     reason: str | None = Field(default=None, max_length=2000)
     duration: float = Field(ge=0)
     log: str = Field(default="", max_length=4 << 20)
 
 
-class ReportReply(BaseModel):
+class BuildReportReply(BaseModel):
+    """The outcome the master recorded (``failed`` when a ``built`` report had no wheel)."""
+
     status: str
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.fixtures.fake_upstream import FakeUpstream
-from wheelfarm.builder.loop import MasterClient
+from wheelfarm.builder.client import MasterClient
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target

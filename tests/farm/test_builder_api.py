@@ -18,11 +18,12 @@ from sqlalchemy import select, update
 
 from tests.farm.conftest import Farm, hello
 from tests.fixtures.sdists import make_sdist, module_name
-from wheelfarm.builder.loop import BuilderOptions, MasterRefused, run_builder
+from wheelfarm.builder.client import MasterRefused
+from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_target
 from wheelfarm.names import canonical
-from wheelfarm.protocol import API_PREFIX, Hello, Report
+from wheelfarm.protocol import API_PREFIX, BuildReport, Hello
 from wheelfarm.store.schema import build_files, builds, jobs
 from wheelfarm.targets import Target, local_target
 
@@ -104,7 +105,7 @@ def test_a_silent_builders_job_is_leased_again(farm: Farm, tmp_path: Path) -> No
     again = first.claim()
     assert again.job is not None and again.job.project == "demo-pure"
     with pytest.raises(MasterRefused, match=r"already over|not yours") as refused:
-        stale = Report(status="failed", reason="x", duration=1.0)
+        stale = BuildReport(status="failed", reason="x", duration=1.0)
         first.report(claim.job.build_id, stale)  # the old build id is stale now
     assert refused.value.status in (404, 409)
 

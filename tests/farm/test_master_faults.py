@@ -22,7 +22,8 @@ from sqlalchemy import select
 from tests.farm.conftest import Farm, hello
 from tests.fixtures.sdists import make_sdist
 from tests.fixtures.slow_proxy import SlowProxy
-from wheelfarm.builder.loop import BuilderOptions, MasterClient, run_builder
+from wheelfarm.builder.client import MasterClient
+from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.http import RetryPolicy
 from wheelfarm.protocol import FileAccepted
 from wheelfarm.store.schema import build_files, builds, jobs

@@ -20,7 +20,7 @@ import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from packaging.version import Version
 
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
-from wheelfarm.builder import sandbox
+from wheelfarm.builder import isolation
 from wheelfarm.builder.sandbox import (
     BuildLimits,
     BuildRequest,
@@ -520,12 +520,70 @@ def test_bwrap_keeps_the_build_from_writing_outside_its_directory(
 def test_log_says_when_the_build_runs_without_bwrap(
     fake_python: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox, "_usable_bwrap", lambda: None)  # as on a machine without it
+    monkeypatch.setattr(isolation, "usable_bwrap", lambda: None)  # as on a machine without it
     result = fake_build(fake_python, tmp_path, WHEEL)
 
     assert not result.sandboxed
     assert result.outcome is Outcome.BUILT
     assert result.log.startswith(b"[sandbox: bwrap ")
+
+
+class _RecordingIsolation:
+    """A third isolation, as a chroot under qemu would be: the sandbox only calls ``wrap``."""
+
+    name = "recording"
+    confined = False
+    notice = b"[sandbox: recording]\n"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], Path]] = []
+
+    def wrap(self, command: Sequence[str], directory: Path) -> list[str]:
+        self.calls.append((list(command), directory))
+        return list(command)
+
+
+def test_a_new_isolation_plugs_in_without_changing_the_sandbox(
+    fake_python: str, tmp_path: Path
+) -> None:
+    recording = _RecordingIsolation()
+    request = BuildRequest(
+        "pkg-name", "1.0", "http://127.0.0.1:9/simple/", environment={"FAKE_PIP": WHEEL},
+        python=fake_python,
+    )  # fmt: skip
+
+    result = run_build(request, tmp_path, BuildLimits(), isolation=recording)
+
+    assert result.outcome is Outcome.BUILT
+    assert result.log.startswith(b"[sandbox: recording]\n")
+    assert not result.sandboxed
+    [(command, directory)] = recording.calls
+    assert directory == result.directory
+    assert command[1:5] == ["-m", "pip", "wheel", "pkg-name==1.0"]
+
+
+def test_bubblewrap_binds_only_the_build_directory_writable(tmp_path: Path) -> None:
+    wrapped = isolation.Bubblewrap("/usr/bin/bwrap").wrap(["pip", "wheel"], tmp_path)
+
+    assert wrapped[:7] == [
+        "/usr/bin/bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--bind",
+        str(tmp_path),
+        str(tmp_path),
+    ]
+    assert wrapped[-3:] == ["--", "pip", "wheel"]
+    assert isolation.NoIsolation().wrap(["pip", "wheel"], tmp_path) == ["pip", "wheel"]
+
+
+def test_isolation_is_chosen_by_what_works_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolation, "usable_bwrap", lambda: None)
+    assert isolation.choose_isolation().name == "none"
+    monkeypatch.setattr(isolation, "usable_bwrap", lambda: "/usr/bin/bwrap")
+    chosen = isolation.choose_isolation()
+    assert (chosen.name, chosen.confined, chosen.notice) == ("bubblewrap", True, b"")
 
 
 # --------------------------------------------------------------------------- inputs

@@ -20,8 +20,9 @@ from tests.farm.test_cli_farm import wheelfarm
 from tests.farm.test_intake import make_wheel
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
+from wheelfarm.builder.libraries import SystemLibraries
 from wheelfarm.builder.loop import BuilderOptions, run_builder
-from wheelfarm.builder.sysdeps import AnalysisLimits, SystemLibraries, analyse_wheel, to_wire
+from wheelfarm.builder.sysdeps import AnalysisLimits, analyse_wheel, to_wire
 from wheelfarm.farm.dependencies import (
     load_distro,
     record_dependencies,

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
-from wheelfarm.builder.loop import BuilderOptions, MasterClient, run_builder
+from wheelfarm.builder.client import MasterClient
+from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import platform
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
-import psutil
-from pydantic import BaseModel
 
 from wheelfarm import __version__
+from wheelfarm.builder.client import MasterClient, MasterRefused
+from wheelfarm.builder.health import read_health
+from wheelfarm.builder.isolation import Isolation, choose_isolation
 from wheelfarm.builder.sandbox import (
     BuildLimits,
     BuildRequest,
@@ -37,131 +33,12 @@ from wheelfarm.builder.sandbox import (
 )
 from wheelfarm.builder.sysdeps import analyse_wheel, to_wire
 from wheelfarm.errors import WheelfarmError
-from wheelfarm.http import RetryPolicy, raise_for_status
-from wheelfarm.protocol import (
-    API_PREFIX,
-    DEPENDENCIES_HEADER,
-    ClaimReply,
-    Command,
-    FileAccepted,
-    Health,
-    Heartbeat,
-    HeartbeatReply,
-    Hello,
-    HelloReply,
-    Job,
-    Report,
-    ReportReply,
-    WheelDependencies,
-)
+from wheelfarm.protocol import BuildReport, BuildStatus, Command, Heartbeat, Hello, Job
 from wheelfarm.targets import local_target
 
-__all__ = ["BuilderOptions", "MasterClient", "MasterRefused", "read_health", "run_builder"]
+__all__ = ["BuilderOptions", "build_job", "run_builder"]
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
-
-
-class MasterRefused(WheelfarmError):
-    """The master answered with an error that retrying will not change (401, 404, 409, 422)."""
-
-    def __init__(self, what: str, status: int, detail: str) -> None:
-        super().__init__(f"{what}: the master said {status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-class MasterClient:
-    """The builder's side of the protocol, over HTTP with the shared retry policy."""
-
-    def __init__(self, master_url: str, token: str, client: httpx.Client, policy: RetryPolicy):
-        self._base = master_url.rstrip("/") + API_PREFIX
-        self._client = client
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._policy = policy
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        reply: type[M],
-        message: BaseModel | None = None,
-        **kwargs: Any,
-    ) -> M:
-        url = self._base + path
-        if message is not None:
-            kwargs["content"] = message.model_dump_json()
-            kwargs["headers"] = {**self._headers, "Content-Type": "application/json"}
-        kwargs.setdefault("headers", self._headers)
-        fixed = dict(kwargs)
-
-        def attempt() -> M:
-            content = fixed.get("content")  # a stream is started afresh for each attempt
-            arguments = {**fixed, "content": content()} if callable(content) else fixed
-            response = self._client.request(method, url, **arguments)
-            if response.status_code in (401, 403, 404, 409, 413, 422):
-                detail = response.json().get("detail", response.text) if response.content else ""
-                raise MasterRefused(f"{method} {path}", response.status_code, str(detail))
-            raise_for_status(response)  # 5xx and 507 (disk full) are transient: retried
-            return reply.model_validate_json(response.content)
-
-        return self._policy.run(attempt, f"{method} {url}")
-
-    def hello(self, message: Hello) -> HelloReply:
-        return self._send("POST", "/hello", HelloReply, message)
-
-    def claim(self) -> ClaimReply:
-        return self._send("POST", "/claim", ClaimReply)
-
-    def heartbeat(self, build_id: int, message: Heartbeat) -> HeartbeatReply:
-        path = f"/builds/{build_id}/heartbeat"
-        return self._send("POST", path, HeartbeatReply, message)
-
-    def upload(
-        self,
-        build_id: int,
-        wheel: Path,
-        sha256: str,
-        dependencies: WheelDependencies | None = None,
-    ) -> FileAccepted:
-        """Stream one wheel to the master, with its system dependencies when they are known."""
-        extra = {DEPENDENCIES_HEADER: dependencies.header()} if dependencies is not None else {}
-
-        def body() -> Any:
-            with wheel.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    yield chunk
-
-        return self._send(
-            "PUT",
-            f"/builds/{build_id}/files/{wheel.name}",
-            FileAccepted,
-            content=body,
-            headers={
-                **self._headers,
-                "X-Wheel-Sha256": sha256,
-                "Content-Length": str(wheel.stat().st_size),
-                **extra,
-            },
-        )
-
-    def report(self, build_id: int, message: Report) -> ReportReply:
-        path = f"/builds/{build_id}/result"
-        return self._send("POST", path, ReportReply, message)
-
-
-def read_health(path: Path) -> Health:
-    """Temperature, load, memory, swap and free disk of this machine (what psutil can read)."""
-    sensors = getattr(psutil, "sensors_temperatures", None)  # absent on some systems
-    temperatures: dict[str, list[Any]] = sensors() if sensors else {}
-    readings = [t.current for sensors in temperatures.values() for t in sensors if t.current]
-    return Health(
-        cpu_temperature=max(readings) if readings else None,
-        load=os.getloadavg()[0],
-        memory_percent=psutil.virtual_memory().percent,
-        swap_percent=psutil.swap_memory().percent,
-        disk_free_bytes=shutil.disk_usage(path).free,
-    )
 
 
 @dataclass(frozen=True)
@@ -175,6 +52,9 @@ class BuilderOptions:
     environment: dict[str, str] = field(default_factory=dict)
     unavailable_retries: int = 3
     unavailable_wait: float = 60.0
+    #: How builds are isolated; ``None``: the best that works here, probed when the builder
+    #: starts (:func:`~wheelfarm.builder.isolation.choose_isolation`).
+    isolation: Isolation | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -245,18 +125,18 @@ def build_job(
         environment=options.environment,
     )
     options.workdir.mkdir(parents=True, exist_ok=True)
-    result = run_build(request, options.workdir, options.limits, cancelled)
+    result = run_build(request, options.workdir, options.limits, cancelled, options.isolation)
     for attempt in range(1, options.unavailable_retries + 1):
         if result.outcome is not Outcome.NOT_YET_AVAILABLE or cancelled() is not None:
             break
         cleanup(result)
         log.info("%s %s is not on the index yet; retry %d", job.project, job.version, attempt)
         sleep(options.unavailable_wait * attempt)
-        result = run_build(request, options.workdir, options.limits, cancelled)
+        result = run_build(request, options.workdir, options.limits, cancelled, options.isolation)
     return result
 
 
-_REPORTED = {
+_REPORTED: dict[Outcome, BuildStatus] = {
     Outcome.BUILT: "built",
     Outcome.FAILED: "failed",
     Outcome.TIMEOUT: "failed",
@@ -271,7 +151,7 @@ def handle_job(
     options: BuilderOptions,
     heartbeat: float,
     stop: threading.Event | None = None,
-) -> str:
+) -> BuildStatus:
     """Build, upload, report one job; returns the status reported.
 
     Setting ``stop`` (or a ``skip`` or ``stop`` from the master) ends the build under way and
@@ -298,7 +178,7 @@ def handle_job(
     log_text = result.log.decode("utf-8", "replace")
     client.report(
         job.build_id,
-        Report(status=status, reason=reason, duration=result.duration, log=log_text),  # type: ignore[arg-type]
+        BuildReport(status=status, reason=reason, duration=result.duration, log=log_text),
     )
     return status
 
@@ -312,6 +192,8 @@ def run_builder(
 ) -> int:
     """Claim and build until ``stop`` is set (or ``jobs`` jobs were handled); returns the count."""
     options.workdir.mkdir(parents=True, exist_ok=True)
+    isolation = options.isolation or choose_isolation()
+    options = replace(options, isolation=isolation)
     target = local_target()
     reply = client.hello(
         Hello(
@@ -322,7 +204,13 @@ def run_builder(
             label=options.label,
         )
     )
-    log.info("builder %s ready for %s (wheelfarm %s)", reply.builder, target.name, __version__)
+    log.info(
+        "builder %s ready for %s (wheelfarm %s, isolation: %s)",
+        reply.builder,
+        target.name,
+        __version__,
+        isolation.name,
+    )
     handled = 0
     paused = False
     while not stop.is_set() and (jobs is None or handled < jobs):

@@ -16,12 +16,14 @@ index. Whatever ``setup.py`` or a build backend does runs with the builder's use
   has them (its lease heartbeat, say).
 - **Its own process group** (``start_new_session``): on timeout the whole group is killed with
   ``SIGKILL``, and so is anything still left in it after pip exits.
-- **bubblewrap when it works here** (:func:`bwrap_available`): the root file system read-only,
-  only the build directory writable, fresh ``/dev``, ``/proc`` and PID namespace, killed with
-  its parent. The network stays shared, since pip must reach the index. Without bwrap the build
-  runs unwrapped and the log opens with a line saying so (after the truncation notice, if any).
+- **An isolation strategy** (:mod:`wheelfarm.builder.isolation`), chosen once: bubblewrap when
+  it works here (:func:`bwrap_available`): the root file system read-only, only the build
+  directory writable, fresh ``/dev``, ``/proc`` and PID namespace, killed with its parent. The
+  network stays shared, since pip must reach the index. Without bwrap the build runs unwrapped
+  and the log opens with a line saying so (after the truncation notice, if any).
 - **A bounded log**: output is read as it comes and only its tail, ``log_bytes`` at most, is
-  kept, so a build that prints gigabytes cannot exhaust the builder's memory.
+  kept (:mod:`wheelfarm.builder.build_log`), so a build that prints gigabytes cannot exhaust
+  the builder's memory.
 
 The wheels are left in ``<directory>/out``; the caller uploads them, then removes the whole
 build directory with :func:`cleanup`.
@@ -30,7 +32,6 @@ build directory with :func:`cleanup`.
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import re
 import selectors
@@ -44,18 +45,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from wheelfarm.builder.build_log import LogTail, Outcome, Verdict, judge
+from wheelfarm.builder.isolation import Isolation, bwrap_available, choose_isolation
 from wheelfarm.errors import ConfigError
 
 __all__ = [
     "BuildLimits",
     "BuildRequest",
     "BuildResult",
-    "Outcome",
-    "bwrap_available",
+    "Outcome",  # from build_log
+    "bwrap_available",  # from isolation
     "cleanup",
     "run_build",
 ]
@@ -69,20 +71,10 @@ _DRAIN_GRACE_S = 5.0
 #: How often the reader looks whether pip has exited while its output is quiet.
 _POLL_S = 0.1
 _READ_CHUNK = 1 << 16
-#: A reason is one line for a status page, not a log.
-_REASON_CHARS = 300
 
 # PEP 508 names: what a project name must look like before it goes on pip's command line
 # (a name starting with "-" would be read as an option).
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-# pip's two ways of saying the index has no such release (yet). Both name the requirement,
-# which tells a missing release apart from a missing *build dependency*: that one is
-# reported the same way from the build-environment install, and is not transient.
-_UNAVAILABLE = re.compile(
-    rb"(?:No matching distribution found for|"
-    rb"Could not find a version that satisfies the requirement) (?P<requirement>\S+)"
-)
-
 # Runs with the builder's own interpreter (-I -S: no environment, no site), sets the limits,
 # then becomes the build. argv: AS FSIZE PROGRAM ARGS..., a limit of -1 meaning "leave it".
 _LIMITS_WRAPPER = """\
@@ -96,18 +88,6 @@ for which, value in ((resource.RLIMIT_AS, int(sys.argv[1])),
         resource.setrlimit(which, (value, value))
 os.execv(sys.argv[3], sys.argv[3:])
 """
-
-_BWRAP_OPTIONS = (
-    "--dev", "/dev",
-    "--proc", "/proc",
-    "--unshare-pid",
-    "--die-with-parent",
-    "--new-session",
-)  # fmt: skip
-
-_NO_BWRAP_NOTE = (
-    b"[sandbox: bwrap is not installed or cannot create namespaces here; building without it]\n"
-)
 
 
 @dataclass(frozen=True)
@@ -168,17 +148,6 @@ class BuildRequest:
             raise ValueError("; ".join(problems))
 
 
-class Outcome(enum.Enum):
-    BUILT = "built"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    #: "No matching distribution" for the release itself: right after a release the index
-    #: (or its CDN) may not list the file yet, so this is transient and worth a retry.
-    NOT_YET_AVAILABLE = "not_yet_available"
-    #: Stopped on purpose (the master said skip or stop, or the builder is shutting down).
-    CANCELLED = "cancelled"
-
-
 @dataclass(frozen=True)
 class BuildResult:
     """What a build made and said. The wheels live in ``directory``: see :func:`cleanup`."""
@@ -194,46 +163,20 @@ class BuildResult:
     sandboxed: bool  # whether bwrap wrapped the build
 
 
-def bwrap_available() -> bool:
-    """Whether bubblewrap is installed and can make its namespaces here.
-
-    Containers often forbid user namespaces, so being installed is not enough: the probe runs
-    ``true`` with the same options a build gets.
-    """
-    return _usable_bwrap() is not None
-
-
-def _usable_bwrap() -> str | None:
-    """The absolute path of a bwrap that passed the probe, else ``None``."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return None
-    bwrap = os.path.abspath(bwrap)
-    try:
-        probe = subprocess.run(
-            [bwrap, "--ro-bind", "/", "/", *_BWRAP_OPTIONS, "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return bwrap if probe.returncode == 0 else None
-
-
 def run_build(
     request: BuildRequest,
     workdir: Path,
     limits: BuildLimits = BuildLimits(),
     cancelled: Callable[[], str | None] = lambda: None,
+    isolation: Isolation | None = None,
 ) -> BuildResult:
     """Build ``request`` in a fresh directory under ``workdir`` and say how it went.
 
     ``cancelled`` is asked several times a second; when it returns a reason, the build's
     process group is killed and the outcome is ``CANCELLED`` with that reason.
-    A build that fails, times out or finds nothing to build is a result, not an exception.
+    ``isolation`` wraps the build (:func:`~wheelfarm.builder.isolation.choose_isolation` when
+    not given). A build that fails, times out or finds nothing to build is a result, not an
+    exception.
     Raises :class:`~wheelfarm.errors.ConfigError` when ``request.python`` cannot be found, and
     ``OSError`` when ``workdir`` cannot hold a build directory.
     """
@@ -260,16 +203,9 @@ def run_build(
         "--progress-bar", "off",
         *request.pip_options,
     ]  # fmt: skip
-    tail = _Tail(limits.log_bytes)
-    preamble = b""
-    bwrap = _usable_bwrap()
-    if bwrap is not None:
-        command = [
-            bwrap, "--ro-bind", "/", "/", "--bind", str(directory), str(directory),
-            *_BWRAP_OPTIONS, "--", *command,
-        ]  # fmt: skip
-    else:
-        preamble = _NO_BWRAP_NOTE
+    if isolation is None:
+        isolation = choose_isolation()
+    command = isolation.wrap(command, directory)
     if limits.memory_bytes is not None or limits.file_bytes is not None:
         command = [
             sys.executable, "-I", "-S", "-c", _LIMITS_WRAPPER,
@@ -280,6 +216,7 @@ def run_build(
 
     started = time.monotonic()
     environment = _environment(request, python, directory)
+    tail = LogTail(limits.log_bytes)
     returncode, stopped = _run(command, environment, tail, limits, cancelled)
     duration = time.monotonic() - started
 
@@ -288,13 +225,13 @@ def run_build(
     wheels: tuple[Path, ...] = ()
     if not out.is_symlink():
         wheels = tuple(sorted(p for p in out.glob("*.whl") if p.is_file() and not p.is_symlink()))
-    log = tail.value(preamble)
+    log = tail.value(isolation.notice)
     if stopped is _TIMED_OUT:
-        verdict = _Verdict(Outcome.TIMEOUT, f"timed out after {limits.timeout:g} s")
+        verdict = Verdict(Outcome.TIMEOUT, f"timed out after {limits.timeout:g} s")
     elif stopped is not None:
-        verdict = _Verdict(Outcome.CANCELLED, stopped)
+        verdict = Verdict(Outcome.CANCELLED, stopped)
     else:
-        verdict = _judge(request.project, returncode, bool(wheels), tail.value())
+        verdict = judge(request.project, returncode, bool(wheels), tail.value())
     return BuildResult(
         outcome=verdict.outcome,
         wheels=wheels,
@@ -302,7 +239,7 @@ def run_build(
         duration=duration,
         reason=verdict.reason,
         directory=directory,
-        sandboxed=bwrap is not None,
+        sandboxed=isolation.confined,
     )
 
 
@@ -332,39 +269,13 @@ def _environment(request: BuildRequest, python: str, directory: Path) -> dict[st
     }
 
 
-class _Tail:
-    """The last ``limit`` bytes of a stream, and how many bytes came before them."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.dropped = 0
-        self._buffer = bytearray()
-
-    def append(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        excess = len(self._buffer) - self.limit
-        if excess > 0:
-            del self._buffer[:excess]
-            self.dropped += excess
-
-    def value(self, preamble: bytes = b"") -> bytes:
-        """``preamble`` then the tail; when cut, from its next whole line on, after a first
-        line saying how much was dropped."""
-        if not self.dropped:
-            return preamble + self._buffer
-        newline = self._buffer.find(b"\n")
-        start = newline + 1 if 0 <= newline < len(self._buffer) - 1 else 0
-        header = f"[log truncated: {self.dropped + start} bytes dropped]\n".encode()
-        return header + preamble + self._buffer[start:]
-
-
 _TIMED_OUT = "timed out"
 
 
 def _run(
     command: list[str],
     environment: dict[str, str],
-    tail: _Tail,
+    tail: LogTail,
     limits: BuildLimits,
     cancelled: Callable[[], str | None],
 ) -> tuple[int, str | None]:
@@ -428,7 +339,7 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _drain(output: int, selector: selectors.BaseSelector, tail: _Tail) -> None:
+def _drain(output: int, selector: selectors.BaseSelector, tail: LogTail) -> None:
     """Read what the killed build still had in the pipe, until its end or a short grace."""
     deadline = time.monotonic() + _DRAIN_GRACE_S
     while (remaining := deadline - time.monotonic()) > 0:
@@ -437,56 +348,3 @@ def _drain(output: int, selector: selectors.BaseSelector, tail: _Tail) -> None:
             if not chunk:
                 return
             tail.append(chunk)
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    outcome: Outcome
-    reason: str | None
-
-
-def _judge(project: str, returncode: int, has_wheels: bool, log: bytes) -> _Verdict:
-    """The outcome of a build that ended by itself, and the reason unless it built."""
-    if returncode == 0 and has_wheels:
-        return _Verdict(Outcome.BUILT, None)
-    if returncode != 0:
-        wanted = canonicalize_name(project)
-        for match in _UNAVAILABLE.finditer(log):
-            try:
-                requirement = Requirement(match["requirement"].decode("utf-8", "replace"))
-            except InvalidRequirement:
-                continue
-            if canonicalize_name(requirement.name) == wanted:
-                return _Verdict(Outcome.NOT_YET_AVAILABLE, _line_around(log, match.start()))
-        return _Verdict(Outcome.FAILED, _last_error_line(log) or _exit_description(returncode))
-    return _Verdict(Outcome.FAILED, "pip succeeded but wrote no wheel")
-
-
-def _line_around(log: bytes, position: int) -> str:
-    start = log.rfind(b"\n", 0, position) + 1
-    end = log.find(b"\n", position)
-    return _short(log[start : end if end >= 0 else len(log)])
-
-
-def _last_error_line(log: bytes) -> str | None:
-    """The last non-empty line mentioning "error", else the last non-empty line."""
-    lines = [line.strip() for line in log.splitlines()]
-    lines = [line for line in lines if line]
-    for line in reversed(lines):
-        if b"error" in line.lower():
-            return _short(line)
-    return _short(lines[-1]) if lines else None
-
-
-def _exit_description(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"pip was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"pip was killed by signal {-returncode}"
-    return f"pip exited with status {returncode}"
-
-
-def _short(line: bytes) -> str:
-    text = line.decode("utf-8", "replace").strip()
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 1] + "…"

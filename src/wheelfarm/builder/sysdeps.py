@@ -4,7 +4,8 @@ Why: a wheel that installs cleanly can still fail at import with ``libfoo.so.3: 
 shared object file``, because it links a library the user's system lacks. After a build, the
 builder reads every ELF object in each wheel (found by its magic bytes, not its name), resolves
 each ``NEEDED`` library as the dynamic loader on that machine would, and maps the file it finds
-to the Debian package that owns it. The master stores the result and subtracts what the target's
+to the Debian package that owns it (the machine's side of that is
+:mod:`wheelfarm.builder.libraries`). The master stores the result and subtracts what the target's
 base image already has (:mod:`wheelfarm.farm.dependencies`).
 
 The wheel is untrusted. Members are read from the zip into anonymous scratch files that this
@@ -15,41 +16,37 @@ exception.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-import shutil
 import stat
-import subprocess
-import sysconfig
 import tempfile
-import threading
 import zipfile
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 from pydantic import ValidationError
 
+from wheelfarm.builder.libraries import (
+    ELF_HEADER_BYTES,
+    ElfIdentity,
+    SystemLibraries,
+    elf_identity,
+    local_libraries,
+)
 from wheelfarm.protocol import WheelDependencies
 
 __all__ = [
     "AnalysisLimits",
     "SystemDependencies",
-    "SystemLibraries",
     "analyse_wheel",
-    "local_libraries",
     "to_wire",
 ]
 
-_ELF_MAGIC = b"\x7fELF"
-_HEADER_BYTES = 20  # e_ident (16) + e_type (2) + e_machine (2)
 _PROBLEM_CHARS = 300  # one problem's text is cut to this (it may quote a member name)
 _SPOOL_BYTES = 8 << 20  # objects up to this size are parsed in memory, larger ones on disk
-_LIBRARY_DIRS = ("lib", "lib32", "lib64", "libx32", "bin", "sbin")  # merged under /usr on Debian 12
 
 #: The dynamic entries read, and the attribute pyelftools puts their string in.
 _STRING_TAGS = {
@@ -59,8 +56,7 @@ _STRING_TAGS = {
     "DT_RUNPATH": "runpath",
 }
 
-#: (EI_CLASS, EI_DATA, e_machine): the loader only takes a library of the object's own kind.
-Identity = tuple[int, int, int]
+_PLAIN_NAME = re.compile(r"[^/\s\x00]{1,255}")  # what the master accepts as a soname
 
 
 @dataclass(frozen=True)
@@ -88,190 +84,23 @@ class SystemDependencies:
     problems: tuple[str, ...] = ()
 
 
+class _Search(NamedTuple):
+    """Where an object's RPATH/RUNPATH leads for one soname."""
+
+    inside: bool  # found inside the wheel
+    system_dirs: list[str]  # else: absolute directories to try before the ld.so cache
+
+
 @dataclass(frozen=True)
 class _Object:
     """One ELF object in the wheel: where it sits and what it asks of the loader."""
 
     member: str
-    identity: Identity
+    identity: ElfIdentity
     soname: str | None = None
     needed: tuple[str, ...] = ()
     rpath: tuple[str, ...] = ()
     runpath: tuple[str, ...] = ()
-
-
-def _identity(header: bytes) -> Identity | None:
-    """Class, byte order and machine from an ELF header's first bytes (None: not ELF)."""
-    if len(header) < _HEADER_BYTES or not header.startswith(_ELF_MAGIC):
-        return None
-    elf_class, data = header[4], header[5]
-    if elf_class not in (1, 2) or data not in (1, 2):
-        return None
-    machine = int.from_bytes(header[18:20], "little" if data == 1 else "big")
-    return elf_class, data, machine
-
-
-class SystemLibraries:
-    """The libraries of one machine as its loader and dpkg see them.
-
-    The ld.so cache (``ldconfig -p``) and dpkg's file lists are read once, on first use; a
-    lookup after that is a dictionary access, so a build maps all its libraries in one batch.
-    """
-
-    def __init__(
-        self,
-        *,
-        ldconfig: str | None = None,
-        dpkg_info: Path = Path("/var/lib/dpkg/info"),
-        default_dirs: tuple[str, ...] | None = None,
-    ) -> None:
-        self._ldconfig = ldconfig if ldconfig is not None else _find_ldconfig()
-        self._dpkg_info = dpkg_info
-        self._default_dirs = default_dirs if default_dirs is not None else _default_dirs()
-        self._cache: dict[str, list[str]] | None = None
-        self._owners: dict[str, str] | None = None
-        self._identities: dict[str, Identity | None] = {}
-        self._lock = threading.Lock()
-
-    def warm(self) -> None:
-        """Read the ld.so cache and dpkg's file lists now (else on first lookup)."""
-        self._ld_cache()
-        self._owner_index()
-
-    def find(self, soname: str, identity: Identity, search: Iterable[str]) -> str | None:
-        """The file the loader would load for ``soname``: ``search`` dirs, the cache, defaults."""
-        candidates = [posixpath.join(directory, soname) for directory in search]
-        candidates += self._ld_cache().get(soname, [])
-        candidates += [posixpath.join(directory, soname) for directory in self._default_dirs]
-        return next((path for path in candidates if self._fits(path, identity)), None)
-
-    def owner(self, path: str) -> str | None:
-        """The Debian package that ships ``path`` (merged-usr aliases and links tried too)."""
-        owners = self._owner_index()
-        return next((owners[alias] for alias in _aliases(path) if alias in owners), None)
-
-    def _fits(self, path: str, identity: Identity) -> bool:
-        if path not in self._identities:
-            try:
-                with open(path, "rb") as handle:
-                    self._identities[path] = _identity(handle.read(_HEADER_BYTES))
-            except OSError:  # missing, a directory, unreadable: not a candidate
-                self._identities[path] = None
-        return self._identities[path] == identity
-
-    def _ld_cache(self) -> dict[str, list[str]]:
-        with self._lock:
-            if self._cache is None:
-                self._cache = _read_ld_cache(self._ldconfig)
-            return self._cache
-
-    def _owner_index(self) -> dict[str, str]:
-        with self._lock:
-            if self._owners is None:
-                self._owners = _read_dpkg_lists(self._dpkg_info)
-            return self._owners
-
-
-_LOCAL: tuple[tuple[int, int], SystemLibraries] | None = None
-_LOCAL_LOCK = threading.Lock()
-
-
-def local_libraries() -> SystemLibraries:
-    """This machine's libraries, shared by the process until the ld.so cache or dpkg change."""
-    global _LOCAL
-    stamp = (_mtime("/etc/ld.so.cache"), _mtime("/var/lib/dpkg/info"))
-    with _LOCAL_LOCK:
-        if _LOCAL is None or _LOCAL[0] != stamp:
-            _LOCAL = (stamp, SystemLibraries())
-        return _LOCAL[1]
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0
-
-
-def _find_ldconfig() -> str | None:
-    for path in ("/sbin/ldconfig", "/usr/sbin/ldconfig"):
-        if os.access(path, os.X_OK):
-            return path
-    return shutil.which("ldconfig")
-
-
-def _default_dirs() -> tuple[str, ...]:
-    """The loader's trusted directories here, multiarch first (as Debian's loader has them)."""
-    triplet = sysconfig.get_config_var("MULTIARCH")
-    multiarch = (f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()
-    return (*multiarch, "/lib", "/usr/lib", "/lib64", "/usr/lib64")
-
-
-_PLAIN_NAME = re.compile(r"[^/\s\x00]{1,255}")  # what the master accepts as a soname
-_CACHE_LINE = re.compile(r"^\s+(\S+) \(([^)]*)\) => (/.+)$")
-
-
-def _read_ld_cache(ldconfig: str | None) -> dict[str, list[str]]:
-    """soname -> paths from ``ldconfig -p`` (each of every class; the caller checks which fits)."""
-    if ldconfig is None:
-        return {}
-    try:
-        listing = subprocess.run(
-            [ldconfig, "-p"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    cache: dict[str, list[str]] = {}
-    for line in listing.splitlines():
-        match = _CACHE_LINE.match(line)
-        if match:
-            cache.setdefault(match[1], []).append(match[3])
-    return cache
-
-
-def _read_dpkg_lists(info: Path) -> dict[str, str]:
-    """path -> package for the shared libraries dpkg installed (its ``*.list`` files)."""
-    owners: dict[str, str] = {}
-    try:
-        lists = sorted(info.glob("*.list"))
-    except OSError:
-        return owners
-    for listing in lists:
-        package = listing.name.removesuffix(".list").split(":", 1)[0]
-        try:
-            text = listing.read_text("utf-8", "replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if ".so" in line:
-                owners.setdefault(line, package)
-    return owners
-
-
-def _aliases(path: str) -> Iterator[str]:
-    """``path`` as dpkg may list it: itself, through resolved directories, and merged-usr twins.
-
-    On Debian 12 ``/lib`` is a link to ``/usr/lib``, but a package lists its files under the
-    name it was built with (``zlib1g``: ``/lib/...``; ``libyaml-0-2``: ``/usr/lib/...``).
-    """
-    seen: set[str] = set()
-    directory_resolved = posixpath.join(
-        os.path.realpath(posixpath.dirname(path)), posixpath.basename(path)
-    )
-    for variant in (path, directory_resolved, os.path.realpath(path)):
-        for alias in (variant, _usr_twin(variant)):
-            if alias is not None and alias not in seen:
-                seen.add(alias)
-                yield alias
-
-
-def _usr_twin(path: str) -> str | None:
-    parts = path.split("/")
-    if len(parts) > 2 and parts[1] == "usr" and parts[2] in _LIBRARY_DIRS:
-        return "/" + "/".join(parts[2:])
-    if len(parts) > 1 and parts[1] in _LIBRARY_DIRS:
-        return "/usr" + path
-    return None
 
 
 def analyse_wheel(
@@ -296,7 +125,7 @@ class _Analysis:
     libraries: SystemLibraries
     limits: AnalysisLimits
     objects: list[_Object] = field(default_factory=list)
-    identities: dict[str, Identity] = field(default_factory=dict)  # every ELF member
+    identities: dict[str, ElfIdentity] = field(default_factory=dict)  # every ELF member
     problems: list[str] = field(default_factory=list)
 
     def problem(self, text: str) -> None:
@@ -326,7 +155,7 @@ class _Analysis:
             return
         try:
             with archive.open(info) as member:
-                identity = _identity(member.read(_HEADER_BYTES))
+                identity = elf_identity(member.read(ELF_HEADER_BYTES))
         except Exception as error:  # a corrupt member: bad CRC, deflate error, encryption
             self.problem(f"{info.filename}: unreadable: {error}")
             return
@@ -343,7 +172,7 @@ class _Analysis:
             self.parse_member(archive, info, identity, scratch)
 
     def parse_member(
-        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, identity: Identity, scratch: Path
+        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, identity: ElfIdentity, scratch: Path
     ) -> None:
         with tempfile.SpooledTemporaryFile(_SPOOL_BYTES, dir=str(scratch)) as copy:
             try:
@@ -366,7 +195,7 @@ class _Analysis:
         if found is not None:
             self.objects.append(found)
 
-    def parse(self, member: str, identity: Identity, stream: IO[bytes]) -> _Object | None:
+    def parse(self, member: str, identity: ElfIdentity, stream: IO[bytes]) -> _Object | None:
         """What one ELF object asks of the loader (None: not something the loader loads)."""
         elf = ELFFile(stream)
         if elf["e_type"] not in ("ET_DYN", "ET_EXEC"):
@@ -403,7 +232,7 @@ class _Analysis:
 
     def resolve(self) -> SystemDependencies:
         """Resolve every NEEDED entry; map what the system provides to packages in one batch."""
-        by_soname: dict[str, set[Identity]] = {}
+        by_soname: dict[str, set[ElfIdentity]] = {}
         for obj in self.objects:
             if obj.soname:
                 by_soname.setdefault(obj.soname, set()).add(obj.identity)
@@ -435,7 +264,7 @@ class _Analysis:
             problems=tuple(self.problems),
         )
 
-    def search(self, obj: _Object, soname: str) -> tuple[bool, list[str]]:
+    def search(self, obj: _Object, soname: str) -> _Search:
         """Whether the object's RPATH/RUNPATH finds ``soname`` inside the wheel; else the
         absolute directories to try on the system before the ld.so cache.
 
@@ -453,12 +282,12 @@ class _Analysis:
                         not candidate.startswith("../")
                         and self.identities.get(candidate) == obj.identity
                     ):
-                        return True, system_dirs
+                        return _Search(True, system_dirs)
                     break
             else:
                 if directory.startswith("/") and "$" not in directory:
                     system_dirs.append(directory)
-        return False, system_dirs
+        return _Search(False, system_dirs)
 
 
 def to_wire(found: SystemDependencies) -> WheelDependencies:

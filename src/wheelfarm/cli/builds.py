@@ -50,12 +50,12 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
             connection, project=canonical(project) if project else None, failed_only=failed
         )
     if as_json:
-        out.print_json(json.dumps(found))
+        out.print_json(json.dumps([row.as_json() for row in found]))
         return
-    for entry in found:
-        files = ", ".join(entry["files"]) or entry.get("reason") or ""
+    for row in found:
+        files = ", ".join(row.files) or row.reason or ""
         out.print(
-            f"{entry['project']} {entry['version']} {entry['target']}: {entry['status']}  {files}",
+            f"{row.project} {row.version} {row.target}: {row.status}  {files}",
             markup=False,
             highlight=False,
         )

@@ -11,11 +11,13 @@ import re
 import subprocess
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from wheelfarm.errors import WheelfarmError
 
 __all__ = [
     "DistroFileError",
+    "PackageList",
     "check_distro_name",
     "parse_package_list",
     "read_package_list",
@@ -69,8 +71,16 @@ def shipped_lists() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def read_package_list(file: str) -> tuple[str, list[str], str]:
-    """(default distro name, packages, source) from a path, or a shipped list's name."""
+class PackageList(NamedTuple):
+    """A distro's package list as read from a file."""
+
+    name: str  # the distro name it suggests (the file name without .txt)
+    packages: list[str]
+    source: str  # the path it was read from
+
+
+def read_package_list(file: str) -> PackageList:
+    """The package list in a path, or in a shipped list of that name."""
     path = Path(file)
     if not path.exists() and file in shipped_lists():
         path = shipped_lists()[file]
@@ -81,7 +91,9 @@ def read_package_list(file: str) -> tuple[str, list[str], str]:
         raise DistroFileError(
             f"{file}: cannot read it ({error}); shipped lists: {shipped}"
         ) from error
-    return path.name.removesuffix(".txt"), parse_package_list(text, str(path)), str(path)
+    return PackageList(
+        path.name.removesuffix(".txt"), parse_package_list(text, str(path)), str(path)
+    )
 
 
 def snapshot() -> list[str]:

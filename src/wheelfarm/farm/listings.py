@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -11,16 +12,43 @@ from wheelfarm.names import NormalizedName
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import build_files, jobs
 
-__all__ = ["list_builds", "requeue_failed"]
+__all__ = ["BuildRow", "list_builds", "requeue_failed"]
+
+
+@dataclass(frozen=True)
+class BuildRow:
+    """One (release, target): its job's state, our wheel files, and the reason when it failed
+    or was skipped (``None`` otherwise)."""
+
+    project: str
+    version: str
+    target: str
+    status: str
+    files: tuple[str, ...]
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The documented shape of ``wheelfarm builds --json`` (docs/cli.md): ``reason`` only
+        for a failed or skipped job."""
+        entry: dict[str, Any] = {
+            "project": self.project,
+            "version": self.version,
+            "target": self.target,
+            "status": self.status,
+            "files": list(self.files),
+        }
+        if self.status in _WITH_REASON:
+            entry["reason"] = self.reason
+        return entry
+
+
+_WITH_REASON = (JobState.FAILED.value, JobState.SKIPPED.value)
 
 
 def list_builds(
     connection: Connection, *, project: NormalizedName | None = None, failed_only: bool = False
-) -> list[dict[str, Any]]:
-    """One entry per (release, target): status, our wheel files, and the reason when there is one.
-
-    The documented shape of ``wheelfarm builds --json`` (docs/cli.md).
-    """
+) -> list[BuildRow]:
+    """One row per (release, target): status, our wheel files, and the reason when there is one."""
     query = select(jobs).order_by(jobs.c.project, jobs.c.version, jobs.c.target)
     if project is not None:
         query = query.where(jobs.c.project == project)
@@ -34,19 +62,17 @@ def list_builds(
     files: dict[tuple[str, str, str], list[str]] = {}
     for row in connection.execute(files_query.order_by(build_files.c.filename)):
         files.setdefault((row.project, row.version, row.target), []).append(row.filename)
-    entries = []
-    for row in connection.execute(query):
-        entry: dict[str, Any] = {
-            "project": row.project,
-            "version": row.version,
-            "target": row.target,
-            "status": row.state,
-            "files": files.get((row.project, row.version, row.target), []),
-        }
-        if row.state in (JobState.FAILED.value, JobState.SKIPPED.value):
-            entry["reason"] = row.reason
-        entries.append(entry)
-    return entries
+    return [
+        BuildRow(
+            project=row.project,
+            version=row.version,
+            target=row.target,
+            status=row.state,
+            files=tuple(files.get((row.project, row.version, row.target), [])),
+            reason=row.reason if row.state in _WITH_REASON else None,
+        )
+        for row in connection.execute(query)
+    ]
 
 
 def requeue_failed(
