@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from tests.publish.states import TARGET, UPSTREAM, State
 from wheelfarm.publish.loader import load_project, load_projects, load_publications, load_site
 from wheelfarm.publish.values import BuildCell
-from wheelfarm.store.marks import dirty_projects, mark_changed, mark_written
+from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_changed, mark_written
 from wheelfarm.store.schema import skips
 
 
@@ -192,7 +192,8 @@ def test_serials_grow_and_a_mark_is_cleared_only_if_it_did_not_move(engine: Engi
     assert first["a"] == first["b"] and second["a"] > first["a"] and second["b"] == first["b"]
     with engine.begin() as connection:
         # A writer read both at the first serials; "a" changed again while it was written.
-        mark_written(connection, [("a", first["a"], "a\n"), ("b", first["b"], "b\n")])
+        marks = [WrittenMark("a", first["a"], "a\n"), WrittenMark("b", first["b"], "b\n")]
+        mark_written(connection, marks)
         assert dirty_projects(connection) == {"a": second["a"]}
 
 

@@ -48,7 +48,7 @@ from wheelfarm.publish.loader import (
 )
 from wheelfarm.publish.values import ProjectIndex, SiteIndex
 from wheelfarm.store.database import create_store_engine
-from wheelfarm.store.marks import dirty_projects, mark_written
+from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_written
 from wheelfarm.store.schema import build_files, builds
 from wheelfarm.store.views import live_project_names
 
@@ -491,7 +491,7 @@ def publish_dirty(
             with engine.begin() as connection:
                 mark_written(
                     connection,
-                    [(p.name, p.serial, p.listing) for p in publications.values()],
+                    [WrittenMark(p.name, p.serial, p.listing) for p in publications.values()],
                 )
             if len(dirty) < limit:
                 break
@@ -596,7 +596,7 @@ def _write_listings(engine: Engine, tree: Tree, base_url: str) -> tuple[Report, 
 
 
 _MAX_WORKERS = 8
-Marks = list[tuple[str, int, str | None]]
+Marks = list[WrittenMark]
 
 
 @dataclass(frozen=True)
@@ -631,7 +631,7 @@ def _write_chunk(
     blobs = Blobs(connection)
     for name in chunk:
         write_project(tree, publications[name], blobs, existing=existing, report=report)
-    marks = [(p.name, p.serial, p.listing) for p in publications.values() if p.to_record]
+    marks = [WrittenMark(p.name, p.serial, p.listing) for p in publications.values() if p.to_record]
     return report, marks
 
 
