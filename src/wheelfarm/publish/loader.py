@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 
 from wheelfarm.farm.dependencies import project_wheel_dependencies
+from wheelfarm.farm.jobs import JobState
 from wheelfarm.names import SDIST_SUFFIXES
 from wheelfarm.publish.values import (
     BuildCell,
@@ -71,6 +72,11 @@ CHUNK = 1_000  # names per round of queries: big enough to amortise them, small 
 # A normalised name that is safe as a path component and a URL segment. Anything else (the
 # upstream is trusted to refuse such names, but is not relied on) is never published.
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+
+
+# The queue's states by their stored value. A build's status may be none of them (an attempt
+# deferred or cancelled): a cell without a job keeps such a status as the string stored.
+_STATES = {state.value: state for state in JobState}
 
 
 def publishable_name(name: str) -> bool:
@@ -399,7 +405,7 @@ def _load(
             by_target = cells.get((project, version))
             if by_target is None:
                 by_target = cells[(project, version)] = {}
-            by_target[target] = BuildCell(target, state, reason, None)
+            by_target[target] = BuildCell(target, _STATES.get(state, state), reason, None)
         for project, version, reason in _rows(
             connection,
             select(skips.c.project, skips.c.version, skips.c.reason).where(among(skips.c.project)),
@@ -423,12 +429,12 @@ def _load(
             by_target = cells[key] = {}
         cell = by_target.get(target)
         if cell is None:  # attempts without a job (its release is no longer built)
-            by_target[target] = BuildCell(target, status, None, build_id)
+            by_target[target] = BuildCell(target, _STATES.get(status, status), None, build_id)
             jobless.add((project, version, target))
         elif cell.build_id is None or build_id > cell.build_id:
             cell.build_id = build_id
             if (project, version, target) in jobless:
-                cell.status = status
+                cell.status = _STATES.get(status, status)
         if has_log:
             logs.setdefault(project, []).append(build_id)
             with_log.add(build_id)
@@ -615,7 +621,7 @@ def site_counts(
         published = _count_published(connection)
     live_releases, wheel_count = published
     built = connection.execute(
-        select(func.count()).select_from(jobs).where(jobs.c.state == "built")
+        select(func.count()).select_from(jobs).where(jobs.c.state == JobState.BUILT.value)
     ).scalar_one()
     return {
         "projects": len(site.projects),
