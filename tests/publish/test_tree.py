@@ -216,7 +216,7 @@ def test_worker_processes_write_what_one_process_writes(
         state.release(name, "1.0")
         state.import_wheel(f"{name}-1.0-py3-none-any.whl")
     report = everything(state)  # one process: fewer than two chunks
-    monkeypatch.setattr("wheelfarm.publish.loader.CHUNK", 1)  # three chunks, shared by two workers
+    monkeypatch.setattr("wheelfarm.publish.queries.CHUNK", 1)  # three chunks, shared by two workers
     alone = snapshot(state.tree.root)
     again = write_all(
         state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2

@@ -35,17 +35,9 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, select
 
 from wheelfarm.publish import simple, site_pages
-from wheelfarm.publish.loader import (
-    CHUNK,
-    Publication,
-    chunked,
-    load_listing,
-    load_publications,
-    load_site,
-    publishable_name,
-    site_counts,
-    target_names_of,
-)
+from wheelfarm.publish.loader import load_listing, load_publications, load_site, site_counts
+from wheelfarm.publish.publication import Publication, publishable_name
+from wheelfarm.publish.queries import CHUNK, PublishedCounts, chunked, target_names_of
 from wheelfarm.publish.values import ProjectIndex, SiteIndex
 from wheelfarm.store.database import create_store_engine
 from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_written
@@ -574,7 +566,7 @@ def write_all(
             else:
                 listing_report, site = _write_listings(engine, tree, base_url)
             with engine.connect() as connection:
-                published = (report.releases, report.wheels)
+                published = PublishedCounts(report.releases, report.wheels)
                 site.counts = site_counts(connection, site, published)
             report.add(listing_report)
             report.add(write_home(tree, site))
