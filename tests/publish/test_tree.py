@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.publish.states import UPSTREAM, State
-from wheelfarm.publish.tree import Report, SiteClock, publish_dirty, write_all
+from wheelfarm.publish.incremental import SiteClock, publish_dirty
+from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.marks import dirty_projects
 
 BASE = "https://wheels.example.org"
@@ -24,11 +26,11 @@ def state(engine: Engine, tmp_path: Path) -> State:
     return state
 
 
-def everything(state: State) -> Report:
+def everything(state: State) -> WriteReport:
     return write_all(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE)
 
 
-def dirty(state: State, clock: SiteClock | None = None) -> Report:
+def dirty(state: State, clock: SiteClock | None = None) -> WriteReport:
     return publish_dirty(
         state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, clock=clock
     )

@@ -44,8 +44,9 @@ from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import prioritise, schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.names import canonical
+from wheelfarm.publish.incremental import publish_dirty
+from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.scheduler import start_publisher, tree_of
-from wheelfarm.publish.tree import publish_dirty, write_all
 from wheelfarm.store.database import (
     create_store_engine,
     head_revision,
