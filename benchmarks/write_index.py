@@ -31,7 +31,9 @@ sys.path.insert(0, str(ROOT))
 from packaging.utils import NormalizedName  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
-from wheelfarm.publish.tree import Tree, publish_dirty, write_all  # noqa: E402
+from wheelfarm.publish.incremental import publish_dirty  # noqa: E402
+from wheelfarm.publish.regenerate import write_all  # noqa: E402
+from wheelfarm.publish.tree import Tree  # noqa: E402
 from wheelfarm.store.bulk import insert_rows  # noqa: E402
 from wheelfarm.store.changes import Changes, write_changes  # noqa: E402
 from wheelfarm.store.database import open_store  # noqa: E402

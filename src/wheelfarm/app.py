@@ -31,8 +31,10 @@ from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.names import canonical
+from wheelfarm.publish.incremental import publish_dirty
+from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.scheduler import start_publisher, tree_of
-from wheelfarm.publish.tree import Report, publish_dirty, write_all
+from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.database import open_store
 from wheelfarm.targets import Target, local_target
 from wheelfarm.upstream.follow import Follower
@@ -136,7 +138,7 @@ def follow_rounds(
 
 def publish_index(
     settings: Settings, *, everything: bool, progress: Callable[[int, int], None] | None = None
-) -> Report:
+) -> WriteReport:
     """Write the index: the projects changed since the last write, or (``everything``) all."""
     engine = open_store(settings.database_url)
     tree = tree_of(settings)

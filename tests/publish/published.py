@@ -23,7 +23,8 @@ from wheelfarm.farm.registry import add_builder, add_target, list_targets
 from wheelfarm.farm.wheels import import_wheel
 from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.names import canonical
-from wheelfarm.publish.tree import Tree, write_all
+from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.tree import Tree
 from wheelfarm.store.database import open_store
 from wheelfarm.store.schema import jobs
 from wheelfarm.targets import local_target

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.publish.states import TARGET, UPSTREAM, State
+from wheelfarm.farm.jobs import JobState
 from wheelfarm.publish.loader import load_project, load_projects, load_publications, load_site
 from wheelfarm.publish.values import BuildCell
-from wheelfarm.store.marks import dirty_projects, mark_changed, mark_written
+from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_changed, mark_written
 from wheelfarm.store.schema import skips
 
 
@@ -73,7 +74,7 @@ def test_a_project_with_releases_builds_and_wheels(state: State) -> None:
     assert file.target == TARGET.name
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", file.uploaded)
     assert new.builds == {
-        TARGET.name: BuildCell(TARGET.name, "built", None, file.build_id, has_log=False),
+        TARGET.name: BuildCell(TARGET.name, JobState.BUILT, None, file.build_id, has_log=False),
     }
     assert project.serial > 0
 
@@ -147,7 +148,7 @@ def test_a_failed_build_shows_its_reason_and_latest_attempt(state: State) -> Non
     project = load(state, "foo")
     assert project is not None
     (release,) = project.releases
-    assert release.builds[TARGET.name].status == "failed"
+    assert release.builds[TARGET.name].status is JobState.FAILED
     assert release.builds[TARGET.name].build_id == build_id
     with state.engine.connect() as connection:
         (publication,) = load_publications(
@@ -192,7 +193,8 @@ def test_serials_grow_and_a_mark_is_cleared_only_if_it_did_not_move(engine: Engi
     assert first["a"] == first["b"] and second["a"] > first["a"] and second["b"] == first["b"]
     with engine.begin() as connection:
         # A writer read both at the first serials; "a" changed again while it was written.
-        mark_written(connection, [("a", first["a"], "a\n"), ("b", first["b"], "b\n")])
+        marks = [WrittenMark("a", first["a"], "a\n"), WrittenMark("b", first["b"], "b\n")]
+        mark_written(connection, marks)
         assert dirty_projects(connection) == {"a": second["a"]}
 
 
@@ -263,6 +265,6 @@ def test_reading_a_run_of_names_by_range_gives_what_reading_them_by_name_gives(
     assert alpha is not None
     assert {r.version: r.yanked_reason for r in alpha.releases} == {"2.0": "broken", "1.0": None}
     assert {r.version: r.builds[TARGET.name].status for r in alpha.releases} == {
-        "2.0": "failed",
-        "1.0": "built",
+        "2.0": JobState.FAILED,
+        "1.0": JobState.BUILT,
     }

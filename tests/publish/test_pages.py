@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wheelfarm.farm.jobs import JobState
 from wheelfarm.publish import site_pages as pages
 from wheelfarm.publish.badges import GREEN, GREY, RED, badge_message, text_width
 from wheelfarm.publish.project_page import REASON_CHARS
@@ -87,27 +88,32 @@ def demo(**changes: Any) -> ProjectIndex:
         release(
             "2.0rc1",
             {
-                ARM: BuildCell(ARM, "building", None, 30),
-                ARM64: BuildCell(ARM64, "pending", None, None),
+                ARM: BuildCell(ARM, JobState.BUILDING, None, 30),
+                ARM64: BuildCell(ARM64, JobState.PENDING, None, None),
             },
             prerelease=True,
         ),
         release(
             "1.1",
             {
-                ARM: BuildCell(ARM, "built", None, 21),
-                ARM64: BuildCell(ARM64, "failed", FAIL_REASON, 22),
+                ARM: BuildCell(ARM, JobState.BUILT, None, 21),
+                ARM64: BuildCell(ARM64, JobState.FAILED, FAIL_REASON, 22),
             },
             (wheel("demo", "1.1", ARM, apt=("libfoo1", "libbar2"), build_id=21),),
         ),
         release(
             "1.0",
-            {ARM: BuildCell(ARM, "built", None, 11), ARM64: BuildCell(ARM64, "built", None, 12)},
+            {
+                ARM: BuildCell(ARM, JobState.BUILT, None, 11),
+                ARM64: BuildCell(ARM64, JobState.BUILT, None, 12),
+            },
             (wheel("demo", "1.0", ARM, build_id=11), wheel("demo", "1.0", ARM64, build_id=12)),
             yanked=True,
             yanked_reason="broken on 32-bit",
         ),
-        release("0.9", {ARM: BuildCell(ARM, "skipped", "needs a GPU", None)}, skip="too old"),
+        release(
+            "0.9", {ARM: BuildCell(ARM, JobState.SKIPPED, "needs a GPU", None)}, skip="too old"
+        ),
         release("0.1", {}, binary_only=True),
     )
     value = ProjectIndex(
@@ -270,14 +276,28 @@ def test_status_cells_say_what_happened_in_words_and_link_to_the_wheel_or_log() 
 
 
 def test_a_built_cell_without_a_wheel_links_to_its_log() -> None:
-    project = demo(releases=(release("3.0", {ARM: BuildCell(ARM, "built", None, 99)}),))
+    project = demo(releases=(release("3.0", {ARM: BuildCell(ARM, JobState.BUILT, None, 99)}),))
     root = dom(pages.render_project_page(project))
     assert cell(root, "3.0", ARM).one("a").attrs["href"] == "/logs/99.txt"
 
 
+def test_an_attempt_outcome_that_is_no_queue_state_shows_as_unknown() -> None:
+    """A release no longer built keeps its last attempt's status, which may be none of the
+    queue's states (a deferred or cancelled attempt): the page says "unknown" and the word."""
+    deferred = BuildCell(ARM, "deferred", None, 97)
+    project = demo(releases=(release("3.0", {ARM: deferred}),))
+    root = dom(pages.render_project_page(project))
+    unknown = cell(root, "3.0", ARM)
+    assert unknown.attrs["data-status"] == "unknown"
+    assert unknown.one("a").text == "deferred" and unknown.one("a").attrs["href"] == "/logs/97.txt"
+    document = json.loads(pages.render_project_json(project))
+    assert document["releases"]["3.0"]["builds"][ARM]["status"] == "deferred"
+    assert document["releases"]["3.0"]["builds"][ARM]["log_url"] == "/logs/97.txt"
+
+
 def test_builds_whose_log_is_not_kept_link_to_no_log() -> None:
-    failed = BuildCell(ARM, "failed", "no compiler", 98, has_log=False)
-    built = BuildCell(ARM64, "built", None, 99, has_log=False)
+    failed = BuildCell(ARM, JobState.FAILED, "no compiler", 98, has_log=False)
+    built = BuildCell(ARM64, JobState.BUILT, None, 99, has_log=False)
     imported = replace(wheel("demo", "3.0", ARM64, build_id=99), has_log=False)
     project = demo(releases=(release("3.0", {ARM: failed, ARM64: built}, (imported,)),))
     root = dom(pages.render_project_page(project))
@@ -385,7 +405,10 @@ def test_a_project_without_releases() -> None:
 def test_hostile_values_are_escaped_everywhere_on_the_project_page() -> None:
     evil_release = release(
         HOSTILE,
-        {HOSTILE: BuildCell(HOSTILE, "failed", HOSTILE, 5), ARM: BuildCell(ARM, HOSTILE, None, 6)},
+        {
+            HOSTILE: BuildCell(HOSTILE, JobState.FAILED, HOSTILE, 5),
+            ARM: BuildCell(ARM, HOSTILE, None, 6),
+        },
         (
             replace(
                 wheel("demo", "1", HOSTILE, apt=(HOSTILE,)),
@@ -556,7 +579,7 @@ def svg(project: ProjectIndex) -> tuple[ET.Element, list[str]]:
 
 def test_badge_lists_the_pythons_the_newest_stable_release_is_built_for() -> None:
     files = (wheel("demo", "1.0", ARM), wheel("demo", "1.0", "cp39-cp39-linux_armv7l"))
-    builds = {t: BuildCell(t, "built", None, 1) for t in (ARM, ARM64)}
+    builds = {t: BuildCell(t, JobState.BUILT, None, 1) for t in (ARM, ARM64)}
     project = demo(releases=(release("1.0", builds, files),))
     root, texts = svg(project)
     assert texts[-1] == "built for cp39 cp311 cp312"
@@ -566,9 +589,12 @@ def test_badge_lists_the_pythons_the_newest_stable_release_is_built_for() -> Non
 
 
 def test_badge_failed_and_no_builds() -> None:
-    failed = {t: BuildCell(t, "failed", "no", 1) for t in TARGETS}
+    failed = {t: BuildCell(t, JobState.FAILED, "no", 1) for t in TARGETS}
     assert badge_message(demo(releases=(release("1.0", failed),))) == ("failed", RED)
-    half = {ARM: BuildCell(ARM, "failed", "no", 1), ARM64: BuildCell(ARM64, "pending", None, None)}
+    half = {
+        ARM: BuildCell(ARM, JobState.FAILED, "no", 1),
+        ARM64: BuildCell(ARM64, JobState.PENDING, None, None),
+    }
     assert badge_message(demo(releases=(release("1.0", half),))) == ("no builds", GREY)
     _, texts = svg(demo(releases=()))
     assert texts[-1] == "no builds"
@@ -576,7 +602,7 @@ def test_badge_failed_and_no_builds() -> None:
 
 def test_badge_escapes_and_grows_with_its_text() -> None:
     evil = f"{HOSTILE}-x-y"
-    project = demo(releases=(release("1", {evil: BuildCell(evil, "built", None, 1)}),))
+    project = demo(releases=(release("1", {evil: BuildCell(evil, JobState.BUILT, None, 1)}),))
     root, texts = svg(project)
     assert texts[-1] == "built for " + HOSTILE
     short = ET.fromstring(pages.render_badge(demo()))

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.publish.states import UPSTREAM, State
-from wheelfarm.publish.tree import Report, SiteClock, publish_dirty, write_all
+from wheelfarm.publish.incremental import SiteClock, publish_dirty
+from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.marks import dirty_projects
 
 BASE = "https://wheels.example.org"
@@ -24,11 +26,11 @@ def state(engine: Engine, tmp_path: Path) -> State:
     return state
 
 
-def everything(state: State) -> Report:
+def everything(state: State) -> WriteReport:
     return write_all(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE)
 
 
-def dirty(state: State, clock: SiteClock | None = None) -> Report:
+def dirty(state: State, clock: SiteClock | None = None) -> WriteReport:
     return publish_dirty(
         state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, clock=clock
     )
@@ -216,7 +218,7 @@ def test_worker_processes_write_what_one_process_writes(
         state.release(name, "1.0")
         state.import_wheel(f"{name}-1.0-py3-none-any.whl")
     report = everything(state)  # one process: fewer than two chunks
-    monkeypatch.setattr("wheelfarm.publish.loader.CHUNK", 1)  # three chunks, shared by two workers
+    monkeypatch.setattr("wheelfarm.publish.queries.CHUNK", 1)  # three chunks, shared by two workers
     alone = snapshot(state.tree.root)
     again = write_all(
         state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, workers=2

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from markupsafe import escape
 
+from wheelfarm.farm.jobs import JobState
 from wheelfarm.publish.values import ProjectIndex, ReleaseIndex
 
 __all__ = ["badge_message", "badge_svg", "install_release", "render_badge", "text_width"]
@@ -71,13 +72,15 @@ def badge_message(project: ProjectIndex) -> tuple[str, str]:
     if release is None:
         return "no builds", GREY
     pythons = {
-        target.split("-", 1)[0] for target, cell in release.builds.items() if cell.status == "built"
+        target.split("-", 1)[0]
+        for target, cell in release.builds.items()
+        if cell.status is JobState.BUILT
     }
     pythons.update(f.target.split("-", 1)[0] for f in release.files)
     if pythons:
         return "built for " + " ".join(sorted(pythons, key=_python_key)), GREEN
     statuses = [cell.status for cell in release.builds.values()]
-    if statuses and all(s == "failed" for s in statuses):
+    if statuses and all(s is JobState.FAILED for s in statuses):
         return "failed", RED
     return "no builds", GREY
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cache, lru_cache
 
+from wheelfarm.farm.jobs import JobState
 from wheelfarm.publish.badges import install_release
 from wheelfarm.publish.html import (
     external_href,
@@ -23,7 +24,13 @@ from wheelfarm.publish.html import (
     shorten,
     template,
 )
-from wheelfarm.publish.values import BuildCell, ProjectIndex, ReleaseIndex, WheelFile
+from wheelfarm.publish.values import (
+    BuildCell,
+    ProjectIndex,
+    ReleaseIndex,
+    WheelFile,
+    stored_status,
+)
 
 __all__ = ["REASON_CHARS", "STATUS_LABELS", "install_commands", "render_project_page"]
 
@@ -33,19 +40,20 @@ TITLE_CHARS = 1000
 
 # What a status cell says: a symbol and a word, so that colour is never the only clue.
 STATUS_LABELS = {
-    "built": "&#x2713; built",
-    "failed": "&#x2717; failed",
-    "pending": "&#x25cb; pending",
-    "building": "&#x25d4; building",
-    "skipped": "&#x2013; skipped",
+    JobState.BUILT: "&#x2713; built",
+    JobState.FAILED: "&#x2717; failed",
+    JobState.PENDING: "&#x25cb; pending",
+    JobState.BUILDING: "&#x25d4; building",
+    JobState.SKIPPED: "&#x2013; skipped",
 }
+_LABELS = {state.value: label for state, label in STATUS_LABELS.items()}  # str keys hash faster
 _LEGEND = " &#xb7; ".join(
     [
-        f"{STATUS_LABELS['built']} (the link gives the wheel)",
-        f"{STATUS_LABELS['failed']} (the link gives the build log)",
-        STATUS_LABELS["pending"],
-        STATUS_LABELS["building"],
-        STATUS_LABELS["skipped"],
+        f"{STATUS_LABELS[JobState.BUILT]} (the link gives the wheel)",
+        f"{STATUS_LABELS[JobState.FAILED]} (the link gives the build log)",
+        STATUS_LABELS[JobState.PENDING],
+        STATUS_LABELS[JobState.BUILDING],
+        STATUS_LABELS[JobState.SKIPPED],
         "&#x2014; no build for that target",
     ]
 )
@@ -92,8 +100,11 @@ def _status_cell(cell: BuildCell | None, wheel: WheelFile | None, target_html: s
     """One ``<td>``: status word (linked to the wheel or the log), reason, reason as title."""
     if cell is None:
         return _NO_JOB.format(t=target_html)
-    status = cell.status if cell.status in STATUS_LABELS else "unknown"
-    label = STATUS_LABELS.get(status) or h(shorten(cell.status, 20))
+    if isinstance(cell.status, JobState):
+        status = stored_status(cell.status)  # the word the page shows, and its CSS class
+        label = _LABELS[status]
+    else:  # an attempt's outcome the queue has no state for (deferred, cancelled)
+        status, label = "unknown", h(shorten(cell.status, 20))
     reason = cell.reason
     if status == "built":
         href = local_href(wheel.url) if wheel is not None else None

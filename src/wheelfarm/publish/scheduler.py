@@ -9,7 +9,9 @@ import threading
 from sqlalchemy import Engine
 
 from wheelfarm.config import Settings
-from wheelfarm.publish.tree import SiteClock, Tree, publish_dirty, write_all
+from wheelfarm.publish.incremental import SiteClock, publish_dirty
+from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.tree import Tree
 
 __all__ = ["start_publisher", "tree_of"]
 

@@ -18,7 +18,14 @@ import orjson
 from wheelfarm.publish.badges import render_badge
 from wheelfarm.publish.html import log_url, segment, static_files, template
 from wheelfarm.publish.project_page import render_project_page
-from wheelfarm.publish.values import BuildCell, ProjectIndex, ReleaseIndex, SiteIndex, WheelFile
+from wheelfarm.publish.values import (
+    BuildCell,
+    ProjectIndex,
+    ReleaseIndex,
+    SiteIndex,
+    WheelFile,
+    stored_status,
+)
 
 __all__ = [
     "API_VERSION",
@@ -62,7 +69,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def _build_json(cell: BuildCell) -> dict[str, Any]:
-    return {"status": cell.status, "reason": cell.reason, "log_url": log_url(cell)}
+    return {"status": stored_status(cell.status), "reason": cell.reason, "log_url": log_url(cell)}
 
 
 def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BuildCell", "ProjectIndex", "ReleaseIndex", "SiteIndex", "SiteProject", "WheelFile"]
+from wheelfarm.farm.jobs import JobState
+
+__all__ = [
+    "BuildCell",
+    "ProjectIndex",
+    "ReleaseIndex",
+    "SiteIndex",
+    "SiteProject",
+    "WheelFile",
+    "stored_status",
+]
 
 
 @dataclass(slots=True)
@@ -40,10 +50,24 @@ class BuildCell:
     """One release on one target: the queue's state and the latest attempt (for its log)."""
 
     target: str
-    status: str  # built, failed, pending, building, skipped
+    # The queue's state. A string only when the release has no job and its latest attempt's
+    # outcome is no queue state (deferred, cancelled): the pages show that as "unknown".
+    status: JobState | str
     reason: str | None  # why it failed or was skipped
     build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
     has_log: bool = True  # whether that attempt's log is kept
+
+
+def stored_status(status: JobState | str) -> str:
+    """A cell's status as the store holds it ("built", "deferred"): what the JSON API shows.
+
+    Reads the member's ``_value_`` (enum's documented sunder name) rather than ``value``: that
+    property costs ten times more, and every cell of every project is rendered.
+    """
+    if isinstance(status, JobState):
+        value: str = status._value_
+        return value
+    return status
 
 
 @dataclass(slots=True)

@@ -11,14 +11,21 @@ project is being written is written again by the next round, never lost.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, case, false, func, literal_column, select, update
 
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import index_projects, projects
 
-__all__ = ["dirty_projects", "mark_all_changed", "mark_changed", "mark_written", "site_serial"]
+__all__ = [
+    "WrittenMark",
+    "dirty_projects",
+    "mark_all_changed",
+    "mark_changed",
+    "mark_written",
+    "site_serial",
+]
 
 _TABLE = index_projects
 
@@ -84,9 +91,18 @@ def _on_written(statement: Any) -> Any:
     )
 
 
-def mark_written(connection: Connection, written: Iterable[tuple[str, int, str | None]]) -> None:
-    """Record projects as written: (name, the serial they were read at, what the site lists)."""
-    rows = [(name, serial, False, listed) for name, serial, listed in written]
+class WrittenMark(NamedTuple):
+    """A project as a writer wrote it: what :func:`mark_written` records (a writer's worker
+    processes send these back to the process that records them)."""
+
+    name: str
+    serial: int  # the serial it was read at: its dirty flag is cleared only if it did not move
+    listed: str | None  # what the site lists for it now
+
+
+def mark_written(connection: Connection, written: Iterable[WrittenMark]) -> None:
+    """Record projects as written; a flag is kept where the serial moved since it was read."""
+    rows = [(mark.name, mark.serial, False, mark.listed) for mark in written]
     insert_rows(connection, _TABLE, rows, _on_written)
 
 
