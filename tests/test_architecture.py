@@ -255,15 +255,33 @@ def test_the_architecture_table_names_every_package_and_only_packages() -> None:
     assert named - in_src == set(), "the table names packages that do not exist"
 
 
-def test_each_row_names_modules_and_tests_that_exist() -> None:
-    """Modules move inside their packages: a row needs only one named module and test path."""
+def _package_modules(directory: Path, top: bool) -> set[str]:
+    """The modules (and resource folders) a row must list: everything but dunder files."""
+    names = set()
+    for path in directory.iterdir():
+        if path.name.startswith(("_", ".")) or path.name.endswith(".egg-info"):
+            continue
+        if path.suffix == ".py":
+            names.add(path.name)
+        elif path.is_dir() and not top and path.name != "__pycache__":
+            names.add(f"{path.name}/")
+    return names
+
+
+def test_each_row_lists_exactly_its_package_modules_and_existing_tests() -> None:
+    """The table is the map a newcomer reads: it names every module, and only modules that exist."""
     for row in table_rows():
         (package,) = re.findall(r"`([^`]+)`", row["package"])
         directory = SRC.joinpath(*package.split("."))
-        modules = re.findall(r"`([^`]+)`", row["modules"])
+        listed = set(re.findall(r"`([^`]+)`", row["modules"]))
+        actual = _package_modules(directory, top=package == "wheelfarm")
+        assert listed == actual, (
+            f"{package}: the table lacks {sorted(actual - listed)}, "
+            f"names missing {sorted(listed - actual)}"
+        )
         tests = [name for name in re.findall(r"`([^`]+)`", row["tests"]) if "/" in name]
-        assert any((directory / name.rstrip("/")).exists() for name in modules), row
-        assert any((ROOT / name.rstrip("/")).exists() for name in tests), row
+        missing = [name for name in tests if not (ROOT / name.rstrip("/")).exists()]
+        assert tests and not missing, (package, missing)
 
 
 # --- the fast tier ------------------------------------------------------------------------------
