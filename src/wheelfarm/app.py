@@ -35,6 +35,7 @@ from wheelfarm.publish.incremental import publish_dirty
 from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.scheduler import start_publisher, tree_of
 from wheelfarm.publish.write_report import WriteReport
+from wheelfarm.stats.recorder import HitRecorder, start_recorder
 from wheelfarm.store.database import open_store
 from wheelfarm.targets import Target, local_target
 from wheelfarm.upstream.follow import Follower
@@ -161,10 +162,16 @@ class IndexServer:
     url: str
     server: uvicorn.Server
     sock: socket.socket
+    recorder: HitRecorder | None = None
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then raise that signal again for the previous handler."""
-        self.server.run(sockets=[self.sock])
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            if self.recorder is not None:  # write the hits still queued
+                self.recorder.stop()
+                self.recorder.engine.dispose()
 
 
 def open_index_server(
@@ -174,8 +181,12 @@ def open_index_server(
     host: str | None = None,
     port: int | None = None,
     access_log: bool = False,
+    stats: bool = True,
 ) -> IndexServer:
-    """The server of the published tree; what is not given comes from the settings."""
+    """The server of the published tree; what is not given comes from the settings.
+
+    With ``stats`` its hits are recorded in the store, off the request path (docs/stats.md).
+    """
     root = root if root is not None else settings.data_dir / "www"
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
@@ -183,8 +194,11 @@ def open_index_server(
     if access_log:
         _log_access_to_stderr()
     shown = f"[{host}]" if ":" in host else host
-    server = uvicorn.Server(index_server_config(create_index_app(root, access_log=access_log)))
-    return IndexServer(root, f"http://{shown}:{sock.getsockname()[1]}/", server, sock)
+    recorder = start_recorder(open_store(settings.database_url), settings) if stats else None
+    on_hit = recorder.on_hit if recorder is not None else None
+    app = create_index_app(root, access_log=access_log, on_hit=on_hit)
+    server = uvicorn.Server(index_server_config(app))
+    return IndexServer(root, f"http://{shown}:{sock.getsockname()[1]}/", server, sock, recorder)
 
 
 def _log_access_to_stderr() -> None:
@@ -218,12 +232,14 @@ class Running:
     _builder: threading.Thread
     _http: httpx.Client
     _stop: threading.Event
+    _recorder: HitRecorder
 
     def stop(self) -> None:
         """End the builder (its build goes back to the queue), then the server, then the store."""
         self._stop.set()
         self._builder.join(timeout=60)  # it reports the cancelled build while the API still serves
         self._server.stop()
+        self._recorder.stop()
         self._http.close()
         self.engine.dispose()
 
@@ -253,7 +269,10 @@ def start_up(settings: Settings) -> Running:
         farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
         api = create_builder_app(engine, farm)
         settings.www_dir.mkdir(parents=True, exist_ok=True)
-        server = serve_index_in_thread(settings.www_dir, settings.host, settings.port, api=api)
+        recorder = start_recorder(engine, settings)
+        server = serve_index_in_thread(
+            settings.www_dir, settings.host, settings.port, api=api, on_hit=recorder.on_hit
+        )
     except BaseException:
         engine.dispose()
         raise
@@ -270,4 +289,6 @@ def start_up(settings: Settings) -> Running:
     )
     builder.start()
     start_publisher(engine, settings, stop)
-    return Running(engine, server.url, target, farm.wheel_dir, server, builder, http, stop)
+    return Running(
+        engine, server.url, target, farm.wheel_dir, server, builder, http, stop, recorder
+    )

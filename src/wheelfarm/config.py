@@ -46,6 +46,7 @@ class Settings:
     pip_options: tuple[str, ...] = ()
     target_distros: tuple[tuple[str, str], ...] = ()  # (target, distro) pairs
     base_url: str = ""
+    stats_keep_days: int = 90  # raw hits are kept this many days (docs/stats.md)
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -190,6 +191,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "pip_options": _as_names,
     "base_url": _as_str,
     "target_distros": _as_pairs,
+    "stats_keep_days": _as_int,
 }
 
 

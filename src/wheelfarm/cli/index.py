@@ -43,13 +43,19 @@ def write(ctx: click.Context, everything: bool) -> None:
 @click.option("--host", help="Address to listen on [default: the 'host' setting].")
 @click.option("--port", type=int, help="Port to listen on [default: the 'port' setting].")
 @click.option("--access-log", is_flag=True, help="Log 'METHOD path status' for each request.")
+@click.option("--no-stats", is_flag=True, help="Do not record downloads and searches.")
 @click.pass_context
 def serve(
-    ctx: click.Context, root: Path | None, host: str | None, port: int | None, access_log: bool
+    ctx: click.Context,
+    root: Path | None,
+    host: str | None,
+    port: int | None,
+    access_log: bool,
+    no_stats: bool,
 ) -> None:
     """Serve the published index (simple pages, wheels, project pages) over HTTP until stopped."""
     server = open_index_server(
-        settings_of(ctx), root=root, host=host, port=port, access_log=access_log
+        settings_of(ctx), root=root, host=host, port=port, access_log=access_log, stats=not no_stats
     )
     out.print(f"serving {server.root} at {server.url}; Ctrl-C stops")
     # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the handler

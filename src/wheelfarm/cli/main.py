@@ -22,6 +22,7 @@ from wheelfarm.cli.database import db
 from wheelfarm.cli.distros import dependencies, distros
 from wheelfarm.cli.follow import add, audit, follow, show, status, sync
 from wheelfarm.cli.index import serve, write
+from wheelfarm.cli.stats import logs, stats
 from wheelfarm.cli.targets import targets
 from wheelfarm.cli.up import up
 from wheelfarm.config import load_settings
@@ -85,6 +86,9 @@ for _command in (
     dependencies,
     # the schema (cli/database.py)
     db,
+    # statistics (cli/stats.py)
+    stats,
+    logs,
 ):
     cli.add_command(_command)
 

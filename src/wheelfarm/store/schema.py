@@ -41,6 +41,9 @@ __all__ = [
     "releases",
     "skips",
     "state",
+    "stats_agents",
+    "stats_daily",
+    "stats_hits",
     "targets",
 ]
 
@@ -259,4 +262,59 @@ index_projects = Table(
     Column("listed", Text),
     Index("index_projects_dirty_idx", "dirty"),
     Index("index_projects_serial_idx", "serial"),
+)
+
+
+# -- statistics (see wheelfarm.stats and docs/stats.md) -------------------------------------
+
+# A 64-bit key: an INTEGER PRIMARY KEY on SQLite (the rowid itself), a BIGINT on PostgreSQL.
+_HIT_KEY = BigInteger().with_variant(Integer(), "sqlite")
+
+# One row per distinct user agent seen, parsed once; hits point to it by a hash of the string.
+stats_agents = Table(
+    "stats_agents",
+    metadata,
+    Column("agent", _HIT_KEY, primary_key=True, autoincrement=False),
+    Column("installer", String(64)),
+    Column("installer_version", String(64)),
+    Column("implementation", String(64)),
+    Column("python", String(16)),  # major.minor
+    Column("distro", String(128)),  # name and version
+    Column("libc", String(64)),
+    Column("arch", String(32)),
+    Column("os", String(64)),
+    Column("ci", Boolean),
+    Column("bot", Boolean, nullable=False, server_default=false()),
+)
+
+# Raw hits, kept ``stats_keep_days`` days: their unique key is what makes ingesting the same
+# log twice count once. ``client`` is a keyed hash of the address whose key changes daily.
+stats_hits = Table(
+    "stats_hits",
+    metadata,
+    Column("hit", _HIT_KEY, primary_key=True, autoincrement=False),
+    Column("day", Integer, nullable=False),  # days since 1970-01-01 (UTC)
+    Column("at", Float, nullable=False),
+    Column("kind", String(8), nullable=False),  # download, search, page, json
+    Column("project", String(255), nullable=False),
+    Column("version", String(255)),
+    Column("filename", String(512)),
+    Column("target", String(100)),
+    Column("client", String(16), nullable=False),
+    Column("agent", BigInteger, nullable=False),
+    Index("stats_hits_day_idx", "day"),
+)
+
+# Daily counts, kept for good: one row per (day, kind, project, dimension, value); dimension
+# ``total`` has the value ''. Bots are counted only under dimension ``bots``.
+stats_daily = Table(
+    "stats_daily",
+    metadata,
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(8), primary_key=True),
+    Column("project", String(255), primary_key=True),
+    Column("dimension", String(24), primary_key=True),
+    Column("value", String(512), primary_key=True),
+    Column("hits", BigInteger, nullable=False),
+    Index("stats_daily_kind_idx", "kind", "dimension", "day"),
 )

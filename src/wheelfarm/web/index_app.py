@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -29,7 +30,7 @@ from wheelfarm.web.conditional import is_fresh, parse_range
 from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
 from wheelfarm.web.negotiation import VARIANTS, negotiate
 
-__all__ = ["ACCESS_LOGGER", "API_PREFIXES", "IndexApp", "create_index_app"]
+__all__ = ["ACCESS_LOGGER", "API_PREFIXES", "HitCallback", "IndexApp", "create_index_app"]
 
 ACCESS_LOGGER = "wheelfarm.web.access"
 
@@ -42,14 +43,20 @@ _BUILTIN_404 = b"<!DOCTYPE html>\n<title>Not found</title>\n<h1>Not found</h1>\n
 
 access = logging.getLogger(ACCESS_LOGGER)
 
+HitCallback = Callable[[str, str, int, Mapping[str, str], str | None], None]
+"""Told of each answered GET: (method, path, status, {"user-agent": ...}, client address)."""
+
 
 class IndexApp:
     """The ASGI callable; see :func:`create_index_app`."""
 
-    def __init__(self, root: Path, api: ASGIApp | None, access_log: bool) -> None:
+    def __init__(
+        self, root: Path, api: ASGIApp | None, access_log: bool, on_hit: HitCallback | None = None
+    ) -> None:
         self.root = os.path.realpath(root)
         self.api = api
         self.access_log = access_log
+        self.on_hit = on_hit
         self._files = FileCache()
         self._negotiated: dict[str, str | None] = {}
 
@@ -69,6 +76,23 @@ class IndexApp:
         status = await self._handle(scope, send)
         if self.access_log:
             self._log(scope, status)
+        if self.on_hit is not None and status in (200, 206, 304):
+            self._hit(scope, status)
+
+    def _hit(self, scope: Scope, status: int) -> None:
+        """Tell ``on_hit`` of a GET (it must not block); its failure never fails a request."""
+        if scope["method"] != "GET" or self.on_hit is None:
+            return
+        agent = ""
+        for key, value in scope["headers"]:
+            if key == b"user-agent":
+                agent = value.decode("latin-1")
+                break
+        client = scope.get("client")
+        try:
+            self.on_hit("GET", scope["path"], status, {"user-agent": agent}, client and client[0])
+        except Exception:
+            access.exception("recording a hit failed")
 
     async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Hand the request to the API app, noting the status it answers for the access log."""
@@ -317,7 +341,11 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def create_index_app(
-    root: Path, api: ASGIApp | None = None, *, access_log: bool = False
+    root: Path,
+    api: ASGIApp | None = None,
+    *,
+    access_log: bool = False,
+    on_hit: HitCallback | None = None,
 ) -> IndexApp:
     """The ASGI app serving the published tree at ``root``.
 
@@ -325,5 +353,7 @@ def create_index_app(
     builder API), so one server on one port can serve both; it also receives lifespan events.
     ``access_log`` logs ``METHOD path status`` for each request to the ``wheelfarm.web.access``
     logger at INFO: what was fetched (``.metadata`` files, say) can then be checked.
+    ``on_hit``, when given, is called after each GET answered 200, 206 or 304 (statistics: see
+    docs/stats.md); it must return at once.
     """
-    return IndexApp(root, api, access_log)
+    return IndexApp(root, api, access_log, on_hit)

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from wheelfarm.errors import ConfigError
 from wheelfarm.web.asgi import ASGIApp
-from wheelfarm.web.index_app import create_index_app
+from wheelfarm.web.index_app import HitCallback, create_index_app
 
 __all__ = [
     "RunningServer",
@@ -104,10 +104,11 @@ def serve_index_in_thread(
     *,
     api: ASGIApp | None = None,
     access_log: bool = False,
+    on_hit: HitCallback | None = None,
 ) -> RunningServer:
     """Serve the tree (and ``api``) from a background thread; returns once it accepts requests.
 
     Port 0 picks a free port; the URL it got is in the result.
     """
-    config = index_server_config(create_index_app(root, api, access_log=access_log))
+    config = index_server_config(create_index_app(root, api, access_log=access_log, on_hit=on_hit))
     return run_in_thread(config, bind(host, port), "index server")

@@ -1,0 +1,174 @@
+"""What counts as a hit, and the row it becomes; the client's keyed, daily-changing hash.
+
+A hit is one of four kinds:
+
+- ``download``: a GET of a file under ``/files/<project>/`` answered 200 or 206. A range
+  request (206) counts once per client, file and day: its key is made of those three, so the
+  store's unique key folds the others into it.
+- ``search``: an installer's (pip, uv, poetry, pdm...) GET of ``/simple/<project>/``,
+  answered 200 or 304.
+- ``page``: a GET of the project page ``/project/<project>/``, 200 or 304.
+- ``json``: a GET of the project's JSON ``/project/<project>/json``, 200 or 304.
+
+No address is stored: :class:`ClientHasher` turns it into a 64-bit keyed hash whose key is
+derived from a secret and the day, so the same client is one client within a day and cannot be
+followed from one day to the next without the secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
+from wheelfarm.errors import ConfigError
+from wheelfarm.stats.agents import Agent
+
+__all__ = [
+    "DAY",
+    "KINDS",
+    "ClientHasher",
+    "Hit",
+    "classify",
+    "hit_key",
+    "load_secret",
+    "range_key",
+]
+
+DAY = 86400
+KINDS = ("download", "search", "page", "json")
+SECRET_FILE = "stats-secret"
+_MAX_NAME = 255
+_MAX_FILENAME = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One counted request; ``hit`` is its unique key (see :func:`hit_key`)."""
+
+    hit: int
+    day: int
+    at: float
+    kind: str
+    project: str
+    version: str | None
+    filename: str | None
+    target: str | None
+    client: str
+    agent: Agent
+
+
+def _signed(digest: bytes) -> int:
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def hit_key(*parts: object) -> int:
+    """A signed 64-bit hash of the parts: the same request seen twice has the same key."""
+    text = "\x1f".join(str(p) for p in parts)
+    return _signed(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest())
+
+
+def range_key(day: int, client: str, filename: str) -> int:
+    """The key of every range request of one file by one client on one day."""
+    return hit_key("range", day, client, filename)
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The secret the daily client keys derive from, made (mode 0600) on first use."""
+    path = data_dir / SECRET_FILE
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            secret = path.read_bytes()
+        else:
+            secret = secrets.token_bytes(32)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secret)
+    except OSError as error:
+        raise ConfigError("data_dir", str(data_dir), f"cannot keep {path}: {error}") from error
+    if len(secret) < 16:
+        raise ConfigError("data_dir", str(data_dir), f"{path} is too short to be a secret")
+    return secret
+
+
+class ClientHasher:
+    """Addresses to 16 hex digits, with a key that changes each day (derived from ``secret``)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._keys: dict[int, bytes] = {}
+        self._seen: dict[tuple[int, str], str] = {}
+
+    def __call__(self, address: str, day: int) -> str:
+        found = self._seen.get((day, address))
+        if found is None:
+            key = self._keys.get(day)
+            if key is None:
+                key = hmac.digest(self._secret, f"day {day}".encode(), "sha256")
+                if len(self._keys) > 64:
+                    self._keys.clear()
+                self._keys[day] = key
+            found = hashlib.blake2b(address.encode(), key=key, digest_size=8).hexdigest()
+            if len(self._seen) > 200_000:
+                self._seen.clear()
+            self._seen[(day, address)] = found
+        return found
+
+
+def _file_parts(project: str, filename: str) -> tuple[str | None, str] | None:
+    """(version, target) of a published file: a wheel's tag triple, or ``source``."""
+    try:
+        if filename.endswith(".whl"):
+            _, version, _, tags = parse_wheel_filename(filename)
+            triple = filename[:-4].split("-")[-3:]
+            del tags
+            return str(version), "-".join(triple)
+        name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    del name
+    return str(version), "source"
+
+
+def classify(
+    method: str, path: str, status: int, agent: Agent
+) -> tuple[str, str, str | None, str | None, str | None] | str:
+    """(kind, project, version, filename, target) of a request, or why it is not a hit."""
+    if method != "GET":
+        return "not a GET"
+    parts = path.split("?", 1)[0].split("/")
+    if len(parts) < 3 or parts[0] != "":
+        return "not a counted path"
+    head, name = parts[1], parts[2]
+    if not name or len(name) > _MAX_NAME:
+        return "not a counted path"
+    project = canonicalize_name(name)
+    rest = parts[3:]
+    if head == "files" and len(rest) == 1 and status in (200, 206):
+        filename = rest[0]
+        found = _file_parts(project, filename) if len(filename) <= _MAX_FILENAME else None
+        if found is None:
+            return "not a published file name"
+        return "download", project, found[0], filename, found[1]
+    if status not in (200, 304):
+        return "not a counted status"
+    if head == "simple" and rest in ([""], ["index.html"], ["index.json"]):
+        return ("search", project, None, None, None) if agent.is_installer else "not an installer"
+    if head == "project" and rest in ([""], ["index.html"]):
+        return "page", project, None, None, None
+    if head == "project" and rest in (["json"], ["json", ""], ["json", "index.json"]):
+        return "json", project, None, None, None
+    return "not a counted path"
