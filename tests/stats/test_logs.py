@@ -143,7 +143,7 @@ def test_gzip_logs_are_read_like_plain_ones(tmp_path, engine):
 
 def test_apache_escaped_quotes_are_read(engine):
     agent = PIP_AGENT.replace('"', '\\"')
-    line = f'192.0.2.1 - - [{time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(NOW))}] '
+    line = f"192.0.2.1 - - [{time.strftime('%d/%b/%Y:%H:%M:%S +0000', time.gmtime(NOW))}] "
     line += f'"GET /simple/demo/ HTTP/1.1" 200 10 "-" "{agent}"\n'
     assert ingest(engine, [line.encode()]).hits == 1
     assert counts(engine)["shares"]["installer"] == {}

@@ -3,7 +3,7 @@
 A hit is one of four kinds:
 
 - ``download``: a GET of a file under ``/files/<project>/`` answered 200 or 206. A range
-  request (206) counts once per client, file and day: its key is made of those three, so the
+  request (206) counts once per client (address and user agent), file and day: its key is made of those, so the
   store's unique key folds the others into it.
 - ``search``: an installer's (pip, uv, poetry, pdm...) GET of ``/simple/<project>/``,
   answered 200 or 304.
@@ -79,9 +79,10 @@ def hit_key(*parts: object) -> int:
     return _signed(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest())
 
 
-def range_key(day: int, client: str, filename: str) -> int:
-    """The key of every range request of one file by one client on one day."""
-    return hit_key("range", day, client, filename)
+def range_key(day: int, client: str, agent: int, filename: str) -> int:
+    """The key of every range request of one file by one client (address and user agent) on
+    one day: everything the hit's counts depend on, so which of them comes first is moot."""
+    return hit_key("range", day, client, agent, filename)
 
 
 def load_secret(data_dir: Path) -> bytes:

@@ -165,7 +165,7 @@ class LogIngester:
         kind, project, version, filename, target = found
         client = self._clients(match["addr"], day)
         if status == 206 and filename is not None:
-            key = range_key(day, client, filename)
+            key = range_key(day, client, agent.key, filename)
         else:
             key = hit_key(int(at), client, request["target"], status, match["size"], agent.key)
         return Hit(key, day, at, kind, project, version, filename, target, client, agent)

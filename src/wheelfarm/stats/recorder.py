@@ -139,7 +139,7 @@ class HitRecorder:
         day = int(at // DAY)
         hashed = self._clients(client, day)
         if status == 206 and filename is not None:
-            key = range_key(day, hashed, filename)
+            key = range_key(day, hashed, agent.key, filename)
         else:
             key = hit_key(os.urandom(8).hex())
         return Hit(key, day, at, kind, project, version, filename, target, hashed, agent)
