@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.farm.test_cli_farm import _hear_ctrl_c, wheelfarm
 from tests.fixtures.fake_upstream import FakeUpstream
@@ -77,7 +78,7 @@ def test_pip_and_uv_downloads_from_up_are_counted_within_ten_seconds(tmp_path, d
                 time.sleep(0.5)
             installs = {name: install(tmp_path, url, name) for name in ("pip", "uv")}
             served = time.monotonic()
-            found: dict = {}
+            found: dict[str, Any] = {}
             while time.monotonic() < served + 10:
                 shown = wheelfarm(tmp_path, database_url, "stats", "--json")
                 found = json.loads(shown.stdout) if shown.returncode == 0 else {}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.stats.lines import BOT_AGENT, BROWSER_AGENT, PIP_AGENT, UV_AGENT, nginx_line
 from wheelfarm.stats.hits import DAY
-from wheelfarm.stats.logs import LogIngester
+from wheelfarm.stats.logs import IngestReport, LogIngester
 from wheelfarm.stats.report import project_downloads, summary
 from wheelfarm.stats.sources import read_lines
 from wheelfarm.store.schema import stats_hits
@@ -21,14 +22,14 @@ SECRET = b"s" * 32
 WHEEL = "/files/demo/demo-1.0-cp311-cp311-linux_x86_64.whl"
 
 
-def ingest(engine, lines, **options):
+def ingest(engine, lines, **options) -> IngestReport:
     ingester = LogIngester(engine, SECRET, now=NOW, **options)
     ingester.feed(lines)
     ingester.flush()
     return ingester.report
 
 
-def counts(engine):
+def counts(engine) -> dict[str, Any]:
     with engine.connect() as connection:
         return summary(connection, TODAY)
 

@@ -31,18 +31,18 @@ line_strategy = st.builds(
 )
 
 
-def daily(engine):
+def daily(engine) -> list[tuple[object, ...]]:
     with engine.connect() as connection:
         return sorted(tuple(row) for row in connection.execute(select(stats_daily)))
 
 
-def run(engine, lines, batch):
+def run(engine, lines, batch) -> None:
     ingester = LogIngester(engine, b"k" * 32, now=NOW, batch=batch)
     ingester.feed(lines)
     ingester.flush()
 
 
-def reset(engine):
+def reset(engine) -> None:
     with engine.begin() as connection:
         for table in (stats_daily, stats_hits, stats_agents):
             connection.execute(delete(table))

@@ -3,8 +3,8 @@
 A hit is one of four kinds:
 
 - ``download``: a GET of a file under ``/files/<project>/`` answered 200 or 206. A range
-  request (206) counts once per client (address and user agent), file and day: its key is made of those, so the
-  store's unique key folds the others into it.
+  request (206) counts once per client (address and user agent), file and day: its key is
+  made of those, so the store's unique key folds the others into it.
 - ``search``: an installer's (pip, uv, poetry, pdm...) GET of ``/simple/<project>/``,
   answered 200 or 304.
 - ``page``: a GET of the project page ``/project/<project>/``, 200 or 304.
