@@ -15,6 +15,7 @@ __all__ = [
     "NormalizedName",
     "canonical",
     "is_prerelease",
+    "shown_text",
     "sort_versions",
     "text_problem",
     "unsafe_text_problem",
@@ -81,3 +82,8 @@ def unsafe_text_problem(what: str, value: str) -> str | None:
     if found is None:
         return None
     return f"{what} contains the control or bidirectional character U+{ord(found[0]):04X}"
+
+
+def shown_text(value: str) -> str:
+    """``value`` with each control or bidi override character replaced by U+FFFD, to show."""
+    return _UNSAFE.sub("\ufffd", value)

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPENDENCIES_HEADER",
     "MAX_DURATION",
+    "MAX_LOG_CHARS",
     "BuildReport",
     "BuildReportReply",
     "BuildStatus",
@@ -49,6 +50,8 @@ API_PREFIX = "/api/builder/v1"
 MAX_BUILD_ID = 2**31 - 1
 #: The longest build a builder may report, in seconds (30 days; a build times out long before).
 MAX_DURATION = 30 * 86400.0
+#: The longest build log a report may carry, in characters.
+MAX_LOG_CHARS = 4 << 20
 #: The largest size in bytes any message may carry (1 EiB: more than any disk, less than 2**63).
 MAX_BYTES = 1 << 60
 
@@ -153,7 +156,7 @@ class BuildReport(Message):
     status: BuildStatus
     reason: ShownText | None = Field(default=None, max_length=2000)
     duration: float = Field(ge=0, le=MAX_DURATION)
-    log: str = Field(default="", max_length=4 << 20)
+    log: str = Field(default="", max_length=MAX_LOG_CHARS)
 
 
 class BuildReportReply(Message):
