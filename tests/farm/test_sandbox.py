@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import io
+import itertools
 import json
 import os
 import re
@@ -567,7 +568,7 @@ def test_bubblewrap_binds_only_the_build_directory_writable(tmp_path: Path) -> N
 
     assert wrapped[0] == "/usr/bin/bwrap"
     assert wrapped[-4:] == ["--", sys.executable, "-m", "pip"]
-    pairs = list(zip(wrapped, wrapped[1:], strict=False))
+    pairs = list(itertools.pairwise(wrapped))
     writable = [target for option, target in pairs if option == "--bind"]
     read_only = {target for option, target in pairs if option == "--ro-bind"}
     assert writable == [str(tmp_path)]
