@@ -297,3 +297,40 @@ def test_target_distros_from_a_table_or_the_environment(tmp_path: Path) -> None:
 def test_a_malformed_target_distro_names_the_setting(value: str) -> None:
     with pytest.raises(ConfigError, match="target_distros"):
         load(None, {"WHEELFARM_TARGET_DISTROS": value})
+
+
+@pytest.mark.parametrize(
+    ("environ", "allowed"),
+    [
+        ({}, False),  # refused unless the operator says so
+        ({"WHEELFARM_ALLOW_UNSANDBOXED_BUILDS": "1"}, True),
+        ({"WHEELFARM_ALLOW_UNSANDBOXED_BUILDS": "yes"}, True),
+        ({"WHEELFARM_ALLOW_UNSANDBOXED_BUILDS": "0"}, False),
+        ({"WHEELFARM_ALLOW_UNSANDBOXED_BUILDS": "False"}, False),
+    ],
+)
+def test_unsandboxed_builds_are_allowed_only_explicitly(
+    environ: dict[str, str], allowed: bool
+) -> None:
+    assert load(environ=environ).allow_unsandboxed_builds is allowed
+
+
+@pytest.mark.parametrize(
+    ("environ", "setting"),
+    [
+        ({"WHEELFARM_ALLOW_UNSANDBOXED_BUILDS": "maybe"}, "allow_unsandboxed_builds"),
+        ({"WHEELFARM_MAX_WHEELS_PER_JOB": "0"}, "max_wheels_per_job"),
+        ({"WHEELFARM_MAX_WHEELS_PER_JOB": "many"}, "max_wheels_per_job"),
+    ],
+)
+def test_bad_farm_safety_settings_are_config_errors(environ: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(environ=environ)
+    assert caught.value.setting == setting
+
+
+def test_staging_is_in_the_data_directory_outside_the_published_tree(tmp_path: Path) -> None:
+    settings = load(flags={"data_dir": str(tmp_path)})
+    assert settings.staging_dir.parent == tmp_path
+    assert not settings.staging_dir.is_relative_to(settings.www_dir)
+    assert load(environ={"WHEELFARM_MAX_WHEELS_PER_JOB": "3"}).max_wheels_per_job == 3

@@ -19,12 +19,13 @@ from typing import NoReturn
 
 import httpx
 import uvicorn
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, make_url
 
 from wheelfarm.builder.client import MasterClient
+from wheelfarm.builder.isolation import choose_isolation
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.config import Settings
-from wheelfarm.errors import WheelfarmError
+from wheelfarm.errors import ConfigError, WheelfarmError
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import schedule_project
@@ -228,6 +229,7 @@ class Running:
     url: str
     target: Target
     wheel_dir: Path
+    isolation: str  # how the local builder's builds are confined, e.g. "bubblewrap"
     _server: RunningServer
     _builder: threading.Thread
     _http: httpx.Client
@@ -262,11 +264,25 @@ def start_up(settings: Settings) -> Running:
     The index and the builder API share one port; the publisher writes the index now, then
     every change; the local builder builds for this machine's interpreter.
     """
+    isolation = choose_isolation()
+    if not isolation.confined and not settings.allow_unsandboxed_builds:
+        raise ConfigError(
+            "allow_unsandboxed_builds",
+            False,
+            "bubblewrap is not installed or cannot make namespaces here, so builds would run "
+            "unconfined and could read the master's data; install bubblewrap, or set "
+            "WHEELFARM_ALLOW_UNSANDBOXED_BUILDS=1 to build anyway",
+        )
     engine = open_store(settings.database_url)
     try:
         with engine.begin() as connection:
             target, token = _register_local(connection, settings)
-        farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
+        farm = FarmConfig(
+            index_url=settings.simple_url,
+            wheel_dir=settings.wheel_dir,
+            staging_dir=settings.staging_dir,
+            max_wheels_per_job=settings.max_wheels_per_job,
+        )
         api = create_builder_app(engine, farm)
         settings.www_dir.mkdir(parents=True, exist_ok=True)
         recorder = start_recorder(engine, settings)
@@ -279,7 +295,12 @@ def start_up(settings: Settings) -> Running:
     stop = threading.Event()
     http = httpx.Client(timeout=settings.http_timeout)
     options = BuilderOptions(
-        workdir=settings.data_dir / "build", label=LOCAL_BUILDER, pip_options=settings.pip_options
+        workdir=settings.data_dir / "build",
+        label=LOCAL_BUILDER,
+        pip_options=settings.pip_options,
+        isolation=isolation,
+        allow_unsandboxed=settings.allow_unsandboxed_builds,
+        secrets=_secrets(settings),
     )
     builder = threading.Thread(
         target=run_builder,
@@ -290,5 +311,21 @@ def start_up(settings: Settings) -> Running:
     builder.start()
     start_publisher(engine, settings, stop)
     return Running(
-        engine, server.url, target, farm.wheel_dir, server, builder, http, stop, recorder
+        engine,
+        server.url,
+        target,
+        farm.wheel_dir,
+        isolation.name,
+        server,
+        builder,
+        http,
+        stop,
+        recorder,
     )
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    """What the local builder must keep out of build logs besides its token: the database's
+    password, if its URL has one."""
+    password = make_url(settings.database_url).password if settings.database else None
+    return (str(password),) if password else ()

@@ -47,6 +47,8 @@ class Settings:
     target_distros: tuple[tuple[str, str], ...] = ()  # (target, distro) pairs
     base_url: str = ""
     stats_keep_days: int = 90  # raw hits are kept this many days (docs/stats.md)
+    allow_unsandboxed_builds: bool = False
+    max_wheels_per_job: int = 8
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -65,6 +67,11 @@ class Settings:
     def wheel_dir(self) -> Path:
         """Where wheels are stored: inside the published tree, so they are served as they are."""
         return self.www_dir / "files"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where uploads stream to before intake: in the data directory, out of the tree."""
+        return self.data_dir / "staging"
 
     @property
     def withdrawn_dir(self) -> Path:
@@ -154,6 +161,26 @@ def _as_int(setting: str, value: object) -> int:
     return number
 
 
+def _as_bool(setting: str, value: object) -> bool:
+    """A TOML boolean, or 1/0, true/false, yes/no, on/off from the environment."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off", ""):
+            return False
+    raise ConfigError(setting, value, "expected true or false (1 or 0)")
+
+
+def _as_positive_int(setting: str, value: object) -> int:
+    number = _as_int(setting, value)
+    if number < 1:
+        raise ConfigError(setting, value, "must be at least 1")
+    return number
+
+
 def _as_pairs(setting: str, value: object) -> tuple[tuple[str, str], ...]:
     """A TOML table ``{target = "distro"}``, or ``target=distro,target=distro`` from the
     environment; sorted, so equal settings compare equal."""
@@ -192,6 +219,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "base_url": _as_str,
     "target_distros": _as_pairs,
     "stats_keep_days": _as_int,
+    "allow_unsandboxed_builds": _as_bool,
+    "max_wheels_per_job": _as_positive_int,
 }
 
 

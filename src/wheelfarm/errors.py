@@ -22,6 +22,7 @@ and every one is listed here (a test holds this list to the code)::
                 `HelloFirst` (wheelfarm.farm.refusals)
                 `AlreadyPublished` (wheelfarm.farm.refusals)
                 `TargetRemoved` (wheelfarm.farm.refusals)
+                `TooManyWheels` (wheelfarm.farm.refusals)
             `WheelTooLarge` (wheelfarm.farm.refusals)
             `MasterDiskFull` (wheelfarm.farm.refusals)
         `ImportRefused` (wheelfarm.farm.wheels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -14,8 +15,10 @@ __all__ = [
     "NormalizedName",
     "canonical",
     "is_prerelease",
+    "shown_text",
     "sort_versions",
     "text_problem",
+    "unsafe_text_problem",
 ]
 
 # Source distribution file endings, the legacy ones included (PEP 625 allows only .tar.gz).
@@ -65,3 +68,22 @@ def text_problem(what: str, value: str, limit: int) -> str | None:
     if "\x00" in value:
         return f"{what} contains a NUL character"
     return None
+
+
+# Control characters (C0, DEL, C1) and the bidirectional embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069): a name holding one can show as another name on a page or in
+# a terminal ("Trojan Source").
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def unsafe_text_problem(what: str, value: str) -> str | None:
+    """Why a name people will read is unsafe to show (a control or bidi override character)."""
+    found = _UNSAFE.search(value)
+    if found is None:
+        return None
+    return f"{what} contains the control or bidirectional character U+{ord(found[0]):04X}"
+
+
+def shown_text(value: str) -> str:
+    """``value`` with each control or bidi override character replaced by U+FFFD, to show."""
+    return _UNSAFE.sub("\ufffd", value)

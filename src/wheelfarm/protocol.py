@@ -1,6 +1,11 @@
 """The messages between the master and its builders: one catalogue, checked on both sides.
 
 Builders pull: every exchange is a request from the builder. Field names are the wire names.
+Every number a message carries has a type and a range: finite (no NaN, no infinity), never
+negative where a negative makes no sense, and bounded, so a hostile or broken builder cannot
+store a value that breaks whatever reads it later (a duration of 1e12 seconds is no date).
+Every text is bounded too, and a name shown to people carries no control or bidirectional
+override characters (:data:`ShownText`).
 """
 
 from __future__ import annotations
@@ -8,12 +13,18 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from wheelfarm.names import unsafe_text_problem
 
 __all__ = [
     "API_PREFIX",
     "DEPENDENCIES_HEADER",
+    "MAX_BUILD_ID",
+    "MAX_BYTES",
     "MAX_DEPENDENCIES_HEADER",
+    "MAX_DURATION",
+    "MAX_LOG_CHARS",
     "BuildReport",
     "BuildReportReply",
     "BuildStatus",
@@ -27,11 +38,42 @@ __all__ = [
     "Hello",
     "HelloReply",
     "Job",
+    "Message",
+    "ShownText",
     "Soname",
     "WheelDependencies",
 ]
 
 API_PREFIX = "/api/builder/v1"
+
+#: The largest build id: the store's ``builds.id`` is a 32-bit integer on PostgreSQL.
+MAX_BUILD_ID = 2**31 - 1
+#: The longest build a builder may report, in seconds (30 days; a build times out long before).
+MAX_DURATION = 30 * 86400.0
+#: The longest build log a report may carry, in characters.
+MAX_LOG_CHARS = 4 << 20
+#: The largest size in bytes any message may carry (1 EiB: more than any disk, less than 2**63).
+MAX_BYTES = 1 << 60
+
+
+def _shown(value: str) -> str:
+    """Refuse control and bidirectional override characters in a text people will read."""
+    problem = unsafe_text_problem("text", value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A single-line text shown to people (names, labels, reasons): no control characters, no
+#: bidirectional overrides, which could make a page or a terminal show something else.
+ShownText = Annotated[str, AfterValidator(_shown)]
+
+
+class Message(BaseModel):
+    """The base of every message: NaN and infinity are refused wherever a number is read."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
 
 #: What the master tells a builder (``wheelfarm builders skip|pause|resume|stop``):
 #: ``skip`` ends the build under way (the job fails, named as skipped by the operator);
@@ -40,67 +82,71 @@ API_PREFIX = "/api/builder/v1"
 Command = Literal["continue", "skip", "pause", "stop"]
 
 
-class Hello(BaseModel):
+class Hello(Message):
     """A builder introduces itself: what it builds for, and where it runs."""
 
-    target: str = Field(min_length=1, max_length=100, description="e.g. cp311-cp311-linux_armv7l")
-    platforms: list[str] = Field(default_factory=list, max_length=500)
-    python: str = Field(max_length=100, description="e.g. 3.11.7")
-    os: str = Field(max_length=200, description="e.g. Debian GNU/Linux 12 (bookworm)")
-    label: str | None = Field(default=None, max_length=200)
+    target: ShownText = Field(
+        min_length=1, max_length=100, description="e.g. cp311-cp311-linux_armv7l"
+    )
+    platforms: list[Annotated[ShownText, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=500
+    )
+    python: ShownText = Field(max_length=100, description="e.g. 3.11.7")
+    os: ShownText = Field(max_length=200, description="e.g. Debian GNU/Linux 12 (bookworm)")
+    label: ShownText | None = Field(default=None, max_length=200)
 
 
-class HelloReply(BaseModel):
-    builder: str
-    lease_seconds: float
-    heartbeat_seconds: float
+class HelloReply(Message):
+    builder: str = Field(max_length=200)
+    lease_seconds: float = Field(gt=0, le=MAX_DURATION)
+    heartbeat_seconds: float = Field(gt=0, le=MAX_DURATION)
 
 
-class Job(BaseModel):
-    build_id: int
-    project: str
-    version: str
-    target: str
-    index_url: str
+class Job(Message):
+    build_id: int = Field(ge=1, le=MAX_BUILD_ID)
+    project: ShownText = Field(min_length=1, max_length=255)
+    version: ShownText = Field(min_length=1, max_length=255)
+    target: ShownText = Field(min_length=1, max_length=100)
+    index_url: str = Field(min_length=1, max_length=2000)
 
 
-class ClaimReply(BaseModel):
+class ClaimReply(Message):
     """A job, or none with how long to wait before asking again (and why, in ``command``)."""
 
     job: Job | None = None
-    retry_after: float = 0.0
+    retry_after: float = Field(default=0.0, ge=0, le=MAX_DURATION)
     command: Command = "continue"
 
 
-class Health(BaseModel):
+class Health(Message):
     """Readings taken on the builder; monitoring is built on them."""
 
-    cpu_temperature: float | None = None
-    load: float | None = None
+    cpu_temperature: float | None = Field(default=None, ge=-273.15, le=1000)  # degrees Celsius
+    load: float | None = Field(default=None, ge=0, le=1e6)
     memory_percent: float | None = Field(default=None, ge=0, le=100)
     swap_percent: float | None = Field(default=None, ge=0, le=100)
-    disk_free_bytes: int | None = Field(default=None, ge=0)
+    disk_free_bytes: int | None = Field(default=None, ge=0, le=MAX_BYTES)
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(Message):
     health: Health = Field(default_factory=Health)
 
 
-class HeartbeatReply(BaseModel):
+class HeartbeatReply(Message):
     command: Command = "continue"
 
 
-class FileAccepted(BaseModel):
-    filename: str
-    sha256: str
-    size: int
+class FileAccepted(Message):
+    filename: str = Field(max_length=512)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0, le=MAX_BYTES)
 
 
 #: How a build ended, as its builder reports it.
 BuildStatus = Literal["built", "failed", "not-yet-available", "cancelled"]
 
 
-class BuildReport(BaseModel):
+class BuildReport(Message):
     """A builder reports how a build ended (``POST /builds/{id}/result``).
 
     ``not-yet-available``: the index did not have the release yet. ``cancelled``: the build was
@@ -108,15 +154,15 @@ class BuildReport(BaseModel):
     """
 
     status: BuildStatus
-    reason: str | None = Field(default=None, max_length=2000)
-    duration: float = Field(ge=0)
-    log: str = Field(default="", max_length=4 << 20)
+    reason: ShownText | None = Field(default=None, max_length=2000)
+    duration: float = Field(ge=0, le=MAX_DURATION)
+    log: str = Field(default="", max_length=MAX_LOG_CHARS)
 
 
-class BuildReportReply(BaseModel):
+class BuildReportReply(Message):
     """The outcome the master recorded (``failed`` when a ``built`` report had no wheel)."""
 
-    status: str
+    status: str = Field(max_length=50)
 
 
 #: The PUT of a wheel may carry its system dependencies in this header, as compact JSON
@@ -131,7 +177,7 @@ Soname = Annotated[str, StringConstraints(pattern=r"^[^/\s\x00]+$", max_length=2
 _Problem = Annotated[str, StringConstraints(max_length=300)]
 
 
-class WheelDependencies(BaseModel):
+class WheelDependencies(Message):
     """What a built wheel needs from the system (see docs/farm.md, System dependencies)."""
 
     model_config = ConfigDict(extra="forbid")

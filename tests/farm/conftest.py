@@ -46,6 +46,7 @@ class Farm:
     token: str
     wheels: Path
     clock: Clock
+    staging: Path
 
     http: httpx.Client
 
@@ -78,13 +79,23 @@ def farm(engine: Engine, tmp_path: Path) -> Iterator[Farm]:
         config = FarmConfig(
             index_url=upstream.simple_url,
             wheel_dir=tmp_path / "wheels",
+            staging_dir=tmp_path / "staging",
             heartbeat_seconds=HEARTBEAT,
             idle_retry_seconds=HEARTBEAT,
         )
         server = serve_in_thread(create_builder_app(engine, config, clock))
         try:
             with httpx.Client(timeout=120) as http:
-                yield Farm(engine, upstream, server, token, tmp_path / "wheels", clock, http)
+                yield Farm(
+                    engine,
+                    upstream,
+                    server,
+                    token,
+                    tmp_path / "wheels",
+                    clock,
+                    tmp_path / "staging",
+                    http,
+                )
         finally:
             server.stop()
 

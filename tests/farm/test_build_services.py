@@ -28,10 +28,11 @@ from wheelfarm.farm.refusals import (
     MasterDiskFull,
     NotYourBuild,
     TargetNotConfigured,
+    TooManyWheels,
     WheelTooLarge,
 )
 from wheelfarm.farm.registry import add_builder, add_target, set_command
-from wheelfarm.farm.uploads import check_upload, staged_upload, sweep_stale_uploads
+from wheelfarm.farm.uploads import Upload, check_upload, staged_upload, sweep_stale_uploads
 from wheelfarm.names import canonical
 from wheelfarm.protocol import BuildReport, Hello
 from wheelfarm.store.schema import build_files, builders, builds, jobs
@@ -179,9 +180,10 @@ def test_an_upload_too_large_or_already_published_is_refused(queued: Engine) -> 
     limits = IntakeLimits()
     name = "foo-1.0-py3-none-any.whl"
     with queued.begin() as connection:
+        build = own_build(connection, build_id, "b1")
         with pytest.raises(WheelTooLarge):
-            check_upload(connection, name, limits.max_wheel_bytes + 1, limits)
-        check_upload(connection, name, 100, limits)
+            check_upload(connection, build, Upload(name, "", limits.max_wheel_bytes + 1), limits)
+        check_upload(connection, build, Upload(name, "", 100), limits)
         connection.execute(
             build_files.insert().values(
                 filename=name,
@@ -195,22 +197,22 @@ def test_an_upload_too_large_or_already_published_is_refused(queued: Engine) -> 
             )
         )
         with pytest.raises(AlreadyPublished, match="is already published"):
-            check_upload(connection, name, 100, limits)
+            check_upload(connection, build, Upload(name, "", 100), limits)
 
 
 def test_a_full_disk_while_staging_is_refused_as_such_and_leaves_no_file(tmp_path: Path) -> None:
-    with pytest.raises(MasterDiskFull), staged_upload(tmp_path) as staged:
+    with pytest.raises(MasterDiskFull), staged_upload(tmp_path / "staging") as staged:
         staged.write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
-    assert list((tmp_path / ".incoming").iterdir()) == []
+    assert list((tmp_path / "staging").iterdir()) == []
 
 
 def test_stale_staging_files_are_swept_and_fresh_ones_kept(tmp_path: Path) -> None:
-    with staged_upload(tmp_path) as staged:
+    with staged_upload(tmp_path / "staging") as staged:
         staged.write_bytes(b"x")
-        (tmp_path / ".incoming" / "old.upload").write_bytes(b"x")
-        old = (tmp_path / ".incoming" / "old.upload").stat().st_mtime
-        assert sweep_stale_uploads(tmp_path / ".incoming", old + 3601) == 2
+        (tmp_path / "staging" / "old.upload").write_bytes(b"x")
+        old = (tmp_path / "staging" / "old.upload").stat().st_mtime
+        assert sweep_stale_uploads(tmp_path / "staging", old + 3601) == 2
     assert sweep_stale_uploads(tmp_path / "absent", NOW) == 0
 
 
@@ -219,3 +221,64 @@ def test_a_long_log_keeps_its_tail_within_the_cap() -> None:
     text = zlib.decompress(log.data)
     assert text.startswith(b"[log truncated: 13 bytes dropped]\n") and text.endswith(b"END")
     assert log.size == len(text)
+
+
+def _record_wheels(engine: Engine, build_id: int, count: int, wheels: Path | None = None) -> None:
+    """``count`` wheels of foo 1.0 recorded for the build (and written under ``wheels``)."""
+    with engine.begin() as connection:
+        for number in range(count):
+            name = f"foo-1.0-{number + 1}-py3-none-any.whl"
+            connection.execute(
+                build_files.insert().values(
+                    filename=name,
+                    project="foo",
+                    version="1.0",
+                    target=CP311.name,
+                    build_id=build_id,
+                    sha256="ab" * 32,
+                    size=100,
+                    tags="py3-none-any",
+                )
+            )
+            if wheels is not None:
+                (wheels / "foo").mkdir(parents=True, exist_ok=True)
+                (wheels / "foo" / name).write_bytes(b"wheel")
+
+
+def test_a_build_may_upload_at_most_the_limit_of_wheels(queued: Engine) -> None:
+    build_id = _claim(queued)
+    _record_wheels(queued, build_id, 3)
+    upload = Upload("foo-1.0-9-py3-none-any.whl", "", 100)
+    with queued.begin() as connection:
+        build = own_build(connection, build_id, "b1")
+        check_upload(connection, build, upload, IntakeLimits(), max_wheels=4)
+        with pytest.raises(TooManyWheels, match="already uploaded 3 wheels"):
+            check_upload(connection, build, upload, IntakeLimits(), max_wheels=3)
+
+
+@pytest.mark.parametrize(
+    ("status", "published"),
+    [("built", 2), ("failed", 0), ("cancelled", 0), ("not-yet-available", 0)],
+)
+def test_only_a_build_that_ends_built_keeps_its_wheels_published(
+    queued: Engine, tmp_path: Path, status: str, published: int
+) -> None:
+    build_id = _claim(queued)
+    _record_wheels(queued, build_id, 2, tmp_path)
+    report = BuildReport.model_validate({"status": status, "duration": 1.0})
+    with queued.begin() as connection:
+        finish_build(connection, build_id, "b1", report, now=NOW, wheel_dir=tmp_path)
+        rows = connection.execute(select(build_files.c.filename)).scalars().all()
+    assert len(rows) == published
+    assert len(list((tmp_path / "foo").iterdir())) == published
+
+
+def test_the_wheels_of_an_expired_lease_are_withdrawn(queued: Engine, tmp_path: Path) -> None:
+    build_id = _claim(queued)
+    _record_wheels(queued, build_id, 22, tmp_path)
+    with queued.begin() as connection:
+        claim_build(connection, "b1", now=NOW + LEASE + 1, lease_seconds=LEASE, wheel_dir=tmp_path)
+        status = connection.execute(select(builds.c.status).where(builds.c.id == build_id))
+        assert status.scalar_one() == "failed"
+        assert connection.execute(select(build_files)).all() == []
+    assert list((tmp_path / "foo").iterdir()) == []

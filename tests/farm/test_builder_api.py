@@ -206,4 +206,4 @@ def test_a_builder_process_killed_mid_build_loses_the_job_and_it_is_built_once(
     assert (job.state, job.attempts) == ("built", 2)
     assert files == ["demo_slow-1.0-py3-none-any.whl"]
     assert [p.name for p in (farm.wheels / "demo-slow").iterdir()] == files  # no orphans
-    assert not any((farm.wheels / ".incoming").iterdir())
+    assert not any(farm.staging.iterdir())

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.tags import Tag
 
+from tests.fixtures.wheels import record_for
 from wheelfarm.farm.intake import (
     AcceptedWheel,
     IntakeError,
@@ -64,24 +65,35 @@ def make_wheel(
     dist_info: str | None = None,
     symlink: str | None = None,
     compression: int = zipfile.ZIP_DEFLATED,
+    record: dict[str, bytes] | bool = True,
 ) -> Path:
     """Write a wheel with a proper dist-info to a spool path that is not named after it.
 
     ``metadata=None`` and ``wheel=False`` leave those files out; ``dist_info`` renames the
     directory; ``symlink`` adds a symlink member of that name. ``members`` may repeat a name.
+    ``RECORD`` lists every member with its hash, unless ``record`` is False; a dict there
+    replaces the recorded bytes of those members (a RECORD that lies).
     """
     name, version = filename.split("-")[:2]
     info_dir = dist_info or f"{name}-{version}.dist-info"
     path = tmp_path / "upload.whl"
+    written: dict[str, bytes] = {}
     with zipfile.ZipFile(path, "w") as archive:
         for member, data in (members or {}).items():
             archive.writestr(member_info(member, compression), data)
+            written[member] = data
         if metadata == "default":
             metadata = metadata_for(name, version)
         if metadata is not None:
             archive.writestr(member_info(f"{info_dir}/METADATA", compression), metadata)
+            written[f"{info_dir}/METADATA"] = metadata
         if wheel:
             archive.writestr(member_info(f"{info_dir}/WHEEL", compression), WHEEL)
+            written[f"{info_dir}/WHEEL"] = WHEEL
+        if record is not False:
+            lies = record if isinstance(record, dict) else {}
+            listed = record_for({**written, **lies}, info_dir)
+            archive.writestr(member_info(f"{info_dir}/RECORD", compression), listed)
         if symlink is not None:
             link = member_info(symlink)
             link.create_system = 3  # Unix, so external_attr holds a mode
@@ -161,6 +173,7 @@ class Upload:
     content: bytes | None = None  # raw bytes instead of a zip
     appended: tuple[tuple[str, bytes], ...] = ()  # added afterwards, names may repeat
     compression: int = zipfile.ZIP_DEFLATED
+    record: dict[str, bytes] | bool = True
     version: str = "1.0"
     accepted_tags: list[Tag] | None = None
     expected_sha256: str | None = None
@@ -181,6 +194,7 @@ class Upload:
             dist_info=self.dist_info,
             symlink=self.symlink,
             compression=self.compression,
+            record=self.record,
         )
         with warnings.catch_warnings(), zipfile.ZipFile(path, "a") as archive:
             warnings.simplefilter("ignore")  # zipfile warns when a name repeats: that is the point
@@ -301,6 +315,21 @@ class Upload:
             Upload(members={"foo/a.py": b"", "foo/b.py": b""}, limits=IntakeLimits(max_members=3)),
             "too many",
             id="too_many_members",
+        ),
+        # A member whose bytes are not those RECORD lists: changed after the build.
+        pytest.param(
+            Upload(members={"foo/a.py": b"evil()"}, record={"foo/a.py": b"good()"}),
+            "RECORD",
+            id="record_hash_mismatch",
+        ),
+        # A member RECORD does not list at all.
+        pytest.param(Upload(record=False), "RECORD", id="record_missing"),
+        # Bidirectional overrides and control characters in a file name make it read as another.
+        pytest.param(
+            Upload(filename="foo-1.0-py3-none-any\u202egnp.whl"), "U+202E", id="filename_bidi"
+        ),
+        pytest.param(
+            Upload(filename="foo-1.0-py3-none-any\x1b[2K.whl"), "U+001B", id="filename_escape"
         ),
         # A zip bomb: 16 MiB of zeros in a file of about 16 KiB.
         pytest.param(

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from tests.farm.conftest import Farm, hello
 from tests.fixtures.sdists import make_sdist
 from tests.fixtures.slow_proxy import SlowProxy
+from tests.fixtures.wheels import record_for
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.http import RetryPolicy
@@ -43,14 +44,15 @@ def big_pure_wheel(directory: Path, size: int) -> Path:
     """A valid wheel of demo-pure 1.0 carrying ``size`` random bytes, so its upload takes time."""
     path = directory / "demo_pure-1.0-py3-none-any.whl"
     info = "demo_pure-1.0.dist-info"
+    members = {
+        "demo_pure/blob.bin": os.urandom(size),
+        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: demo-pure\nVersion: 1.0\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("demo_pure/blob.bin", os.urandom(size))
-        archive.writestr(
-            f"{info}/METADATA", "Metadata-Version: 2.1\nName: demo-pure\nVersion: 1.0\n"
-        )
-        archive.writestr(
-            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
+        for name, data in members.items():
+            archive.writestr(name, data)
+        archive.writestr(f"{info}/RECORD", record_for(members, info))
     return path
 
 
@@ -89,6 +91,7 @@ def test_master_killed_mid_upload_builder_retries_and_nothing_partial_is_publish
     farm.publish(make_sdist(tmp_path / "sdists", "demo-pure", "1.0"), "demo-pure", "1.0")
     database = farm.engine.url.render_as_string(hide_password=False)
     wheels = tmp_path / "master-wheels"
+    staging = tmp_path / "master-wheels.staging"  # FarmConfig's default, outside the tree
     port = free_port()
     wheel = big_pure_wheel(tmp_path, size=6_000_000)
     sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -106,12 +109,12 @@ def test_master_killed_mid_upload_builder_retries_and_nothing_partial_is_publish
             upload.start()
 
             def staged() -> bool:
-                incoming = wheels / ".incoming"
+                incoming = staging
                 return incoming.exists() and any(p.stat().st_size > 0 for p in incoming.iterdir())
 
             wait_for(staged)  # bytes are arriving at the master: kill it now (on leaving)
         assert not (wheels / "demo-pure").exists()  # nothing of the cut upload was published
-        (partial,) = (wheels / ".incoming").iterdir()  # the dead master's staging file...
+        (partial,) = staging.iterdir()  # the dead master's staging file...
         os.utime(partial, (time.time() - 7200, time.time() - 7200))  # ...two hours later
         with master_process(database, wheels, index, port):  # restarted on the same port
             upload.join(timeout=120)
@@ -169,8 +172,9 @@ def test_disk_full_on_the_master_is_refused_cleanly_and_retried_later(
     builder.start()
     try:
         wait_for(lambda: any("507" in record.getMessage() for record in caplog.records))
-        assert not (small_disk / "demo-pure").exists()  # refused: nothing published
-        assert not any((small_disk / ".incoming").iterdir())  # and the staging file is gone
+        published = small_disk / "demo-pure"  # refused: nothing published (the staging
+        assert not published.exists() or not any(published.iterdir())  # is on another disk)
+        assert not any(farm.staging.iterdir())  # and the staging file is gone
         filler.unlink()  # the operator makes room
     finally:
         builder.join(timeout=120)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import io
+import itertools
 import json
 import os
 import re
@@ -563,18 +564,20 @@ def test_a_new_isolation_plugs_in_without_changing_the_sandbox(
 
 
 def test_bubblewrap_binds_only_the_build_directory_writable(tmp_path: Path) -> None:
-    wrapped = isolation.Bubblewrap("/usr/bin/bwrap").wrap(["pip", "wheel"], tmp_path)
+    wrapped = isolation.Bubblewrap("/usr/bin/bwrap").wrap([sys.executable, "-m", "pip"], tmp_path)
 
-    assert wrapped[:7] == [
-        "/usr/bin/bwrap",
-        "--ro-bind",
-        "/",
-        "/",
-        "--bind",
-        str(tmp_path),
-        str(tmp_path),
-    ]
-    assert wrapped[-3:] == ["--", "pip", "wheel"]
+    assert wrapped[0] == "/usr/bin/bwrap"
+    assert wrapped[-4:] == ["--", sys.executable, "-m", "pip"]
+    pairs = list(itertools.pairwise(wrapped))
+    writable = [target for option, target in pairs if option == "--bind"]
+    read_only = {target for option, target in pairs if option == "--ro-bind"}
+    assert writable == [str(tmp_path)]
+    assert "/" not in read_only  # not the whole root any more: only what a build needs
+    assert not {"/etc", "/etc/shadow", "/root", "/home", "/var", "/run", "/tmp"} & read_only
+    assert not any(path.startswith("/etc/shadow") for path in read_only)
+    assert sys.base_prefix in read_only or sys.base_prefix.startswith("/usr")
+    assert ("--remount-ro", "/") in pairs and ("--cap-drop", "ALL") in pairs
+    assert "--unshare-pid" in wrapped
     assert isolation.NoIsolation().wrap(["pip", "wheel"], tmp_path) == ["pip", "wheel"]
 
 

@@ -48,6 +48,7 @@ class MasterClient:
     def __init__(self, master_url: str, token: str, client: httpx.Client, policy: RetryPolicy):
         self._base = master_url.rstrip("/") + API_PREFIX
         self._client = client
+        self.token = token  # the build log is scanned for it before it is sent
         self._headers = {"Authorization": f"Bearer {token}"}
         self._policy = policy
 

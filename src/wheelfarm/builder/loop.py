@@ -6,6 +6,11 @@ machine's health; a builder that goes silent loses its job to another. A release
 does not serve yet (its pages lag the changelog) is retried here with backoff before the job is
 handed back as "not yet available": the job returns to the queue (the attempt is recorded as
 deferred), it does not fail.
+
+Builds run confined (:mod:`wheelfarm.builder.isolation`); where bubblewrap cannot run, the
+builder refuses to start unless the operator allowed unsandboxed builds. A build's log and
+reason are scanned for the builder's token and every other secret it was given, which are
+redacted before they leave the machine.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import quote
 
 from wheelfarm import __version__
 from wheelfarm.builder.client import MasterClient, MasterRefused
@@ -32,11 +38,25 @@ from wheelfarm.builder.sandbox import (
     run_build,
 )
 from wheelfarm.builder.sysdeps import analyse_wheel, to_wire
-from wheelfarm.errors import WheelfarmError
-from wheelfarm.protocol import BuildReport, BuildStatus, Command, Heartbeat, Hello, Job
+from wheelfarm.errors import ConfigError, WheelfarmError
+from wheelfarm.names import shown_text as _shown
+from wheelfarm.protocol import (
+    MAX_DURATION,
+    MAX_LOG_CHARS,
+    BuildReport,
+    BuildStatus,
+    Command,
+    Heartbeat,
+    Hello,
+    Job,
+)
 from wheelfarm.targets import local_target
 
-__all__ = ["BuilderOptions", "build_job", "run_builder"]
+__all__ = ["REDACTED", "BuilderOptions", "build_job", "redact", "run_builder"]
+
+#: What a secret found in a build's log or reason is replaced with.
+REDACTED = "[redacted]"
+_REASON_CHARS = 2000  # BuildReport.reason's limit
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +75,33 @@ class BuilderOptions:
     #: How builds are isolated; ``None``: the best that works here, probed when the builder
     #: starts (:func:`~wheelfarm.builder.isolation.choose_isolation`).
     isolation: Isolation | None = None
+    #: Whether to build where no isolation confines the build (``allow_unsandboxed_builds``).
+    allow_unsandboxed: bool = False
+    #: Texts a build's log must never carry (besides the builder's token), e.g. a password.
+    secrets: tuple[str, ...] = ()
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret (and its common encodings) replaced by :data:`REDACTED`."""
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        for form in {secret, quote(secret, safe=""), secret.encode().hex()}:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def _confined(options: BuilderOptions) -> Isolation:
+    """The isolation to build with; refuses none unless the operator allowed it."""
+    isolation = options.isolation or choose_isolation()
+    if not isolation.confined and not options.allow_unsandboxed:
+        raise ConfigError(
+            "allow_unsandboxed_builds",
+            False,
+            f"builds would run unconfined here (isolation: {isolation.name}; bubblewrap is not "
+            "installed or cannot make namespaces), where a build can read everything this "
+            "user can; install bubblewrap, or set WHEELFARM_ALLOW_UNSANDBOXED_BUILDS=1 to "
+            "build anyway",
+        )
+    return isolation
 
 
 def _sha256(path: Path) -> str:
@@ -116,7 +163,12 @@ def build_job(
     sleep: Callable[[float], object] = time.sleep,
     cancelled: Callable[[], str | None] = lambda: None,
 ) -> BuildResult:
-    """Build one job, retrying a release the index does not serve yet (unless cancelled)."""
+    """Build one job, retrying a release the index does not serve yet (unless cancelled).
+
+    Raises :class:`~wheelfarm.errors.ConfigError` when builds would run unconfined and the
+    options do not allow that.
+    """
+    options = replace(options, isolation=_confined(options))
     request = BuildRequest(
         project=job.project,
         version=job.version,
@@ -175,11 +227,16 @@ def handle_job(
         status, reason = "failed", f"upload refused: {error.detail}"
     finally:
         cleanup(result)
-    log_text = result.log.decode("utf-8", "replace")
-    client.report(
-        job.build_id,
-        BuildReport(status=status, reason=reason, duration=result.duration, log=log_text),
+    secrets = (client.token, *options.secrets)
+    log_text = redact(result.log.decode("utf-8", "replace"), secrets)
+    reason = None if reason is None else _shown(redact(reason, secrets))[:_REASON_CHARS]
+    report = BuildReport(
+        status=status,
+        reason=reason,
+        duration=min(result.duration, MAX_DURATION),
+        log=log_text[-MAX_LOG_CHARS:],
     )
+    client.report(job.build_id, report)
     return status
 
 
@@ -191,8 +248,8 @@ def run_builder(
     jobs: int | None = None,
 ) -> int:
     """Claim and build until ``stop`` is set (or ``jobs`` jobs were handled); returns the count."""
+    isolation = _confined(options)
     options.workdir.mkdir(parents=True, exist_ok=True)
-    isolation = options.isolation or choose_isolation()
     options = replace(options, isolation=isolation)
     target = local_target()
     reply = client.hello(

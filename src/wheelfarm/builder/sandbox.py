@@ -17,10 +17,12 @@ index. Whatever ``setup.py`` or a build backend does runs with the builder's use
 - **Its own process group** (``start_new_session``): on timeout the whole group is killed with
   ``SIGKILL``, and so is anything still left in it after pip exits.
 - **An isolation strategy** (:mod:`wheelfarm.builder.isolation`), chosen once: bubblewrap when
-  it works here (:func:`bwrap_available`): the root file system read-only, only the build
-  directory writable, fresh ``/dev``, ``/proc`` and PID namespace, killed with its parent. The
-  network stays shared, since pip must reach the index. Without bwrap the build runs unwrapped
-  and the log opens with a line saying so (after the truncation notice, if any).
+  it works here (:func:`bwrap_available`): the system's programs and libraries, a few files of
+  ``/etc`` and the interpreter's prefix read-only, only the build directory writable, nothing
+  else of the machine visible, fresh ``/dev``, ``/proc`` and PID namespace, killed with its
+  parent. The network stays shared, since pip must reach the index. Without bwrap (which the
+  builder allows only when the operator says so) the build runs unwrapped and the log opens
+  with a line saying so (after the truncation notice, if any).
 - **A bounded log**: output is read as it comes and only its tail, ``log_bytes`` at most, is
   kept (:mod:`wheelfarm.builder.build_log`), so a build that prints gigabytes cannot exhaust
   the builder's memory.

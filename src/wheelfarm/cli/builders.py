@@ -154,6 +154,7 @@ def builder(
         label=label,
         limits=BuildLimits(timeout=timeout),
         pip_options=pip_options or settings.pip_options,
+        allow_unsandboxed=settings.allow_unsandboxed_builds,
     )
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):  # end the build, report, exit

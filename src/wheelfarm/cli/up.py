@@ -29,6 +29,7 @@ def up(ctx: click.Context) -> None:
     url = running.url
     out.print(f"wheelfarm is up: the index at {url}/ (pip: --index-url {url}/simple/)")
     out.print(f"builder API at {url}/docs, building for {running.target.name}")
+    out.print(f"builds isolated by: {running.isolation}", markup=False)
     out.print(f"following {following}; wheels go to {running.wheel_dir}; Ctrl-C stops")
     try:
         with until_stopped("stopping: a build under way is ended and handed back to the queue"):

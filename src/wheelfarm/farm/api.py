@@ -2,8 +2,13 @@
 
 Served by the master under :data:`~wheelfarm.protocol.API_PREFIX` (OpenAPI at ``/docs``).
 A claimed job has a lease that heartbeats renew; a silent builder's job returns to the queue.
-Uploads stream to a staging file, are validated by :mod:`wheelfarm.farm.intake`, then renamed
-into place, so no partial file is ever published.
+Uploads stream to a staging file (outside the published tree), are validated by
+:mod:`wheelfarm.farm.intake`, then stored, so no partial file is ever published. No database
+transaction is open while a body streams: an upload checks the build in one short transaction,
+streams, then records the wheel in another, so a slow upload holds no lock others wait for.
+Every number in a path or a message has a range (:mod:`wheelfarm.protocol`); what is out of
+it is a 422 naming the field, whose echo of the input is cut short. Failed token attempts are
+logged with the client's address and slowed per address (:mod:`wheelfarm.farm.throttle`).
 
 The routes authenticate, parse, call a service (:mod:`wheelfarm.farm.builds`,
 :mod:`wheelfarm.farm.uploads`) and reply; a refusal the service raises
@@ -12,16 +17,20 @@ The routes authenticate, parse, call a service (:mod:`wheelfarm.farm.builds`,
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
+from fastapi import Path as PathParameter
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.builds import (
@@ -31,9 +40,10 @@ from wheelfarm.farm.builds import (
     register_builder,
     renew_lease,
 )
-from wheelfarm.farm.intake import IntakeError, IntakeLimits
+from wheelfarm.farm.intake import AcceptedWheel, IntakeError, IntakeLimits
 from wheelfarm.farm.refusals import BuildConflict, MasterDiskFull, NotYourBuild, WheelTooLarge
 from wheelfarm.farm.registry import authenticate
+from wheelfarm.farm.throttle import TokenThrottle
 from wheelfarm.farm.uploads import (
     Upload,
     accept_upload,
@@ -43,6 +53,7 @@ from wheelfarm.farm.uploads import (
 )
 from wheelfarm.protocol import (
     API_PREFIX,
+    MAX_BUILD_ID,
     MAX_DEPENDENCIES_HEADER,
     BuildReport,
     BuildReportReply,
@@ -56,7 +67,10 @@ from wheelfarm.protocol import (
     WheelDependencies,
 )
 
-__all__ = ["REFUSAL_STATUS", "FarmConfig", "create_builder_app"]
+__all__ = ["ECHO_CHARS", "REFUSAL_STATUS", "FarmConfig", "create_builder_app"]
+
+#: How much of a refused input a 422 echoes back: enough to recognise it, never megabytes.
+ECHO_CHARS = 100
 
 #: The HTTP code of each refusal a service raises (the first class that matches wins).
 REFUSAL_STATUS: tuple[tuple[type[WheelfarmError], int], ...] = (
@@ -70,7 +84,12 @@ REFUSAL_STATUS: tuple[tuple[type[WheelfarmError], int], ...] = (
 
 @dataclass(frozen=True)
 class FarmConfig:
-    """What the builder API needs besides the store."""
+    """What the builder API needs besides the store.
+
+    ``staging_dir`` holds uploads in progress: outside the published tree (a half-uploaded file
+    must never be served). ``None`` means ``<wheel_dir>.staging``, beside the tree's wheels.
+    ``max_wheels_per_job`` bounds what one build may publish.
+    """
 
     index_url: str
     wheel_dir: Path
@@ -78,6 +97,15 @@ class FarmConfig:
     heartbeat_seconds: float = 30.0
     idle_retry_seconds: float = 10.0
     limits: IntakeLimits = field(default_factory=IntakeLimits)
+    staging_dir: Path | None = None
+    max_wheels_per_job: int = 8
+
+    @property
+    def staging(self) -> Path:
+        """Where uploads stream to before intake."""
+        if self.staging_dir is not None:
+            return self.staging_dir
+        return self.wheel_dir.with_name(f"{self.wheel_dir.name}.staging")
 
 
 def _transaction(request: Request) -> Iterator[Connection]:
@@ -91,23 +119,40 @@ def _transaction(request: Request) -> Iterator[Connection]:
 Db = Annotated[Connection, Depends(_transaction, scope="function")]
 
 
-def _builder_name(
-    request: Request, connection: Db, authorization: Annotated[str | None, Header()] = None
-) -> str:
-    """The builder the bearer token belongs to; 401 for anything else."""
+def _builder_name(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The builder the bearer token belongs to; 401 for anything else, 429 while locked out.
+
+    Checked in a transaction of its own, committed at once: the request's work (and an upload's
+    body) never runs inside it.
+    """
+    throttle: TokenThrottle = request.app.state.throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.locked_for(address, time.monotonic())
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many refused builder tokens from this address; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     scheme, _, token = (authorization or "").partition(" ")
-    now = request.app.state.clock()
-    name = authenticate(connection, token, now=now) if scheme == "Bearer" and token else None
+    name = None
+    if scheme == "Bearer" and token:
+        with request.app.state.engine.begin() as connection:
+            name = authenticate(connection, token, now=request.app.state.clock())
     if name is None:
+        throttle.failed(address, time.monotonic())
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "unknown or revoked builder token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    throttle.succeeded(address)
     return name
 
 
 Builder = Annotated[str, Depends(_builder_name)]
+#: A build id in a path: a whole number the store can hold (else 422, never a 500).
+BuildId = Annotated[int, PathParameter(ge=1, le=MAX_BUILD_ID)]
 
 
 def _dependencies(header: str | None) -> WheelDependencies | None:
@@ -130,7 +175,7 @@ def create_builder_app(
     app = _new_app(engine, config, clock)
 
     @app.post(f"{API_PREFIX}/hello")
-    def hello(message: Hello, connection: Db, name: Builder) -> HelloReply:
+    def hello(message: Hello, name: Builder, connection: Db) -> HelloReply:
         register_builder(connection, name, message)
         return HelloReply(
             builder=name,
@@ -139,8 +184,14 @@ def create_builder_app(
         )
 
     @app.post(f"{API_PREFIX}/claim")
-    def claim(connection: Db, name: Builder) -> ClaimReply:
-        claimed = claim_build(connection, name, now=clock(), lease_seconds=config.lease_seconds)
+    def claim(name: Builder, connection: Db) -> ClaimReply:
+        claimed = claim_build(
+            connection,
+            name,
+            now=clock(),
+            lease_seconds=config.lease_seconds,
+            wheel_dir=config.wheel_dir,
+        )
         build = claimed.build
         if build is None:
             return ClaimReply(retry_after=config.idle_retry_seconds, command=claimed.command)
@@ -156,7 +207,7 @@ def create_builder_app(
 
     @app.post(f"{API_PREFIX}/builds/{{build_id}}/heartbeat")
     def heartbeat(
-        build_id: int, message: Heartbeat, connection: Db, name: Builder
+        build_id: BuildId, message: Heartbeat, name: Builder, connection: Db
     ) -> HeartbeatReply:
         lease = config.lease_seconds
         command = renew_lease(connection, build_id, name, now=clock(), lease_seconds=lease)
@@ -164,55 +215,108 @@ def create_builder_app(
 
     @app.put(f"{API_PREFIX}/builds/{{build_id}}/files/{{filename}}", status_code=201)
     async def upload(
-        build_id: int,
-        filename: str,
+        build_id: BuildId,
+        filename: Annotated[str, PathParameter(max_length=512)],
         request: Request,
-        connection: Db,
         name: Builder,
         x_wheel_sha256: Annotated[str, Header(pattern=r"^[0-9a-fA-F]{64}$")],
-        content_length: Annotated[int, Header(ge=1)],
+        content_length: Annotated[int, Header(ge=1, le=1 << 60)],
         x_wheel_dependencies: Annotated[
             str | None, Header(max_length=MAX_DEPENDENCIES_HEADER)
         ] = None,
     ) -> FileAccepted:
-        build = own_build(connection, build_id, name)
         dependencies = _dependencies(x_wheel_dependencies)
-        check_upload(connection, filename, content_length, config.limits)
         announced = Upload(filename, x_wheel_sha256, content_length)
-        with staged_upload(config.wheel_dir) as staged:
+        # No transaction stays open while the body streams: check, stream, then record.
+        await run_in_threadpool(_check, engine, build_id, name, announced, config)
+        with staged_upload(config.staging) as staged:
             with staged.open("wb") as sink:
                 async for chunk in request.stream():
                     sink.write(chunk)
-            wheel = accept_upload(
-                connection,
-                build,
-                staged,
-                announced,
-                dependencies,
-                wheel_dir=config.wheel_dir,
-                limits=config.limits,
+            wheel = await run_in_threadpool(
+                _accept, engine, build_id, name, staged, announced, dependencies, config
             )
         return FileAccepted(filename=wheel.filename, sha256=wheel.sha256, size=wheel.size)
 
     @app.post(f"{API_PREFIX}/builds/{{build_id}}/result")
     def result(
-        build_id: int, message: BuildReport, connection: Db, name: Builder
+        build_id: BuildId, message: BuildReport, name: Builder, connection: Db
     ) -> BuildReportReply:
-        outcome = finish_build(connection, build_id, name, message, now=clock())
+        outcome = finish_build(
+            connection, build_id, name, message, now=clock(), wheel_dir=config.wheel_dir
+        )
         return BuildReportReply(status=outcome)
 
     return app
 
 
+def _check(engine: Engine, build_id: int, builder: str, upload: Upload, config: FarmConfig) -> None:
+    """Before a byte is read: the build is the builder's, the wheel is welcome (short txn)."""
+    with engine.begin() as connection:
+        build = own_build(connection, build_id, builder)
+        check_upload(connection, build, upload, config.limits, config.max_wheels_per_job)
+
+
+def _accept(
+    engine: Engine,
+    build_id: int,
+    builder: str,
+    staged: Path,
+    upload: Upload,
+    dependencies: WheelDependencies | None,
+    config: FarmConfig,
+) -> AcceptedWheel:
+    """After the body: check again (the build may have ended meanwhile), validate, record."""
+    with engine.begin() as connection:
+        build = own_build(connection, build_id, builder)
+        check_upload(connection, build, upload, config.limits, config.max_wheels_per_job)
+        return accept_upload(
+            connection,
+            build,
+            staged,
+            upload,
+            dependencies,
+            wheel_dir=config.wheel_dir,
+            limits=config.limits,
+        )
+
+
 def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> FastAPI:
     """An app with the store, the clock and the refusal handlers, and no stale staging files."""
-    sweep_stale_uploads(config.wheel_dir / ".incoming", time.time())
+    sweep_stale_uploads(config.staging, time.time())
     app = FastAPI(title="wheelfarm builder API", version="1")
     app.state.engine = engine
     app.state.clock = clock
+    app.state.throttle = TokenThrottle()
     for refusal, code in REFUSAL_STATUS:
         app.add_exception_handler(refusal, _refused_with(code))
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     return app
+
+
+def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """422 naming each field that is wrong, echoing at most :data:`ECHO_CHARS` of its input."""
+    errors = error.errors() if isinstance(error, RequestValidationError) else []
+    detail = [
+        {
+            "type": e.get("type"),
+            "loc": list(e.get("loc", ())),
+            "msg": _cut(e.get("msg", "")),
+            "input": _cut(e.get("input")),
+        }
+        for e in errors[:20]
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _cut(value: Any) -> Any:
+    """A refused input as echoed: short strings and plain numbers as they are, else a prefix."""
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and abs(value) < 2**63):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= ECHO_CHARS else f"{text[:ECHO_CHARS]}… ({len(text)} characters)"
 
 
 def _refused_with(code: int) -> Callable[[Request, Exception], JSONResponse]:

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from sqlalchemy import Connection, case, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from wheelfarm.farm.jobs import JobState, claim_job, expire_leases, settle_release
+from wheelfarm.farm.jobs import (
+    JobState,
+    claim_job,
+    expire_leases,
+    settle_release,
+    withdraw_build_wheels,
+)
 from wheelfarm.farm.refusals import BuildOver, HelloFirst, NotYourBuild, TargetNotConfigured
 from wheelfarm.farm.registry import command_of, list_targets, set_command
 from wheelfarm.names import NormalizedName
@@ -113,12 +120,18 @@ def register_builder(connection: Connection, builder: str, hello: Hello) -> None
 
 
 def claim_build(
-    connection: Connection, builder: str, *, now: float, lease_seconds: float
+    connection: Connection,
+    builder: str,
+    *,
+    now: float,
+    lease_seconds: float,
+    wheel_dir: Path | None = None,
 ) -> ClaimOutcome:
     """Hand the builder the next job for its target, under a lease, and open its build.
 
     Nothing is handed out while an operator has the builder paused or stopped. Raises
-    :class:`HelloFirst` for a builder that has not said which target it builds for.
+    :class:`HelloFirst` for a builder that has not said which target it builds for. Leases
+    that ran out are expired first, and their builds' wheels withdrawn from ``wheel_dir``.
     """
     me = connection.execute(
         select(builders.c.target, builders.c.command).where(builders.c.name == builder)
@@ -129,7 +142,7 @@ def claim_build(
         return ClaimOutcome(None, _COMMANDS[me.command])
     if me.command == "skip":  # nothing is under way to skip
         set_command(connection, builder, None)
-    expire_leases(connection, now)
+    expire_leases(connection, now, wheel_dir)
     job = claim_job(connection, me.target, builder, now=now, lease_seconds=lease_seconds)
     if job is None:
         return ClaimOutcome(None)
@@ -183,13 +196,20 @@ _NEXT_STATE = {
 
 
 def finish_build(
-    connection: Connection, build_id: int, builder: str, report: BuildReport, *, now: float
+    connection: Connection,
+    build_id: int,
+    builder: str,
+    report: BuildReport,
+    *,
+    now: float,
+    wheel_dir: Path | None = None,
 ) -> str:
     """Record how the build ended and settle its job; returns the outcome recorded.
 
     A ``built`` report with no wheel uploaded is recorded as failed. A ``cancelled`` build
     whose builder an operator told to skip fails its job (named as skipped); else it goes back
-    to the queue, as does one whose release the index does not serve yet.
+    to the queue, as does one whose release the index does not serve yet. The wheels of a
+    build that did not end built are withdrawn (from ``wheel_dir`` too, when given).
     """
     build = own_build(connection, build_id, builder)
     uploaded = connection.execute(
@@ -198,6 +218,8 @@ def finish_build(
     outcome, reason = report.status, report.reason
     if outcome == "built" and uploaded is None:
         outcome, reason = "failed", "the builder reported success but uploaded no wheel"
+    if outcome != "built":
+        withdraw_build_wheels(connection, [build_id], wheel_dir)
     next_state = _NEXT_STATE[outcome]
     if outcome == "cancelled" and command_of(connection, builder) == "skip":
         next_state, reason = JobState.FAILED, f"skipped by an operator on builder {builder}"

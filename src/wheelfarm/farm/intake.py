@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from installer.exceptions import InstallerError
+from installer.sources import WheelFile
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -34,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.names import MAX_FILENAME, NormalizedName, canonical, text_problem
+from wheelfarm.names import unsafe_text_problem as unsafe
 
 __all__ = [
     "AcceptedWheel",
@@ -201,7 +204,7 @@ def store_wheel(source: Path, wheel: AcceptedWheel, directory: Path) -> Path:
 
 def _check_plain_filename(filename: str) -> None:
     """Refuse a file name that is not one plain path component: it becomes a path on our disk."""
-    problem = text_problem("file name", filename, MAX_FILENAME)
+    problem = text_problem("file name", filename, MAX_FILENAME) or unsafe("file name", filename)
     if problem is not None:
         raise IntakeError(filename, problem)
     if "/" in filename or "\\" in filename:
@@ -282,9 +285,23 @@ def _check_archive(
                 data = member.read(limits.max_metadata_bytes + 1)
         except _UNREADABLE_MEMBER as error:
             raise IntakeError(filename, f"{metadata.filename} is not readable: {error}") from error
+        _check_record(archive, filename)
     if len(data) > limits.max_metadata_bytes:
         raise IntakeError(filename, f"{metadata.filename} is larger than its zip entry says")
     return data
+
+
+def _check_record(archive: zipfile.ZipFile, filename: str) -> None:
+    """Every member in ``RECORD`` with its hash and size (after the limits: no bomb inflates)."""
+    archive.filename = filename  # installer parses the wheel's name from it, not our spool's
+    try:
+        WheelFile(archive).validate_record(validate_contents=True)
+    except (InstallerError, ValueError) as error:
+        issues = getattr(error, "issues", None) or [str(error)]
+        shown = "; ".join(str(issue) for issue in issues[:3])
+        raise IntakeError(filename, f"RECORD does not match the wheel: {shown}") from error
+    except _UNREADABLE_MEMBER as error:
+        raise IntakeError(filename, f"a member is not readable: {error}") from error
 
 
 def _check_members(infos: list[zipfile.ZipInfo], filename: str, limits: IntakeLimits) -> None:

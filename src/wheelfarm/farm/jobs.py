@@ -15,11 +15,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, select, text, update
 
+from wheelfarm.farm.dependencies import forget_dependencies
 from wheelfarm.names import SDIST_SUFFIXES, NormalizedName
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
@@ -35,6 +37,7 @@ __all__ = [
     "prioritise",
     "schedule_project",
     "settle_release",
+    "withdraw_build_wheels",
 ]
 
 
@@ -221,11 +224,42 @@ def settle_release(
     return settled
 
 
-def expire_leases(connection: Connection, now: float) -> int:
+def withdraw_build_wheels(
+    connection: Connection, build_ids: Sequence[int], wheel_dir: Path | None
+) -> list[str]:
+    """Unpublish the wheels of builds that did not end built; returns their file names.
+
+    Only a build its builder reported built publishes wheels: one that failed, expired or was
+    cancelled may have uploaded anything before it ended. The rows go in the caller's
+    transaction and the project is marked for republishing; the files are removed from
+    ``wheel_dir`` (when given) at once, as :func:`~wheelfarm.farm.wheels.remove_wheels` does.
+    """
+    if not build_ids:
+        return []
+    rows = connection.execute(
+        select(build_files.c.filename, build_files.c.project).where(
+            build_files.c.build_id.in_(list(build_ids))
+        )
+    ).all()
+    names = [row.filename for row in rows]
+    if not names:
+        return []
+    forget_dependencies(connection, names)
+    connection.execute(delete(build_files).where(build_files.c.filename.in_(names)))
+    mark_changed(connection, sorted({row.project for row in rows}))
+    if wheel_dir is not None:
+        for filename, project in rows:
+            (wheel_dir / project / filename).unlink(missing_ok=True)
+            (wheel_dir / project / f"{filename}.metadata").unlink(missing_ok=True)
+    return names
+
+
+def expire_leases(connection: Connection, now: float, wheel_dir: Path | None = None) -> int:
     """Return jobs whose builder went silent to the queue; returns how many.
 
     Their unfinished builds are closed as failed, so a late report from the silent builder
-    is refused rather than recorded over the new attempt.
+    is refused rather than recorded over the new attempt, and what they uploaded is withdrawn
+    (:func:`withdraw_build_wheels`).
     """
     expired = connection.execute(
         select(jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.builder).where(
@@ -234,15 +268,18 @@ def expire_leases(connection: Connection, now: float) -> int:
     ).all()
     mark_changed(connection, [row.project for row in expired])
     for project, version, target, builder in expired:
+        open_builds = (
+            builds.c.project == project,
+            builds.c.version == version,
+            builds.c.target == target,
+            builds.c.builder == builder,
+            builds.c.status == JobState.BUILDING.value,
+        )
+        ids = list(connection.execute(select(builds.c.id).where(*open_builds)).scalars())
+        withdraw_build_wheels(connection, ids, wheel_dir)
         connection.execute(
             update(builds)
-            .where(
-                builds.c.project == project,
-                builds.c.version == version,
-                builds.c.target == target,
-                builds.c.builder == builder,
-                builds.c.status == JobState.BUILDING.value,
-            )
+            .where(*open_builds)
             .values(status=JobState.FAILED.value, reason="lease expired: the builder went silent")
         )
         connection.execute(

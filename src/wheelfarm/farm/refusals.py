@@ -18,6 +18,7 @@ __all__ = [
     "NotYourBuild",
     "TargetNotConfigured",
     "TargetRemoved",
+    "TooManyWheels",
     "WheelTooLarge",
 ]
 
@@ -70,6 +71,15 @@ class TargetRemoved(BuildConflict):
     def __init__(self, target: str) -> None:
         super().__init__("the target was removed")
         self.target = target
+
+
+class TooManyWheels(BuildConflict):
+    """The build has published as many wheels as one build may (``max_wheels_per_job``)."""
+
+    def __init__(self, build_id: int, limit: int) -> None:
+        super().__init__(f"build {build_id} has already uploaded {limit} wheels, the limit")
+        self.build_id = build_id
+        self.limit = limit
 
 
 class WheelTooLarge(BuildRefused):

@@ -1,8 +1,10 @@
 """A builder's wheel upload on the master: checked, staged, validated, stored, recorded.
 
-The upload streams to a staging file under ``<wheel_dir>/.incoming`` (:func:`staged_upload`),
-is validated by :mod:`wheelfarm.farm.intake`, then renamed into place, so no partial file is
-ever published. What the master refuses is raised from :mod:`wheelfarm.farm.refusals`.
+The upload streams to a staging file in a staging directory outside the published tree
+(:func:`staged_upload`), is validated by :mod:`wheelfarm.farm.intake`, then stored, so no
+partial file is ever published. One build publishes at most ``max_wheels`` wheels, no two of
+them for the same tag (an installer would pick by build tag: the builder could choose which
+one users get). What the master refuses is raised from :mod:`wheelfarm.farm.refusals`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from wheelfarm.farm.builds import OwnedBuild
 from wheelfarm.farm.dependencies import record_dependencies
-from wheelfarm.farm.intake import AcceptedWheel, IntakeLimits, inspect_wheel, store_wheel
-from wheelfarm.farm.refusals import AlreadyPublished, MasterDiskFull, TargetRemoved, WheelTooLarge
+from wheelfarm.farm.intake import (
+    AcceptedWheel,
+    IntakeError,
+    IntakeLimits,
+    inspect_wheel,
+    store_wheel,
+)
+from wheelfarm.farm.refusals import (
+    AlreadyPublished,
+    MasterDiskFull,
+    TargetRemoved,
+    TooManyWheels,
+    WheelTooLarge,
+)
 from wheelfarm.farm.registry import list_targets
 from wheelfarm.farm.wheels import record_wheel
 from wheelfarm.protocol import WheelDependencies
@@ -60,30 +74,41 @@ def sweep_stale_uploads(staging: Path, now: float) -> int:
     return removed
 
 
-def check_upload(connection: Connection, filename: str, size: int, limits: IntakeLimits) -> None:
-    """Refuse, before a byte is read, a wheel too large or a file name already published.
+def check_upload(
+    connection: Connection,
+    build: OwnedBuild,
+    upload: Upload,
+    limits: IntakeLimits,
+    max_wheels: int = 8,
+) -> None:
+    """Refuse, before a byte is read, a wheel too large, a file name already published, or one
+    wheel more than a build may publish.
 
-    Raises :class:`WheelTooLarge` or :class:`AlreadyPublished`.
+    Raises :class:`WheelTooLarge`, :class:`AlreadyPublished` or :class:`TooManyWheels`.
     """
-    if size > limits.max_wheel_bytes:
-        raise WheelTooLarge(size)
+    if upload.size > limits.max_wheel_bytes:
+        raise WheelTooLarge(upload.size)
     published = connection.execute(
-        select(build_files.c.sha256).where(build_files.c.filename == filename)
+        select(build_files.c.sha256).where(build_files.c.filename == upload.filename)
     ).scalar()
     if published is not None:  # e.g. a pure wheel another target's build already gave us
-        raise AlreadyPublished(filename, published)
+        raise AlreadyPublished(upload.filename, published)
+    count = connection.execute(
+        select(func.count()).select_from(build_files).where(build_files.c.build_id == build.id)
+    ).scalar_one()
+    if count >= max_wheels:
+        raise TooManyWheels(build.id, max_wheels)
 
 
 @contextlib.contextmanager
-def staged_upload(wheel_dir: Path) -> Iterator[Path]:
-    """A fresh staging file for one upload, removed when the block ends.
+def staged_upload(staging: Path) -> Iterator[Path]:
+    """A fresh staging file in ``staging`` for one upload, removed when the block ends.
 
     A full disk, while staging or storing, becomes :class:`MasterDiskFull` (the builder retries).
     """
     temporary: Path | None = None
     try:
-        staging = wheel_dir / ".incoming"
-        staging.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=staging, suffix=".upload")
         os.close(handle)
         temporary = Path(name)
@@ -109,8 +134,9 @@ def accept_upload(
 ) -> AcceptedWheel:
     """Validate the staged wheel for the build's release and target, store it, record it.
 
-    Raises :class:`~wheelfarm.farm.intake.IntakeError` for a wheel intake refuses, and
-    :class:`TargetRemoved` when the build's target is no longer configured.
+    Raises :class:`~wheelfarm.farm.intake.IntakeError` for a wheel intake refuses (one whose
+    tags a wheel of the same build already covers, too), and :class:`TargetRemoved` when the
+    build's target is no longer configured.
     """
     target = next((t for t in list_targets(connection) if t.name == build.target), None)
     if target is None:
@@ -125,8 +151,21 @@ def accept_upload(
         expected_size=upload.size,
         limits=limits,
     )
+    _check_tags_unclaimed(connection, build, wheel)
     store_wheel(staged, wheel, wheel_dir / build.project)
     record_wheel(connection, wheel, build.id, build.version, build.target)
     if dependencies is not None:
         record_dependencies(connection, wheel.filename, dependencies)
     return wheel
+
+
+def _check_tags_unclaimed(connection: Connection, build: OwnedBuild, wheel: AcceptedWheel) -> None:
+    """Refuse a second wheel of one build for a tag: only the build tag would tell them apart."""
+    for other, tags in connection.execute(
+        select(build_files.c.filename, build_files.c.tags).where(build_files.c.build_id == build.id)
+    ):
+        shared = sorted({str(tag) for tag in wheel.tags} & set(tags.split()))
+        if shared:
+            raise IntakeError(
+                wheel.filename, f"{other} of the same build already has the tag {shared[0]}"
+            )
