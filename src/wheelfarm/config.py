@@ -46,6 +46,9 @@ class Settings:
     pip_options: tuple[str, ...] = ()
     target_distros: tuple[tuple[str, str], ...] = ()  # (target, distro) pairs
     base_url: str = ""
+    public_metrics: bool = False  # /metrics without an admin token
+    monitor_seconds: float = 60.0  # how often the master samples readings into the history
+    min_free_disk: int = 2 << 30  # bytes free for wheels below which building pauses
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -153,6 +156,16 @@ def _as_int(setting: str, value: object) -> int:
     return number
 
 
+def _as_bool(setting: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(setting, value, "expected true or false")
+
+
 def _as_pairs(setting: str, value: object) -> tuple[tuple[str, str], ...]:
     """A TOML table ``{target = "distro"}``, or ``target=distro,target=distro`` from the
     environment; sorted, so equal settings compare equal."""
@@ -190,6 +203,9 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "pip_options": _as_names,
     "base_url": _as_str,
     "target_distros": _as_pairs,
+    "public_metrics": _as_bool,
+    "monitor_seconds": _as_float,
+    "min_free_disk": _as_int,
 }
 
 

@@ -32,6 +32,7 @@ from wheelfarm.farm.builds import (
     renew_lease,
 )
 from wheelfarm.farm.intake import IntakeError, IntakeLimits
+from wheelfarm.farm.readings import record_readings
 from wheelfarm.farm.refusals import BuildConflict, MasterDiskFull, NotYourBuild, WheelTooLarge
 from wheelfarm.farm.registry import authenticate
 from wheelfarm.farm.uploads import (
@@ -139,7 +140,9 @@ def create_builder_app(
         )
 
     @app.post(f"{API_PREFIX}/claim")
-    def claim(connection: Db, name: Builder) -> ClaimReply:
+    def claim(connection: Db, name: Builder, message: Heartbeat | None = None) -> ClaimReply:
+        if message is not None:  # readings between builds (older builders send none)
+            record_readings(connection, name, message.health, now=clock())
         claimed = claim_build(connection, name, now=clock(), lease_seconds=config.lease_seconds)
         build = claimed.build
         if build is None:
@@ -158,8 +161,9 @@ def create_builder_app(
     def heartbeat(
         build_id: int, message: Heartbeat, connection: Db, name: Builder
     ) -> HeartbeatReply:
-        lease = config.lease_seconds
-        command = renew_lease(connection, build_id, name, now=clock(), lease_seconds=lease)
+        lease, now = config.lease_seconds, clock()
+        command = renew_lease(connection, build_id, name, now=now, lease_seconds=lease)
+        record_readings(connection, name, message.health, now=now)
         return HeartbeatReply(command=command)
 
     @app.put(f"{API_PREFIX}/builds/{{build_id}}/files/{{filename}}", status_code=201)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, case, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from wheelfarm.farm.jobs import JobState, claim_job, expire_leases, settle_release
+from wheelfarm.farm.pause import farm_paused
 from wheelfarm.farm.refusals import BuildOver, HelloFirst, NotYourBuild, TargetNotConfigured
 from wheelfarm.farm.registry import command_of, list_targets, set_command
 from wheelfarm.names import NormalizedName
@@ -117,7 +118,7 @@ def claim_build(
 ) -> ClaimOutcome:
     """Hand the builder the next job for its target, under a lease, and open its build.
 
-    Nothing is handed out while an operator has the builder paused or stopped. Raises
+    Nothing is handed out while an operator has the builder (or the farm) paused or stopped. Raises
     :class:`HelloFirst` for a builder that has not said which target it builds for.
     """
     me = connection.execute(
@@ -127,6 +128,8 @@ def claim_build(
         raise HelloFirst()
     if me.command in ("pause", "stop"):
         return ClaimOutcome(None, _COMMANDS[me.command])
+    if farm_paused(connection) is not None:  # the whole farm (see wheelfarm.farm.pause)
+        return ClaimOutcome(None, "pause")
     if me.command == "skip":  # nothing is under way to skip
         set_command(connection, builder, None)
     expire_leases(connection, now)

@@ -20,6 +20,7 @@ from wheelfarm.store.schema import events, state
 
 __all__ = [
     "POSITION",
+    "UPSTREAM_HEAD",
     "JournalRow",
     "get_state",
     "journal_rows",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 POSITION = "changelog_serial"
+#: The upstream's newest serial when the follower last asked, and the time it asked: "SERIAL TIME".
+UPSTREAM_HEAD = "upstream_head"
 
 
 class JournalRow(NamedTuple):
