@@ -36,7 +36,7 @@ def record_readings(connection: Connection, builder: str, health: Health, *, now
         "received_at": now,
         "readings": json.dumps(readings_of(health, now=now), separators=(",", ":")),
     }
-    upsert(connection, builder_readings, row, ["builder"])
+    connection.execute(upsert(connection, builder_readings, row, ["builder"]))
 
 
 def latest_readings(connection: Connection) -> dict[str, tuple[float, dict[str, float]]]:

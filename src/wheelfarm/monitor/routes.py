@@ -85,7 +85,7 @@ def create_monitor_router(
             raise _unauthorized(request)
         return found
 
-    Signed = Annotated[Admin, Depends(admin)]
+    signed = Depends(admin)  # a default value: the annotation names Admin only
 
     @router.get("/monitor")
     def monitor_slash() -> RedirectResponse:
@@ -121,13 +121,13 @@ def create_monitor_router(
         return Response(pages.SCRIPT, media_type="text/javascript")
 
     @router.get("/monitor/data.json")
-    def data(who: Signed) -> JSONResponse:
+    def data(who: Admin = signed) -> JSONResponse:
         with engine.connect() as connection:
             return JSONResponse(overview(connection, clock(), limits))
 
     @router.get("/monitor/history.json")
     def history(
-        who: Signed,
+        who: Admin = signed,
         source: Annotated[str, Query(max_length=120)] = "master",
         range: Annotated[str, Query(pattern="^(hour|day|week)$")] = "hour",
     ) -> JSONResponse:
@@ -137,7 +137,7 @@ def create_monitor_router(
         return JSONResponse({"source": source, "range": range, "points": points})
 
     @router.post("/monitor/control")
-    async def control(request: Request, who: Signed) -> JSONResponse:
+    async def control(request: Request, who: Admin = signed) -> JSONResponse:
         fields = await _fields(request)
         if who.by_cookie and fields.get("csrf") != csrf_token(who.token):
             raise HTTPException(403, "the form token is missing or wrong")
