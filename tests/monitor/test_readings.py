@@ -63,7 +63,10 @@ def _claim_a_build(master: Master) -> int:
     with master.engine.begin() as connection:
         connection.execute(
             jobs.insert().values(
-                project="demo", version="1.0", target=local_target().name, state="pending",
+                project="demo",
+                version="1.0",
+                target=local_target().name,
+                state="pending",
                 updated_at=master.clock(),
             )
         )
@@ -79,7 +82,10 @@ def test_a_heartbeat_with_nonsense_keeps_the_sensible_readings(master: Master) -
     answer = httpx.post(
         f"{master.url}{API_PREFIX}/builds/{build}/heartbeat",
         content=body,
-        headers={"Authorization": f"Bearer {master.builder_token}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {master.builder_token}",
+            "Content-Type": "application/json",
+        },
     )
     assert answer.status_code == 200, answer.text
     with master.engine.connect() as connection:
