@@ -45,6 +45,9 @@ class Master:
             Hello(target=target.name, python="3", os="x", label=label, platforms=[])
         )
 
+    def builder_target(self) -> str:
+        return local_target().name
+
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_token}"}
 

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const GiB = 2 ** 30;
 const num = (v, d = 1) => (v === undefined || v === null ? "" : Number(v).toFixed(d));
+const gib = (v) => (v === undefined || v === null ? "" : (v / GiB).toFixed(1));
 const span = (s) => {
   if (s === null || s === undefined) return "";
   s = Math.round(s);
@@ -45,9 +46,9 @@ function renderFarm(data) {
   $("master").innerHTML = `<table><tr><th>load</th><th>temperature</th><th>memory</th>`
     + `<th>disk free (data)</th><th>disk free (tree)</th><th>follower lag</th><th>uptime</th></tr>`
     + `<tr><td>${num(m.load, 2)}</td><td>${num(m.cpu_temperature, 0)}</td>`
-    + `<td>${num((m.memory_used || 0) / GiB)} / ${num((m.memory_total || 0) / GiB)} GiB</td>`
-    + `<td>${num((m.data_free || 0) / GiB)} GiB</td><td>${num((m.tree_free || 0) / GiB)} GiB</td>`
-    + `<td>${num(m.lag_serials, 0)} serials, ${span(m.lag_seconds)}</td><td>${span(m.uptime)}</td></tr></table>`;
+    + `<td>${gib(m.memory_used)} / ${gib(m.memory_total)} GiB</td>`
+    + `<td>${gib(m.data_free)} GiB</td><td>${gib(m.tree_free)} GiB</td>`
+    + `<td>${m.lag_serials === undefined ? "unknown" : `${m.lag_serials} serials`} ${span(m.lag_seconds)}</td><td>${span(m.uptime)}</td></tr></table>`;
 }
 
 function renderTables(data) {
@@ -62,7 +63,7 @@ function renderTables(data) {
       + `<td class="state-${b.state}">${b.state}</td><td>${esc(b.target)}</td><td>${esc(b.label)}</td>`
       + `<td>${span(b.uptime)}</td><td>${esc(b.job)}</td><td>${span(b.job_seconds)}</td>`
       + `<td>${num(r.load, 2)}</td><td>${num(r.cpu_temperature, 0)}</td>`
-      + `<td>${num((r.memory_available || 0) / GiB)}</td><td>${num((r.disk_free_bytes || 0) / GiB)}</td>`
+      + `<td>${gib(r.memory_available)}</td><td>${gib(r.disk_free_bytes)}</td>`
       + `<td>${num(r.clock_offset, 0)}</td><td>${esc(b.alerts.join("; "))}</td>`
       + `<td>${["pause", "resume", "skip", "stop"].map((a) => button(a, b.name)).join("")}</td></tr>`;
   });
