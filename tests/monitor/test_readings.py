@@ -12,10 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.farm.conftest import Clock
 from tests.monitor.conftest import Master
 from wheelfarm.builder.health import cpu_temperature, read_health
-from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.readings import latest_readings
 from wheelfarm.protocol import API_PREFIX, Health, Heartbeat
 from wheelfarm.store.schema import jobs

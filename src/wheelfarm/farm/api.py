@@ -127,7 +127,10 @@ def _dependencies(header: str | None) -> WheelDependencies | None:
 def create_builder_app(
     engine: Engine, config: FarmConfig, clock: Callable[[], float] = time.time
 ) -> FastAPI:
-    """The builder API as an ASGI app."""
+    """The builder API as an ASGI app.
+
+    Long: one route per exchange of the protocol, side by side; each is a few lines.
+    """
     app = _new_app(engine, config, clock)
 
     @app.post(f"{API_PREFIX}/hello")
