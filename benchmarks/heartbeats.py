@@ -110,7 +110,10 @@ async def heartbeat_for(
     latencies: list[float] = []
     failures = 0
     limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(base_url=base + API_PREFIX, limits=limits, timeout=60) as http:
+    timeout = httpx.Timeout(60.0, pool=None)  # a builder waits its turn; it is timed meanwhile
+    async with httpx.AsyncClient(
+        base_url=base + API_PREFIX, limits=limits, timeout=timeout
+    ) as http:
         start = time.monotonic()
 
         async def builder(index: int) -> None:

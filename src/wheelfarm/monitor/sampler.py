@@ -100,12 +100,17 @@ def _guard_disk(connection: Connection, config: SamplerConfig) -> None:
 
 
 def sample_once(engine: Engine, config: SamplerConfig, now: float) -> None:
-    """One pass: sample the master and the builders heard from, compact, guard the disk."""
-    with engine.begin() as connection:
+    """One pass: sample the master and the builders heard from, compact, guard the disk.
+
+    The readings are read first; the writing transaction starts with its first write, so on
+    SQLite it waits for the lock instead of failing to upgrade a read under busy writers.
+    """
+    with engine.connect() as connection:
         readings = {MASTER: master_readings(connection, config, now)}
         for builder, (received, values) in latest_readings(connection).items():
             if received > now - config.interval and values:
                 readings[f"builder:{builder}"] = values
+    with engine.begin() as connection:
         record_samples(connection, now, readings)
         _guard_disk(connection, config)
         compact(connection, now)
