@@ -8,6 +8,7 @@ import socket
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -70,7 +71,7 @@ def test_up_makes_the_local_admin_and_serves_the_monitor(tmp_path: Path, databas
             token_file = tmp_path / "data" / TOKEN_FILE
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
-            data: dict[str, object] = {}
+            data: dict[str, Any] = {}
             while time.monotonic() < deadline and not data.get("builders"):
                 time.sleep(0.3)
                 if token_file.exists():
@@ -86,8 +87,8 @@ def test_up_makes_the_local_admin_and_serves_the_monitor(tmp_path: Path, databas
             stdout, stderr = process.communicate(timeout=60)
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert f"the local admin's token is in {token_file}" in stdout.replace("\n", "")
-    assert [b["name"] for b in data["builders"]] == ["local"]  # type: ignore[index]
-    assert data["master"]["at"] is not None  # type: ignore[index]  # the sampler ran
+    assert [b["name"] for b in data["builders"]] == ["local"]
+    assert data["master"]["at"] is not None  # the sampler ran
     assert status["targets"][0]["builders"]
     assert metrics.status_code == 401
     assert process.returncode == 0, stderr
