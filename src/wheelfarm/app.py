@@ -19,6 +19,7 @@ from typing import NoReturn
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, make_url
 
 from wheelfarm.builder.client import MasterClient
@@ -31,6 +32,10 @@ from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.http import RetryPolicy, new_client
+from wheelfarm.monitor.admins import TOKEN_FILE, ensure_local_admin
+from wheelfarm.monitor.overview import Thresholds
+from wheelfarm.monitor.routes import MonitorOptions, create_monitor_router
+from wheelfarm.monitor.sampler import SamplerConfig, start_sampler
 from wheelfarm.names import canonical
 from wheelfarm.publish.incremental import publish_dirty
 from wheelfarm.publish.regenerate import write_all
@@ -235,6 +240,7 @@ class Running:
     _http: httpx.Client
     _stop: threading.Event
     _recorder: HitRecorder
+    admin_token_file: Path | None = None  # the local admin's token (written at the first start)
 
     def stop(self) -> None:
         """End the builder (its build goes back to the queue), then the server, then the store."""
@@ -284,6 +290,7 @@ def start_up(settings: Settings) -> Running:
             max_wheels_per_job=settings.max_wheels_per_job,
         )
         api = create_builder_app(engine, farm)
+        token_file = _attach_monitor(engine, settings, api, farm)
         settings.www_dir.mkdir(parents=True, exist_ok=True)
         recorder = start_recorder(engine, settings)
         server = serve_index_in_thread(
@@ -310,6 +317,7 @@ def start_up(settings: Settings) -> Running:
     )
     builder.start()
     start_publisher(engine, settings, stop)
+    start_sampler(engine, _sampler_config(settings), stop)
     return Running(
         engine,
         server.url,
@@ -321,7 +329,35 @@ def start_up(settings: Settings) -> Running:
         http,
         stop,
         recorder,
+        token_file,
     )
+
+
+def _sampler_config(settings: Settings) -> SamplerConfig:
+    return SamplerConfig(
+        data_dir=settings.data_dir,
+        tree_dir=settings.www_dir,
+        wheel_dir=settings.wheel_dir,
+        interval=settings.monitor_seconds or 60.0,
+        min_free_disk=settings.min_free_disk,
+    )
+
+
+def _attach_monitor(
+    engine: Engine, settings: Settings, api: FastAPI, farm: FarmConfig
+) -> Path | None:
+    """Mount the monitor's routes on the builder API; the local admin's token on a first start."""
+    with engine.begin() as connection:
+        token_file = ensure_local_admin(connection, settings.data_dir, now=time.time())
+    options = MonitorOptions(
+        thresholds=Thresholds(silent_after=3 * farm.heartbeat_seconds),
+        public_metrics=settings.public_metrics,
+        tree_dir=settings.www_dir,
+        follow_stale_after=3 * settings.poll_seconds + 300,
+    )
+    api.include_router(create_monitor_router(engine, options))
+    existing = settings.data_dir / TOKEN_FILE
+    return token_file or (existing if existing.exists() else None)
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:

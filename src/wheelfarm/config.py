@@ -49,6 +49,9 @@ class Settings:
     stats_keep_days: int = 90  # raw hits are kept this many days (docs/stats.md)
     allow_unsandboxed_builds: bool = False
     max_wheels_per_job: int = 8
+    public_metrics: bool = False  # /metrics without an admin token
+    monitor_seconds: float = 60.0  # how often the master samples readings into the history
+    min_free_disk: int = 2 << 30  # bytes free for wheels below which building pauses
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -221,6 +224,9 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "stats_keep_days": _as_int,
     "allow_unsandboxed_builds": _as_bool,
     "max_wheels_per_job": _as_positive_int,
+    "public_metrics": _as_bool,
+    "monitor_seconds": _as_float,
+    "min_free_disk": _as_int,
 }
 
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from wheelfarm.names import unsafe_text_problem
 
@@ -118,14 +127,45 @@ class ClaimReply(Message):
     command: Command = "continue"
 
 
-class Health(Message):
-    """Readings taken on the builder; monitoring is built on them."""
+#: Bounds of the readings a builder sends (finite, non-negative, no larger than these).
+_BYTES = 1 << 60  # an exabyte: more memory or disk than any builder has
+_Seconds = Annotated[float, Field(ge=0, le=100 * 365 * 86400, allow_inf_nan=False)]
+_Load = Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
+_Bytes = Annotated[int, Field(ge=0, le=_BYTES)]
+_Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
-    cpu_temperature: float | None = Field(default=None, ge=-273.15, le=1000)  # degrees Celsius
-    load: float | None = Field(default=None, ge=0, le=1e6)
-    memory_percent: float | None = Field(default=None, ge=0, le=100)
-    swap_percent: float | None = Field(default=None, ge=0, le=100)
-    disk_free_bytes: int | None = Field(default=None, ge=0, le=MAX_BYTES)
+
+class Health(Message):
+    """Readings taken on the builder; monitoring is built on them.
+
+    Every field is optional, and a reading out of range (negative, NaN, infinite, too large, not
+    a number) is dropped on its own, as if it was not sent: the others are kept. ``clock`` is
+    the builder's time when it sent them; the master computes the offset from its own clock.
+    """
+
+    cpu_temperature: Annotated[float, Field(ge=0, le=200, allow_inf_nan=False)] | None = None
+    load: _Load | None = None  # the 1-minute load average
+    load5: _Load | None = None
+    load15: _Load | None = None
+    memory_percent: _Percent | None = None
+    swap_percent: _Percent | None = None
+    memory_used: _Bytes | None = None
+    memory_total: _Bytes | None = None
+    memory_available: _Bytes | None = None
+    swap_used: _Bytes | None = None
+    swap_total: _Bytes | None = None
+    disk_free_bytes: _Bytes | None = None  # of the work directory's file system
+    disk_used_bytes: _Bytes | None = None
+    uptime: _Seconds | None = None
+    clock: Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)] | None = None
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _drop_nonsense(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
 
 
 class Heartbeat(Message):

@@ -126,14 +126,16 @@ def test_sync_queues_builds_and_skip_unskip_change_them(tmp_path: Path, database
     assert missing.returncode == 2 and "a skip of demo 1.0 does not exist" in missing.stderr
 
 
-def start_up(tmp_path: Path, database_url: str, upstream: str) -> subprocess.Popen[str]:
-    """``wheelfarm up`` following demo-up from ``upstream``, on a free port."""
+def start_up(
+    tmp_path: Path, database_url: str, upstream: str, port: int = 0
+) -> subprocess.Popen[str]:
+    """``wheelfarm up`` following demo-up from ``upstream``, on a free port (or ``port``)."""
     env = {
         **os.environ,
         "WHEELFARM_DATABASE": database_url,
         "WHEELFARM_UPSTREAM": upstream,
         "WHEELFARM_PROJECTS": "demo-up",
-        "WHEELFARM_PORT": "0",
+        "WHEELFARM_PORT": str(port),
         "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
         "WHEELFARM_PIP_OPTIONS": "--no-build-isolation",  # no build dependencies to fetch
     }

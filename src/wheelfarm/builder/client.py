@@ -82,8 +82,9 @@ class MasterClient:
     def hello(self, message: Hello) -> HelloReply:
         return self._send("POST", "/hello", HelloReply, message)
 
-    def claim(self) -> ClaimReply:
-        return self._send("POST", "/claim", ClaimReply)
+    def claim(self, message: Heartbeat | None = None) -> ClaimReply:
+        """Ask for a job, with this machine's readings when given."""
+        return self._send("POST", "/claim", ClaimReply, message)
 
     def heartbeat(self, build_id: int, message: Heartbeat) -> HeartbeatReply:
         path = f"/builds/{build_id}/heartbeat"

@@ -272,7 +272,7 @@ def run_builder(
     paused = False
     while not stop.is_set() and (jobs is None or handled < jobs):
         try:
-            claim = client.claim()
+            claim = client.claim(Heartbeat(health=read_health(options.workdir)))
             if claim.command == "stop":
                 log.warning("the master says: stop")
                 break

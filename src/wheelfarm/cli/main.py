@@ -22,6 +22,7 @@ from wheelfarm.cli.database import db
 from wheelfarm.cli.distros import dependencies, distros
 from wheelfarm.cli.follow import add, audit, follow, show, status, sync
 from wheelfarm.cli.index import serve, write
+from wheelfarm.cli.monitor import admins, farm, monitor
 from wheelfarm.cli.stats import logs, stats
 from wheelfarm.cli.targets import targets
 from wheelfarm.cli.up import up
@@ -84,6 +85,10 @@ for _command in (
     import_command,
     distros,
     dependencies,
+    # monitoring (cli/monitor.py)
+    admins,
+    farm,
+    monitor,
     # the schema (cli/database.py)
     db,
     # statistics (cli/stats.py)

@@ -31,6 +31,9 @@ def up(ctx: click.Context) -> None:
     out.print(f"builder API at {url}/docs, building for {running.target.name}")
     out.print(f"builds isolated by: {running.isolation}", markup=False)
     out.print(f"following {following}; wheels go to {running.wheel_dir}; Ctrl-C stops")
+    out.print(f"monitor at {url}/monitor/, status at {url}/status/")
+    if running.admin_token_file is not None:
+        out.print(f"the local admin's token is in {running.admin_token_file}")
     try:
         with until_stopped("stopping: a build under way is ended and handed back to the queue"):
             keep_following(settings)

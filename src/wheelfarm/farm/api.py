@@ -41,6 +41,7 @@ from wheelfarm.farm.builds import (
     renew_lease,
 )
 from wheelfarm.farm.intake import AcceptedWheel, IntakeError, IntakeLimits
+from wheelfarm.farm.readings import record_readings
 from wheelfarm.farm.refusals import BuildConflict, MasterDiskFull, NotYourBuild, WheelTooLarge
 from wheelfarm.farm.registry import authenticate
 from wheelfarm.farm.throttle import TokenThrottle
@@ -171,7 +172,10 @@ def _dependencies(header: str | None) -> WheelDependencies | None:
 def create_builder_app(
     engine: Engine, config: FarmConfig, clock: Callable[[], float] = time.time
 ) -> FastAPI:
-    """The builder API as an ASGI app."""
+    """The builder API as an ASGI app.
+
+    Long: one route per exchange of the protocol, side by side; each is a few lines.
+    """
     app = _new_app(engine, config, clock)
 
     @app.post(f"{API_PREFIX}/hello")
@@ -184,7 +188,9 @@ def create_builder_app(
         )
 
     @app.post(f"{API_PREFIX}/claim")
-    def claim(name: Builder, connection: Db) -> ClaimReply:
+    def claim(name: Builder, connection: Db, message: Heartbeat | None = None) -> ClaimReply:
+        if message is not None:  # readings between builds (older builders send none)
+            record_readings(connection, name, message.health, now=clock())
         claimed = claim_build(
             connection,
             name,
@@ -209,8 +215,9 @@ def create_builder_app(
     def heartbeat(
         build_id: BuildId, message: Heartbeat, name: Builder, connection: Db
     ) -> HeartbeatReply:
-        lease = config.lease_seconds
-        command = renew_lease(connection, build_id, name, now=clock(), lease_seconds=lease)
+        lease, now = config.lease_seconds, clock()
+        command = renew_lease(connection, build_id, name, now=now, lease_seconds=lease)
+        record_readings(connection, name, message.health, now=now)
         return HeartbeatReply(command=command)
 
     @app.put(f"{API_PREFIX}/builds/{{build_id}}/files/{{filename}}", status_code=201)

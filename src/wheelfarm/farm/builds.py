@@ -23,6 +23,7 @@ from wheelfarm.farm.jobs import (
     settle_release,
     withdraw_build_wheels,
 )
+from wheelfarm.farm.pause import farm_paused
 from wheelfarm.farm.refusals import BuildOver, HelloFirst, NotYourBuild, TargetNotConfigured
 from wheelfarm.farm.registry import command_of, list_targets, set_command
 from wheelfarm.names import NormalizedName
@@ -129,9 +130,10 @@ def claim_build(
 ) -> ClaimOutcome:
     """Hand the builder the next job for its target, under a lease, and open its build.
 
-    Nothing is handed out while an operator has the builder paused or stopped. Raises
-    :class:`HelloFirst` for a builder that has not said which target it builds for. Leases
-    that ran out are expired first, and their builds' wheels withdrawn from ``wheel_dir``.
+    Nothing is handed out while an operator has the builder (or the farm) paused or stopped.
+    Raises :class:`HelloFirst` for a builder that has not said which target it builds for.
+    Leases that ran out are expired first, and their builds' wheels withdrawn from
+    ``wheel_dir``.
     """
     me = connection.execute(
         select(builders.c.target, builders.c.command).where(builders.c.name == builder)
@@ -140,6 +142,8 @@ def claim_build(
         raise HelloFirst()
     if me.command in ("pause", "stop"):
         return ClaimOutcome(None, _COMMANDS[me.command])
+    if farm_paused(connection) is not None:  # the whole farm (see wheelfarm.farm.pause)
+        return ClaimOutcome(None, "pause")
     if me.command == "skip":  # nothing is under way to skip
         set_command(connection, builder, None)
     expire_leases(connection, now, wheel_dir)

@@ -19,6 +19,7 @@ from wheelfarm.store.schema import events, state
 
 __all__ = [
     "POSITION",
+    "UPSTREAM_HEAD",
     "JournalRow",
     "get_state",
     "journal_rows",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 POSITION = "changelog_serial"
+#: The upstream's newest serial when the follower last asked, and the time it asked: "SERIAL TIME".
+UPSTREAM_HEAD = "upstream_head"
 
 
 #: One row of the ``events`` table, in its column order (what :func:`insert_rows` takes):

@@ -26,7 +26,9 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "admins",
     "build_files",
+    "builder_readings",
     "builders",
     "builds",
     "distro_packages",
@@ -39,6 +41,7 @@ __all__ = [
     "metadata",
     "projects",
     "releases",
+    "samples",
     "skips",
     "state",
     "stats_agents",
@@ -317,4 +320,37 @@ stats_daily = Table(
     Column("value", String(512), primary_key=True),
     Column("hits", BigInteger, nullable=False),
     Index("stats_daily_kind_idx", "kind", "dimension", "day"),
+)
+
+
+# -- monitoring ----------------------------------------------------------------------------
+
+# Operators who may see the dashboard and use its controls; tokens stored as SHA-256 only.
+admins = Table(
+    "admins",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# The latest readings each builder sent (a JSON object of numbers), as the master received them.
+builder_readings = Table(
+    "builder_readings",
+    metadata,
+    Column("builder", String(100), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("readings", Text, nullable=False),
+)
+
+# The history of readings: ``source`` is ``master`` or ``builder:NAME``; ``step`` is 0 for a
+# sample as taken, else the seconds an average covers (300, 3600); ``at`` its start.
+samples = Table(
+    "samples",
+    metadata,
+    Column("source", String(120), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("at", Float, primary_key=True),
+    Column("readings", Text, nullable=False),
+    Index("samples_age_idx", "step", "at"),
 )

@@ -22,7 +22,14 @@ from wheelfarm.errors import StaleUpstream, WheelfarmError
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.changes import write_changes, write_rows
 from wheelfarm.store.events import Phase, order_key
-from wheelfarm.store.journal import POSITION, position, set_state, timestamp_at, write_journal
+from wheelfarm.store.journal import (
+    POSITION,
+    UPSTREAM_HEAD,
+    position,
+    set_state,
+    timestamp_at,
+    write_journal,
+)
 from wheelfarm.store.schema import projects
 from wheelfarm.store.views import ProjectStatus, read_project
 from wheelfarm.upstream.batches import PreparedBatch, prepare
@@ -111,6 +118,9 @@ class Follower:
         with self.engine.connect() as connection:
             start = position(connection)
         target = self.changelog.last_serial() if until is None else until
+        if until is None:  # the upstream's head and when it was read: the monitor's lag
+            with self.engine.begin() as connection:
+                set_state(connection, UPSTREAM_HEAD, f"{target} {self.clock()}")
         summary = CatchUp(start_serial=start, target_serial=target, end_serial=start)
         if start >= target:
             return summary

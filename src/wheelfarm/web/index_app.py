@@ -34,8 +34,18 @@ __all__ = ["ACCESS_LOGGER", "API_PREFIXES", "HitCallback", "IndexApp", "create_i
 
 ACCESS_LOGGER = "wheelfarm.web.access"
 
-# API paths handed to the ``api`` app when one is given (the builder API and its docs).
-API_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
+# API paths handed to the ``api`` app when one is given (the builder API and its docs, and the
+# monitor: its dashboard, the status page and the metrics).
+API_PREFIXES = (
+    "/api/",
+    "/docs",
+    "/openapi.json",
+    "/redoc",
+    "/monitor",
+    "/status/",
+    "/status.json",
+    "/metrics",
+)
 
 _HTML_TYPE = CONTENT_TYPES["html"].encode()
 _NOT_ACCEPTABLE = b"Not acceptable: this page is offered as PEP 691 JSON or HTML\n"

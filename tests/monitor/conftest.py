@@ -1,0 +1,80 @@
+"""The monitor harness: a store, the builder API with the monitor's routes on loopback, a
+builder and an admin, and a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from tests.farm.conftest import POLICY, Clock
+from wheelfarm.builder.client import MasterClient
+from wheelfarm.farm.api import FarmConfig, create_builder_app
+from wheelfarm.farm.registry import add_builder, add_target
+from wheelfarm.monitor.admins import add_admin
+from wheelfarm.monitor.routes import MonitorOptions, create_monitor_router
+from wheelfarm.protocol import Hello
+from wheelfarm.targets import local_target
+from wheelfarm.web.runner import RunningServer, serve_index_in_thread
+
+
+@dataclass
+class Master:
+    engine: Engine
+    server: RunningServer
+    builder_token: str
+    admin_token: str
+    clock: Clock
+    http: httpx.Client
+    tree: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def builder(self, token: str | None = None) -> MasterClient:
+        return MasterClient(self.url, token or self.builder_token, self.http, POLICY)
+
+    def hello(self, token: str | None = None, label: str = "bench") -> None:
+        target = local_target()
+        self.builder(token).hello(
+            Hello(target=target.name, python="3", os="x", label=label, platforms=[])
+        )
+
+    def builder_target(self) -> str:
+        return local_target().name
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+
+def start_master(
+    engine: Engine, tmp_path: Path, clock: Clock, options: MonitorOptions
+) -> RunningServer:
+    """The index server with the builder API and the monitor's routes, as ``up`` wires them."""
+    config = FarmConfig(index_url="http://127.0.0.1:9/simple/", wheel_dir=tmp_path / "wheels")
+    api = create_builder_app(engine, config, clock)
+    api.include_router(create_monitor_router(engine, options, clock))
+    assert options.tree_dir is not None
+    return serve_index_in_thread(options.tree_dir, api=api)
+
+
+@pytest.fixture
+def master(engine: Engine, tmp_path: Path) -> Iterator[Master]:
+    clock = Clock()
+    with engine.begin() as connection:
+        add_target(connection, local_target())
+        builder_token = add_builder(connection, "pi-1", now=clock())
+        admin_token = add_admin(connection, "alice", now=clock())
+    tree = tmp_path / "www"
+    (tree / "simple").mkdir(parents=True)
+    server = start_master(engine, tmp_path, clock, MonitorOptions(tree_dir=tree))
+    try:
+        with httpx.Client(timeout=30) as http:
+            yield Master(engine, server, builder_token, admin_token, clock, http, tree)
+    finally:
+        server.stop()
