@@ -6,7 +6,10 @@ Every command that runs something (``up``, ``serve``, ``follow``, ``sync``, ``wr
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
+import os
 import socket
 import sys
 import threading
@@ -47,10 +50,12 @@ from wheelfarm.web.runner import (
 )
 
 __all__ = [
+    "DataDirBusy",
     "IndexServer",
     "Running",
     "builder_client",
     "follow_rounds",
+    "hold_data_dir",
     "open_follower",
     "open_index_server",
     "publish_index",
@@ -62,6 +67,44 @@ __all__ = [
 
 LOCAL_BUILDER = "local"
 """The name ``up`` registers its own builder under (its token is made afresh at each start)."""
+
+
+class DataDirBusy(WheelfarmError):
+    """Another ``wheelfarm up`` runs on this data directory: two would fight over its builder."""
+
+    def __init__(self, data_dir: Path, pid: str) -> None:
+        super().__init__(
+            f"another 'wheelfarm up' (PID {pid or 'unknown'}) is running on the data directory "
+            f"{data_dir}; stop it first, or give this one its own --data-dir"
+        )
+        self.data_dir = data_dir
+        self.pid = pid
+
+
+UP_LOCK_NAME = "up.pid"
+"""The file in the data directory that ``up`` holds locked (fcntl) and writes its PID into."""
+
+
+def hold_data_dir(data_dir: Path) -> int:
+    """Lock the data directory for this process; returns the descriptor to close on the way out.
+
+    The lock is the kernel's (``flock``), so it goes with the process however it ends: a PID
+    left in the file by a killed ``up`` does not keep the next one out.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / UP_LOCK_NAME
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
+        os.close(descriptor)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise DataDirBusy(data_dir.resolve(), holder) from None
+        raise
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -216,14 +259,17 @@ class Running:
     _builder: threading.Thread
     _http: httpx.Client
     _stop: threading.Event
+    _lock: int
 
     def stop(self) -> None:
-        """End the builder (its build goes back to the queue), then the server, then the store."""
+        """End the builder (its build goes back to the queue), then the server, then the store;
+        the data directory is free for the next ``up`` at the end."""
         self._stop.set()
         self._builder.join(timeout=60)  # it reports the cancelled build while the API still serves
         self._server.stop()
         self._http.close()
         self.engine.dispose()
+        os.close(self._lock)
 
 
 def _register_local(connection: Connection, settings: Settings) -> tuple[Target, str]:
@@ -242,9 +288,15 @@ def start_up(settings: Settings) -> Running:
     """Start everything of ``wheelfarm up`` but the follower, on this machine.
 
     The index and the builder API share one port; the publisher writes the index now, then
-    every change; the local builder builds for this machine's interpreter.
+    every change; the local builder builds for this machine's interpreter. A second ``up`` on
+    the same data directory is refused (:class:`DataDirBusy`) before it touches anything.
     """
-    engine = open_store(settings.database_url)
+    lock = hold_data_dir(settings.data_dir)
+    try:
+        engine = open_store(settings.database_url)
+    except BaseException:
+        os.close(lock)
+        raise
     try:
         with engine.begin() as connection:
             target, token = _register_local(connection, settings)
@@ -254,6 +306,7 @@ def start_up(settings: Settings) -> Running:
         server = serve_index_in_thread(settings.www_dir, settings.host, settings.port, api=api)
     except BaseException:
         engine.dispose()
+        os.close(lock)
         raise
     stop = threading.Event()
     http = httpx.Client(timeout=settings.http_timeout)
@@ -268,4 +321,4 @@ def start_up(settings: Settings) -> Running:
     )
     builder.start()
     start_publisher(engine, settings, stop)
-    return Running(engine, server.url, target, farm.wheel_dir, server, builder, http, stop)
+    return Running(engine, server.url, target, farm.wheel_dir, server, builder, http, stop, lock)

@@ -28,6 +28,7 @@ and every one is listed here (a test holds this list to the code)::
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
+        `DataDirBusy` (wheelfarm.app)
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """
