@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.config import Settings
-from wheelfarm.errors import WheelfarmError
+from wheelfarm.errors import ConfigError, WheelfarmError
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import schedule_project
@@ -36,7 +36,7 @@ from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.names import canonical
 from wheelfarm.publish.scheduler import start_publisher, tree_of
 from wheelfarm.publish.tree import Report, publish_dirty, write_all
-from wheelfarm.store.database import open_store
+from wheelfarm.store.database import StoreMissing, open_store
 from wheelfarm.targets import Target, local_target
 from wheelfarm.upstream.follow import Follower
 from wheelfarm.upstream.pages import PageClient
@@ -56,6 +56,7 @@ __all__ = [
     "builder_client",
     "follow_rounds",
     "hold_data_dir",
+    "open_configured_store",
     "open_follower",
     "open_index_server",
     "publish_index",
@@ -111,10 +112,36 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(retries=settings.retries, initial_wait=settings.retry_wait)
 
 
+def open_configured_store(settings: Settings, *, existing: bool = False) -> Engine:
+    """The configured store; ``existing`` (commands that only read) makes none where none is.
+
+    A missing one is a :class:`ConfigError` that says where we looked and how to point
+    wheelfarm at the right place, since the usual cause is a command run from another folder.
+    """
+    try:
+        return open_store(settings.database_url, create=not existing)
+    except StoreMissing as error:
+        if settings.database:
+            setting, value, how = "database", error.where, "--database or WHEELFARM_DATABASE"
+        else:
+            setting, value = "data_dir", str(settings.data_dir)
+            how = "--data-dir, WHEELFARM_DATA_DIR or data_dir in wheelfarm.toml"
+        raise ConfigError(
+            setting,
+            value,
+            f"{error} (looked from {Path.cwd()}); this command does not create one: "
+            f"point wheelfarm at your data with {how}",
+        ) from None
+
+
 @contextmanager
-def store_transaction(settings: Settings) -> Iterator[Connection]:
-    """One transaction on the configured store, which is closed afterwards."""
-    engine = open_store(settings.database_url)
+def store_transaction(settings: Settings, *, existing: bool = False) -> Iterator[Connection]:
+    """One transaction on the configured store, which is closed afterwards.
+
+    ``existing``: the command only reads (or changes what must already be there), so a
+    missing database is an error rather than a new, empty one.
+    """
+    engine = open_configured_store(settings, existing=existing)
     try:
         with engine.begin() as connection:
             yield connection
@@ -123,9 +150,14 @@ def store_transaction(settings: Settings) -> Iterator[Connection]:
 
 
 @contextmanager
-def open_follower(settings: Settings, *, with_changelog: bool) -> Iterator[Follower]:
-    """A follower on the configured store and upstream; closes both when done."""
-    engine = open_store(settings.database_url)
+def open_follower(
+    settings: Settings, *, with_changelog: bool, existing: bool = False
+) -> Iterator[Follower]:
+    """A follower on the configured store and upstream; closes both when done.
+
+    ``existing`` as for :func:`store_transaction`.
+    """
+    engine = open_configured_store(settings, existing=existing)
     client = new_client(settings.http_timeout)
     policy = retry_policy(settings)
     try:
@@ -181,7 +213,7 @@ def publish_index(
     settings: Settings, *, everything: bool, progress: Callable[[int, int], None] | None = None
 ) -> Report:
     """Write the index: the projects changed since the last write, or (``everything``) all."""
-    engine = open_store(settings.database_url)
+    engine = open_configured_store(settings, existing=True)
     tree = tree_of(settings)
     upstream, base = settings.simple_url, settings.site_url
     try:
@@ -218,6 +250,14 @@ def open_index_server(
 ) -> IndexServer:
     """The server of the published tree; what is not given comes from the settings."""
     root = root if root is not None else settings.data_dir / "www"
+    if not root.is_dir():
+        raise ConfigError(
+            "root",
+            str(root),
+            f"no published index there (looked from {Path.cwd()}); write one with "
+            "'wheelfarm write', or point at it with --root, --data-dir, WHEELFARM_DATA_DIR "
+            "or data_dir in wheelfarm.toml",
+        )
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
     sock = bind(host, port)  # a busy port is a ConfigError: one line, exit status 2

@@ -29,6 +29,8 @@ and every one is listed here (a test holds this list to the code)::
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
         `DataDirBusy` (wheelfarm.app)
+        `StoreMissing` (wheelfarm.store.database)
+        `UnknownProject` (wheelfarm.cli.builds)
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """

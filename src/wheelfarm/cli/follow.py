@@ -127,7 +127,7 @@ def follow(ctx: click.Context) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts of what we hold and the last changelog serial applied."""
     settings = settings_of(ctx)
-    with open_follower(settings, with_changelog=False) as follower:
+    with open_follower(settings, with_changelog=False, existing=True) as follower:
         with follower.engine.connect() as connection:
             counts = count_store(connection)
             serial = position(connection)
@@ -149,7 +149,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """What we hold for one live project."""
     settings = settings_of(ctx)
     with (
-        open_follower(settings, with_changelog=False) as follower,
+        open_follower(settings, with_changelog=False, existing=True) as follower,
         follower.engine.connect() as connection,
     ):
         view = read_project(connection, canonical(name))
@@ -169,7 +169,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
     """Compare what we hold with the upstream's pages; exit 1 when they differ (unless --fix)."""
     settings = settings_of(ctx)
-    with open_follower(settings, with_changelog=False) as follower:
+    with open_follower(settings, with_changelog=False, existing=not fix) as follower:
         names = list(projects or settings.projects)
         if not names:
             with follower.engine.connect() as connection:
