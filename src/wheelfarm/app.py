@@ -32,7 +32,7 @@ from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
-from wheelfarm.http import RetryPolicy, new_client
+from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
 from wheelfarm.names import canonical
 from wheelfarm.publish.scheduler import start_publisher, tree_of
 from wheelfarm.publish.tree import Report, publish_dirty, write_all
@@ -60,6 +60,7 @@ __all__ = [
     "open_follower",
     "open_index_server",
     "publish_index",
+    "response_limits",
     "retry_policy",
     "schedule_synced",
     "start_up",
@@ -112,6 +113,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(retries=settings.retries, initial_wait=settings.retry_wait)
 
 
+def response_limits(settings: Settings) -> ResponseLimits:
+    """How much of an upstream answer is read, in bytes and seconds."""
+    return ResponseLimits(settings.max_upstream_response_bytes, settings.upstream_deadline_seconds)
+
+
 def open_configured_store(settings: Settings, *, existing: bool = False) -> Engine:
     """The configured store; ``existing`` (commands that only read) makes none where none is.
 
@@ -158,12 +164,13 @@ def open_follower(
     ``existing`` as for :func:`store_transaction`.
     """
     engine = open_configured_store(settings, existing=existing)
-    client = new_client(settings.http_timeout)
+    limits = response_limits(settings)
+    client = new_client(settings.http_timeout, limits)
     policy = retry_policy(settings)
     try:
         pages = PageClient(settings.simple_url, settings.json_api_url, client, policy)
         changelog = (
-            ChangelogSource(settings.changelog_url, settings.http_timeout, policy)
+            ChangelogSource(settings.changelog_url, settings.http_timeout, policy, limits)
             if with_changelog
             else None
         )

@@ -17,7 +17,7 @@ from wheelfarm.farm import registry
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.listings import list_builds, requeue_failed
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
-from wheelfarm.names import canonical
+from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import projects, skips
@@ -33,7 +33,7 @@ class UnknownProject(WheelfarmError):
         self.name = name
 
 
-def _known(connection: Connection, name: str) -> str:
+def _known(connection: Connection, name: str) -> NormalizedName:
     """The canonical name of a project the store holds (live or not), else UnknownProject."""
     project = canonical(name)
     found = connection.execute(select(projects.c.name).where(projects.c.name == project)).first()
