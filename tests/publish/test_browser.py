@@ -43,11 +43,16 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
+    # a resource or script the Content-Security-Policy refuses is reported on the console
+    opened.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and errors.append(message.text),
+    )
     yield opened
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    assert errors == []  # no script on our pages failed
+    assert errors == []  # no script on our pages failed, nothing was refused
 
 
 def test_the_releases_table_shows_each_release_on_each_target(
