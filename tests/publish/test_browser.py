@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.publish.published import YANK_REASON, Published
 
@@ -43,11 +43,13 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    # a resource or script the Content-Security-Policy refuses is reported on the console
-    opened.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and errors.append(message.text),
-    )
+
+    def refused(message: ConsoleMessage) -> None:
+        """A resource or script the Content-Security-Policy refused is reported on the console."""
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    opened.on("console", refused)
     yield opened
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
