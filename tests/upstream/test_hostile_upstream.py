@@ -13,10 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
-from wheelfarm.errors import UpstreamError
+from tests.fixtures.fake_upstream import FakeUpstream
+from wheelfarm.errors import MalformedResponse, UpstreamError
 from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
 from wheelfarm.names import NormalizedName
+from wheelfarm.store.events import MAX_SERIAL
+from wheelfarm.store.journal import position
+from wheelfarm.upstream.follow import Follower
 from wheelfarm.upstream.pages import PEP691_JSON, PageClient
 from wheelfarm.upstream.prefetch import ChangelogSource
 
@@ -179,3 +184,32 @@ def test_a_redirect_out_of_the_upstream_is_refused_naming_both_urls(
 def test_a_redirect_loop_ends(hostile: HostileServer) -> None:
     with pytest.raises(UpstreamError, match="more than 5 redirects"):
         _pages(hostile, ResponseLimits()).fetch(NormalizedName("loop"))
+
+
+class _LyingUpstream(FakeUpstream):
+    """Reports a modest last serial, then sends a row at the largest serial there is."""
+
+    @property
+    def last_serial(self) -> int:
+        return 3
+
+
+def test_a_changelog_row_far_past_the_last_serial_does_not_move_the_position(
+    engine: Engine,
+) -> None:
+    with _LyingUpstream(max_rows=10) as upstream:
+        upstream.create("a")
+        upstream.release("a", "1.0")
+        upstream.release("a", "1.1")
+        upstream.add("a", "6.6", "new release", serial=MAX_SERIAL)
+        with new_client(5.0) as client:
+            pages = PageClient(upstream.simple_url, lambda name: None, client, POLICY)
+            source = ChangelogSource(upstream.changelog_url, 5.0, POLICY)
+            follower = Follower(engine, pages, source, sleep=lambda seconds: None)
+            with pytest.raises(MalformedResponse) as caught:
+                follower.catch_up(prefetch=False)
+    assert f"a row at serial {MAX_SERIAL} is far past the upstream's last serial 3" in str(
+        caught.value
+    )
+    with engine.connect() as connection:
+        assert position(connection) == 0
