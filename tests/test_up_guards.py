@@ -112,3 +112,30 @@ def test_up_and_builds_started_together_on_an_empty_data_dir_both_work(
         assert builds.returncode == 0 or "no database" in builds_err, builds_err
         assert "Traceback" not in builds_err
         assert up_alive and started.returncode == 0, up_err
+
+
+def test_up_shows_its_upstream_and_store_without_their_passwords(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    data_dir = tmp_path / "data"
+    with_password = upstream.simple_url.replace("http://", "http://mirror:secret@")
+    env = {**_env(data_dir, upstream), "WHEELFARM_UPSTREAM": with_password}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wheelfarm", "-vv", "up"],  # -vv: httpx logs every request
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_serving(data_dir, process)
+        time.sleep(1.5)  # a few follow rounds, each logged by httpx
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    shown = with_password.replace("mirror:secret@", "mirror:***@")
+    assert f"from {shown}" in stdout, stdout
+    assert "store: sqlite:///" in stdout
+    assert "HTTP Request: GET http://mirror:***@127.0.0.1" in " ".join(stderr.split())
+    assert "secret" not in stdout + stderr

@@ -28,7 +28,7 @@ from tenacity import (
 )
 
 from wheelfarm import __version__
-from wheelfarm.errors import UpstreamError
+from wheelfarm.errors import UpstreamError, redact_url
 
 __all__ = [
     "ResponseLimits",
@@ -189,7 +189,11 @@ class RetryPolicy:
             error = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             log.warning(
-                "%s failed (%s); retry %d in %.1f s", what, error, state.attempt_number, wait
+                "%s failed (%s); retry %d in %.1f s",
+                redact_url(what),
+                redact_url(str(error)),
+                state.attempt_number,
+                wait,
             )
 
         retrying = Retrying(

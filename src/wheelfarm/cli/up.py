@@ -9,6 +9,7 @@ import click
 from wheelfarm.app import start_up
 from wheelfarm.cli.console import out, settings_of, until_stopped
 from wheelfarm.cli.follow import keep_following
+from wheelfarm.errors import redact_url
 
 __all__ = ["up"]
 
@@ -29,7 +30,9 @@ def up(ctx: click.Context) -> None:
     url = running.url
     out.print(f"wheelfarm is up: the index at {url}/ (pip: --index-url {url}/simple/)")
     out.print(f"builder API at {url}/docs, building for {running.target.name}")
-    out.print(f"following {following}; wheels go to {running.wheel_dir}; Ctrl-C stops")
+    out.print(f"following {following} from {redact_url(settings.upstream)}", markup=False)
+    out.print(f"store: {redact_url(settings.database_url)}", markup=False)
+    out.print(f"wheels go to {running.wheel_dir}; Ctrl-C stops")
     try:
         with until_stopped("stopping: a build under way is ended and handed back to the queue"):
             keep_following(settings)

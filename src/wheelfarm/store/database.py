@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from wheelfarm.errors import ConfigError, WheelfarmError
+from wheelfarm.errors import ConfigError, WheelfarmError, redact_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -37,8 +37,8 @@ class StoreNotMigrated(WheelfarmError):
 
     def __init__(self, url: str, revision: str | None, head: str) -> None:
         super().__init__(
-            f"database {url} is at schema revision {revision or 'none'}, wheelfarm needs {head}: "
-            "run 'wheelfarm db upgrade'"
+            f"database {redact_url(url)} is at schema revision {revision or 'none'}, "
+            f"wheelfarm needs {head}: run 'wheelfarm db upgrade'"
         )
 
 
