@@ -3,14 +3,19 @@ racing other commands on an empty one."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
+import httpx
 import pytest
 
 from tests.fixtures.fake_upstream import FakeUpstream
@@ -109,7 +114,7 @@ def test_up_and_builds_started_together_on_an_empty_data_dir_both_work(
             started.send_signal(signal.SIGTERM)
             _, up_err = started.communicate(timeout=60)
         # builds never creates a database: it either finds the one up made, or says none is there
-        assert builds.returncode == 0 or "no database" in builds_err, builds_err
+        assert builds.returncode == 0 or "no wheelfarm database at" in builds_err, builds_err
         assert "Traceback" not in builds_err
         assert up_alive and started.returncode == 0, up_err
 
@@ -139,3 +144,101 @@ def test_up_shows_its_upstream_and_store_without_their_passwords(
     assert "store: sqlite:///" in stdout
     assert "HTTP Request: GET http://mirror:***@127.0.0.1" in " ".join(stderr.split())
     assert "secret" not in stdout + stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs of its own (a real filesystem that fills up), unmounted afterwards."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def _fill(folder: Path) -> Path:
+    """Write a file until the disk under ``folder`` is full; returns it."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        for size in (1024 * 1024, 4096, 1):
+            try:
+                while True:
+                    handle.write(bytes(size))
+            except OSError as error:
+                assert error.errno == errno.ENOSPC, error
+    return filler
+
+
+class _Lines:
+    """The lines a process writes to one of its pipes, read as they come."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                self.lines.append(line)
+
+    def close(self) -> None:
+        """Once the process ended: the rest of its lines, and the pipe closed."""
+        self._thread.join(timeout=30)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if text in line:
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {text!r} in:\n{''.join(self.lines)}")
+
+
+def test_a_full_disk_pauses_up_which_keeps_serving_and_resumes_with_space(
+    small_disk: Path, upstream: FakeUpstream
+) -> None:
+    data_dir = small_disk / "data"
+    process = _start_up(small_disk.parent, _env(data_dir, upstream))
+    assert process.stdout is not None and process.stderr is not None
+    stdout, stderr = _Lines(process.stdout), _Lines(process.stderr)
+    try:
+        _wait_until_serving(data_dir, process)
+        url = re.search(r"the index at (http://\S+?)/ ", stdout.wait_for("wheelfarm is up"))
+        assert url is not None
+        filler = _fill(small_disk)
+        upstream.add_file("demo-up", "2.0", "demo_up-2.0.tar.gz")  # the follower must write it
+        stderr.wait_for("disk full under")
+        assert process.poll() is None
+        assert httpx.get(f"{url[1]}/simple/", timeout=10).status_code == 200  # still serving
+        filler.unlink()
+        stderr.wait_for("there is space again")
+        deadline = time.monotonic() + 60
+        shown = ""
+        while time.monotonic() < deadline and '"2.0"' not in shown:
+            time.sleep(0.5)
+            shown = subprocess.run(
+                [sys.executable, "-m", "wheelfarm", "show", "demo-up", "--json"],
+                cwd=small_disk.parent,
+                env=_env(data_dir, upstream),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
+        assert '"2.0"' in shown  # following resumed by itself
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        stdout.close()
+        stderr.close()
+    assert process.returncode == 0, "".join(stderr.lines)
+    assert "Traceback" not in "".join(stderr.lines)

@@ -6,8 +6,6 @@ Every command that runs something (``up``, ``serve``, ``follow``, ``sync``, ``wr
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import socket
@@ -22,7 +20,10 @@ from typing import NoReturn
 
 import httpx
 import uvicorn
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.builder.loop import BuilderOptions, run_builder
@@ -32,6 +33,7 @@ from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
+from wheelfarm.guards import SpaceWatch, disk_full, hold_data_dir
 from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
 from wheelfarm.names import canonical
 from wheelfarm.publish.scheduler import start_publisher, tree_of
@@ -50,12 +52,10 @@ from wheelfarm.web.runner import (
 )
 
 __all__ = [
-    "DataDirBusy",
     "IndexServer",
     "Running",
     "builder_client",
     "follow_rounds",
-    "hold_data_dir",
     "open_configured_store",
     "open_follower",
     "open_index_server",
@@ -67,46 +67,10 @@ __all__ = [
     "store_transaction",
 ]
 
+log = logging.getLogger(__name__)
+
 LOCAL_BUILDER = "local"
 """The name ``up`` registers its own builder under (its token is made afresh at each start)."""
-
-
-class DataDirBusy(WheelfarmError):
-    """Another ``wheelfarm up`` runs on this data directory: two would fight over its builder."""
-
-    def __init__(self, data_dir: Path, pid: str) -> None:
-        super().__init__(
-            f"another 'wheelfarm up' (PID {pid or 'unknown'}) is running on the data directory "
-            f"{data_dir}; stop it first, or give this one its own --data-dir"
-        )
-        self.data_dir = data_dir
-        self.pid = pid
-
-
-UP_LOCK_NAME = "up.pid"
-"""The file in the data directory that ``up`` holds locked (fcntl) and writes its PID into."""
-
-
-def hold_data_dir(data_dir: Path) -> int:
-    """Lock the data directory for this process; returns the descriptor to close on the way out.
-
-    The lock is the kernel's (``flock``), so it goes with the process however it ends: a PID
-    left in the file by a killed ``up`` does not keep the next one out.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / UP_LOCK_NAME
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
-        os.close(descriptor)
-        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise DataDirBusy(data_dir.resolve(), holder) from None
-        raise
-    os.ftruncate(descriptor, 0)
-    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
-    return descriptor
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -202,17 +166,26 @@ def follow_rounds(
     one_round: Callable[[Follower], object],
     poll_seconds: float,
     on_error: Callable[[WheelfarmError], None],
+    space: SpaceWatch | None = None,
 ) -> NoReturn:
     """Run ``one_round`` every ``poll_seconds``, forever; the caller stops it with an exception.
 
     A round that fails with a wheelfarm error (the upstream down past every retry) goes to
     ``on_error`` and is tried again after the interval; what earlier rounds applied stays.
+    With ``space``, a round that finds the disk full pauses (:class:`SpaceWatch`) instead of
+    ending the process, and no round runs until there is room again.
     """
     while True:
-        try:
-            one_round(follower)
-        except WheelfarmError as error:
-            on_error(error)
+        if space is None or not space.paused or space.space_back():
+            try:
+                one_round(follower)
+            except Exception as error:
+                if space is not None and disk_full(error):
+                    space.full("the database")
+                elif isinstance(error, WheelfarmError):
+                    on_error(error)
+                else:
+                    raise
         time.sleep(poll_seconds)
 
 
@@ -302,6 +275,7 @@ class Running:
     url: str
     target: Target
     wheel_dir: Path
+    space: SpaceWatch
     _server: RunningServer
     _builder: threading.Thread
     _http: httpx.Client
@@ -331,13 +305,49 @@ def _register_local(connection: Connection, settings: Settings) -> tuple[Target,
     return target, add_builder(connection, LOCAL_BUILDER, now=time.time())
 
 
-def start_up(settings: Settings) -> Running:
+def _space_watch(settings: Settings, say: Callable[[str], None]) -> SpaceWatch:
+    """The full-disk pause of ``up``, probing the data directory and a SQLite file's folder."""
+    folders = [settings.data_dir]
+    if settings.database_url.startswith("sqlite:///"):
+        folder = Path(settings.database_url.removeprefix("sqlite:///")).parent
+        if folder.resolve() != settings.data_dir.resolve():
+            folders.append(folder)
+    return SpaceWatch(folders, say)
+
+
+def _pause_on_full_disk(space: SpaceWatch) -> Callable[[Request, Exception], Response]:
+    """The builder API's answer to a database error: on a full disk, pause and say 503."""
+
+    def handle(_request: Request, error: Exception) -> Response:
+        if not disk_full(error):
+            raise error  # a 500, logged with its traceback: not ours to explain
+        space.full("the database")
+        return JSONResponse(
+            {"detail": "the master's disk is full; try again later"},
+            status_code=503,
+            headers={"Retry-After": "60"},
+        )
+
+    return handle
+
+
+def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Running:
     """Start everything of ``wheelfarm up`` but the follower, on this machine.
 
     The index and the builder API share one port; the publisher writes the index now, then
     every change; the local builder builds for this machine's interpreter. A second ``up`` on
-    the same data directory is refused (:class:`DataDirBusy`) before it touches anything.
+    the same data directory is refused (:class:`DataDirBusy`) before it touches anything. A
+    full disk pauses the builder API's claims and the publisher (``say`` tells the operator);
+    hand ``Running.space`` to :func:`follow_rounds` so that following pauses too.
     """
+    space = _space_watch(settings, say)
+
+    def publisher_error(error: Exception) -> bool:
+        if not disk_full(error):
+            return False
+        space.full("the published tree")
+        return True
+
     lock = hold_data_dir(settings.data_dir)
     try:
         engine = open_store(settings.database_url)
@@ -347,8 +357,11 @@ def start_up(settings: Settings) -> Running:
     try:
         with engine.begin() as connection:
             target, token = _register_local(connection, settings)
-        farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
+        farm = FarmConfig(
+            index_url=settings.simple_url, wheel_dir=settings.wheel_dir, paused=lambda: space.paused
+        )
         api = create_builder_app(engine, farm)
+        api.add_exception_handler(DBAPIError, _pause_on_full_disk(space))
         settings.www_dir.mkdir(parents=True, exist_ok=True)
         server = serve_index_in_thread(settings.www_dir, settings.host, settings.port, api=api)
     except BaseException:
@@ -367,5 +380,7 @@ def start_up(settings: Settings) -> Running:
         daemon=True,
     )
     builder.start()
-    start_publisher(engine, settings, stop)
-    return Running(engine, server.url, target, farm.wheel_dir, server, builder, http, stop, lock)
+    start_publisher(engine, settings, stop, on_error=publisher_error)
+    return Running(
+        engine, server.url, target, farm.wheel_dir, space, server, builder, http, stop, lock
+    )

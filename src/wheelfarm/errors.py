@@ -28,7 +28,7 @@ and every one is listed here (a test holds this list to the code)::
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
-        `DataDirBusy` (wheelfarm.app)
+        `DataDirBusy` (wheelfarm.guards)
         `StoreMissing` (wheelfarm.store.database)
         `UnknownProject` (wheelfarm.cli.builds)
     ValueError
