@@ -12,7 +12,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import httpx
 import uvicorn
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +36,7 @@ from wheelfarm.farm.registry import add_builder, add_target, list_targets, remov
 from wheelfarm.guards import SpaceWatch, disk_full, hold_data_dir
 from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
 from wheelfarm.names import canonical
+from wheelfarm.protocol import API_PREFIX, ClaimReply
 from wheelfarm.publish.scheduler import start_publisher, tree_of
 from wheelfarm.publish.tree import Report, publish_dirty, write_all
 from wheelfarm.store.database import StoreMissing, open_store
@@ -315,10 +316,19 @@ def _space_watch(settings: Settings, say: Callable[[str], None]) -> SpaceWatch:
     return SpaceWatch(folders, say)
 
 
-def _pause_on_full_disk(space: SpaceWatch) -> Callable[[Request, Exception], Response]:
-    """The builder API's answer to a database error: on a full disk, pause and say 503."""
+def _pause_with(api: FastAPI, space: SpaceWatch, retry_after: float) -> None:
+    """While ``space`` is paused, claims get no job; a full database is a 503 and pauses it."""
+    idle = ClaimReply(retry_after=retry_after).model_dump(mode="json")
 
-    def handle(_request: Request, error: Exception) -> Response:
+    @api.middleware("http")
+    async def no_claims_while_paused(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if space.paused and request.url.path == f"{API_PREFIX}/claim":
+            return JSONResponse(idle)
+        return await call_next(request)
+
+    def full_database(_request: Request, error: Exception) -> Response:
         if not disk_full(error):
             raise error  # a 500, logged with its traceback: not ours to explain
         space.full("the database")
@@ -328,7 +338,7 @@ def _pause_on_full_disk(space: SpaceWatch) -> Callable[[Request, Exception], Res
             headers={"Retry-After": "60"},
         )
 
-    return handle
+    api.add_exception_handler(DBAPIError, full_database)
 
 
 def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Running:
@@ -357,11 +367,9 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
     try:
         with engine.begin() as connection:
             target, token = _register_local(connection, settings)
-        farm = FarmConfig(
-            index_url=settings.simple_url, wheel_dir=settings.wheel_dir, paused=lambda: space.paused
-        )
+        farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
         api = create_builder_app(engine, farm)
-        api.add_exception_handler(DBAPIError, _pause_on_full_disk(space))
+        _pause_with(api, space, farm.idle_retry_seconds)
         settings.www_dir.mkdir(parents=True, exist_ok=True)
         server = serve_index_in_thread(settings.www_dir, settings.host, settings.port, api=api)
     except BaseException:

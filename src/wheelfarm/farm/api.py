@@ -78,8 +78,6 @@ class FarmConfig:
     heartbeat_seconds: float = 30.0
     idle_retry_seconds: float = 10.0
     limits: IntakeLimits = field(default_factory=IntakeLimits)
-    #: True while the master is paused (``up`` on a full disk): claims get no job meanwhile.
-    paused: Callable[[], bool] = lambda: False
 
 
 def _transaction(request: Request) -> Iterator[Connection]:
@@ -142,8 +140,6 @@ def create_builder_app(
 
     @app.post(f"{API_PREFIX}/claim")
     def claim(connection: Db, name: Builder) -> ClaimReply:
-        if config.paused():
-            return ClaimReply(retry_after=config.idle_retry_seconds)
         claimed = claim_build(connection, name, now=clock(), lease_seconds=config.lease_seconds)
         build = claimed.build
         if build is None:
