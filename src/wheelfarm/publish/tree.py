@@ -46,6 +46,7 @@ from wheelfarm.publish.loader import (
     site_counts,
     target_names_of,
 )
+from wheelfarm.publish.orphans import die_with_parent
 from wheelfarm.publish.values import ProjectIndex, SiteIndex
 from wheelfarm.store.database import create_store_engine
 from wheelfarm.store.marks import dirty_projects, mark_written
@@ -678,6 +679,7 @@ _worker: tuple[Engine, Tree, _Job, Existing] | None = None
 def _start_worker(job: _Job, existing: Existing) -> None:
     global _worker
     assert job.url is not None
+    die_with_parent()  # a killed write --all leaves no worker writing the tree
     gc.disable()
     tree = Tree(job.root, job.withdrawn, durable=False)  # the parent syncs once at the end
     _worker = (create_store_engine(job.url), tree, job, existing)
