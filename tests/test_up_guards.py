@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.fixtures.fake_upstream import FakeUpstream
+from wheelfarm.guards import SpaceWatch
 
 
 @pytest.fixture
@@ -242,3 +243,19 @@ def test_a_full_disk_pauses_up_which_keeps_serving_and_resumes_with_space(
         stderr.close()
     assert process.returncode == 0, "".join(stderr.lines)
     assert "Traceback" not in "".join(stderr.lines)
+
+
+def test_the_pause_is_told_once_a_minute_however_often_the_disk_fills(tmp_path: Path) -> None:
+    said: list[str] = []
+    space = SpaceWatch([tmp_path], said.append, every=60)
+    space.full("the database")
+    space.full("the published tree")  # the publisher finds it too, a moment later
+    assert space.paused
+    assert space.space_back() and not space.paused
+    space.full("the database")  # full again at once (a PostgreSQL server's disk, say)
+    assert space.space_back()
+    assert [line.split(":")[0] for line in said] == [
+        "disk full under the database",
+        "there is space again under the published tree",
+    ]
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone

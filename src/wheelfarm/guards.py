@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import math
 import os
 import threading
 import time
@@ -105,7 +106,8 @@ class SpaceWatch:
         self._every = every
         self._lock = threading.Lock()
         self._where: str | None = None
-        self._said = 0.0
+        self._said_full = -math.inf
+        self._said_back = -math.inf
 
     @property
     def paused(self) -> bool:
@@ -114,11 +116,11 @@ class SpaceWatch:
     def full(self, where: str) -> None:
         """The disk under ``where`` is full: pause (if not yet) and say so, once a minute."""
         with self._lock:
-            first, self._where = self._where is None, where
+            self._where = where
             now = time.monotonic()
-            if not first and now - self._said < self._every:
-                return
-            self._said = now
+            if now - self._said_full < self._every:
+                return  # said already this minute (also across a pause that ended and came back)
+            self._said_full = now
         self._say(
             f"disk full under {where}: following and building are paused, what is published "
             "is still served; they resume by themselves when there is space again"
@@ -142,6 +144,10 @@ class SpaceWatch:
                 probe.unlink(missing_ok=True)
         with self._lock:
             was, self._where = self._where, None
+            now = time.monotonic()
+            if was is None or now - self._said_back < self._every:
+                return True  # a disk that fills and frees at once is told once a minute
+            self._said_back = now
         if was is not None:
             self._say(f"there is space again under {was}: following and building resumed")
         return True
