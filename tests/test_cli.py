@@ -122,6 +122,7 @@ def test_sync_follows_the_changelog_when_no_projects_are_named(
 def test_show_of_a_project_that_is_not_live_exits_1(
     tmp_path: Path, upstream: FakeUpstream, database_url: str, script: list[str], message: str
 ) -> None:
+    open_store(database_url).dispose()  # show makes no database: it reads one
     if script:
         run(tmp_path, upstream, "sync", database=database_url)
         for action in script:

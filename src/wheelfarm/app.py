@@ -7,11 +7,12 @@ Every command that runs something (``up``, ``serve``, ``follow``, ``sync``, ``wr
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import NoReturn
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.builder.isolation import choose_isolation
@@ -31,18 +34,20 @@ from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.dependencies import set_target_distro, target_distros
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
-from wheelfarm.http import RetryPolicy, new_client
+from wheelfarm.guards import SpaceWatch, disk_full, hold_data_dir
+from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
 from wheelfarm.monitor.admins import TOKEN_FILE, ensure_local_admin
 from wheelfarm.monitor.overview import Thresholds
 from wheelfarm.monitor.routes import MonitorOptions, create_monitor_router
 from wheelfarm.monitor.sampler import SamplerConfig, start_sampler
 from wheelfarm.names import canonical
+from wheelfarm.protocol import API_PREFIX, ClaimReply
 from wheelfarm.publish.incremental import publish_dirty
 from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.scheduler import start_publisher, tree_of
 from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.stats.recorder import HitRecorder, start_recorder
-from wheelfarm.store.database import open_store
+from wheelfarm.store.database import StoreMissing, open_store
 from wheelfarm.targets import Target, local_target
 from wheelfarm.upstream.follow import Follower
 from wheelfarm.upstream.pages import PageClient
@@ -60,14 +65,18 @@ __all__ = [
     "Running",
     "builder_client",
     "follow_rounds",
+    "open_configured_store",
     "open_follower",
     "open_index_server",
     "publish_index",
+    "response_limits",
     "retry_policy",
     "schedule_synced",
     "start_up",
     "store_transaction",
 ]
+
+log = logging.getLogger(__name__)
 
 LOCAL_BUILDER = "local"
 """The name ``up`` registers its own builder under (its token is made afresh at each start)."""
@@ -77,10 +86,41 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(retries=settings.retries, initial_wait=settings.retry_wait)
 
 
+def response_limits(settings: Settings) -> ResponseLimits:
+    """How much of an upstream answer is read, in bytes and seconds."""
+    return ResponseLimits(settings.max_upstream_response_bytes, settings.upstream_deadline_seconds)
+
+
+def open_configured_store(settings: Settings, *, existing: bool = False) -> Engine:
+    """The configured store; ``existing`` (commands that only read) makes none where none is.
+
+    A missing one is a :class:`ConfigError` that says where we looked and how to point
+    wheelfarm at the right place, since the usual cause is a command run from another folder.
+    """
+    try:
+        return open_store(settings.database_url, create=not existing)
+    except StoreMissing as error:
+        if settings.database:
+            setting, value, how = "database", error.where, "--database or WHEELFARM_DATABASE"
+        else:
+            setting, value = "data_dir", str(settings.data_dir)
+            how = "--data-dir, WHEELFARM_DATA_DIR or data_dir in wheelfarm.toml"
+        raise ConfigError(
+            setting,
+            value,
+            f"{error} (looked from {Path.cwd()}); this command does not create one: "
+            f"point wheelfarm at your data with {how}",
+        ) from None
+
+
 @contextmanager
-def store_transaction(settings: Settings) -> Iterator[Connection]:
-    """One transaction on the configured store, which is closed afterwards."""
-    engine = open_store(settings.database_url)
+def store_transaction(settings: Settings, *, existing: bool = False) -> Iterator[Connection]:
+    """One transaction on the configured store, which is closed afterwards.
+
+    ``existing``: the command only reads (or changes what must already be there), so a
+    missing database is an error rather than a new, empty one.
+    """
+    engine = open_configured_store(settings, existing=existing)
     try:
         with engine.begin() as connection:
             yield connection
@@ -89,15 +129,21 @@ def store_transaction(settings: Settings) -> Iterator[Connection]:
 
 
 @contextmanager
-def open_follower(settings: Settings, *, with_changelog: bool) -> Iterator[Follower]:
-    """A follower on the configured store and upstream; closes both when done."""
-    engine = open_store(settings.database_url)
-    client = new_client(settings.http_timeout)
+def open_follower(
+    settings: Settings, *, with_changelog: bool, existing: bool = False
+) -> Iterator[Follower]:
+    """A follower on the configured store and upstream; closes both when done.
+
+    ``existing`` as for :func:`store_transaction`.
+    """
+    engine = open_configured_store(settings, existing=existing)
+    limits = response_limits(settings)
+    client = new_client(settings.http_timeout, limits)
     policy = retry_policy(settings)
     try:
         pages = PageClient(settings.simple_url, settings.json_api_url, client, policy)
         changelog = (
-            ChangelogSource(settings.changelog_url, settings.http_timeout, policy)
+            ChangelogSource(settings.changelog_url, settings.http_timeout, policy, limits)
             if with_changelog
             else None
         )
@@ -129,17 +175,26 @@ def follow_rounds(
     one_round: Callable[[Follower], object],
     poll_seconds: float,
     on_error: Callable[[WheelfarmError], None],
+    space: SpaceWatch | None = None,
 ) -> NoReturn:
     """Run ``one_round`` every ``poll_seconds``, forever; the caller stops it with an exception.
 
     A round that fails with a wheelfarm error (the upstream down past every retry) goes to
     ``on_error`` and is tried again after the interval; what earlier rounds applied stays.
+    With ``space``, a round that finds the disk full pauses (:class:`SpaceWatch`) instead of
+    ending the process, and no round runs until there is room again.
     """
     while True:
-        try:
-            one_round(follower)
-        except WheelfarmError as error:
-            on_error(error)
+        if space is None or not space.paused or space.space_back():
+            try:
+                one_round(follower)
+            except Exception as error:
+                if space is not None and disk_full(error):
+                    space.full("the database")
+                elif isinstance(error, WheelfarmError):
+                    on_error(error)
+                else:
+                    raise
         time.sleep(poll_seconds)
 
 
@@ -147,7 +202,7 @@ def publish_index(
     settings: Settings, *, everything: bool, progress: Callable[[int, int], None] | None = None
 ) -> WriteReport:
     """Write the index: the projects changed since the last write, or (``everything``) all."""
-    engine = open_store(settings.database_url)
+    engine = open_configured_store(settings, existing=True)
     tree = tree_of(settings)
     upstream, base = settings.simple_url, settings.site_url
     try:
@@ -194,6 +249,14 @@ def open_index_server(
     With ``stats`` its hits are recorded in the store, off the request path (docs/stats.md).
     """
     root = root if root is not None else settings.data_dir / "www"
+    if not root.is_dir():
+        raise ConfigError(
+            "root",
+            str(root),
+            f"no published index there (looked from {Path.cwd()}); write one with "
+            "'wheelfarm write', or point at it with --root, --data-dir, WHEELFARM_DATA_DIR "
+            "or data_dir in wheelfarm.toml",
+        )
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
     sock = bind(host, port)  # a busy port is a ConfigError: one line, exit status 2
@@ -235,21 +298,25 @@ class Running:
     target: Target
     wheel_dir: Path
     isolation: str  # how the local builder's builds are confined, e.g. "bubblewrap"
+    space: SpaceWatch
     _server: RunningServer
     _builder: threading.Thread
     _http: httpx.Client
     _stop: threading.Event
     _recorder: HitRecorder
+    _lock: int
     admin_token_file: Path | None = None  # the local admin's token (written at the first start)
 
     def stop(self) -> None:
-        """End the builder (its build goes back to the queue), then the server, then the store."""
+        """End the builder (its build goes back to the queue), then the server, then the store;
+        the data directory is free for the next ``up`` at the end."""
         self._stop.set()
         self._builder.join(timeout=60)  # it reports the cancelled build while the API still serves
         self._server.stop()
         self._recorder.stop()
         self._http.close()
         self.engine.dispose()
+        os.close(self._lock)
 
 
 def _register_local(connection: Connection, settings: Settings) -> tuple[Target, str]:
@@ -264,11 +331,49 @@ def _register_local(connection: Connection, settings: Settings) -> tuple[Target,
     return target, add_builder(connection, LOCAL_BUILDER, now=time.time())
 
 
-def start_up(settings: Settings) -> Running:
+def _space_watch(settings: Settings, say: Callable[[str], None]) -> SpaceWatch:
+    """The full-disk pause of ``up``, probing the data directory and a SQLite file's folder."""
+    folders = [settings.data_dir]
+    if settings.database_url.startswith("sqlite:///"):
+        folder = Path(settings.database_url.removeprefix("sqlite:///")).parent
+        if folder.resolve() != settings.data_dir.resolve():
+            folders.append(folder)
+    return SpaceWatch(folders, say)
+
+
+def _pause_with(api: FastAPI, space: SpaceWatch, retry_after: float) -> None:
+    """While ``space`` is paused, claims get no job; a full database is a 503 and pauses it."""
+    idle = ClaimReply(retry_after=retry_after).model_dump(mode="json")
+
+    @api.middleware("http")
+    async def no_claims_while_paused(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if space.paused and request.url.path == f"{API_PREFIX}/claim":
+            return JSONResponse(idle)
+        return await call_next(request)
+
+    def full_database(_request: Request, error: Exception) -> Response:
+        if not disk_full(error):
+            raise error  # a 500, logged with its traceback: not ours to explain
+        space.full("the database")
+        return JSONResponse(
+            {"detail": "the master's disk is full; try again later"},
+            status_code=503,
+            headers={"Retry-After": "60"},
+        )
+
+    api.add_exception_handler(DBAPIError, full_database)
+
+
+def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Running:
     """Start everything of ``wheelfarm up`` but the follower, on this machine.
 
     The index and the builder API share one port; the publisher writes the index now, then
-    every change; the local builder builds for this machine's interpreter.
+    every change; the local builder builds for this machine's interpreter. A second ``up`` on
+    the same data directory is refused (:class:`DataDirBusy`) before it touches anything. A
+    full disk pauses the builder API's claims and the publisher (``say`` tells the operator);
+    hand ``Running.space`` to :func:`follow_rounds` so that following pauses too.
     """
     isolation = choose_isolation()
     if not isolation.confined and not settings.allow_unsandboxed_builds:
@@ -279,7 +384,20 @@ def start_up(settings: Settings) -> Running:
             "unconfined and could read the master's data; install bubblewrap, or set "
             "WHEELFARM_ALLOW_UNSANDBOXED_BUILDS=1 to build anyway",
         )
-    engine = open_store(settings.database_url)
+    space = _space_watch(settings, say)
+
+    def publisher_error(error: Exception) -> bool:
+        if not disk_full(error):
+            return False
+        space.full("the published tree")
+        return True
+
+    lock = hold_data_dir(settings.data_dir)
+    try:
+        engine = open_store(settings.database_url)
+    except BaseException:
+        os.close(lock)
+        raise
     try:
         with engine.begin() as connection:
             target, token = _register_local(connection, settings)
@@ -291,6 +409,7 @@ def start_up(settings: Settings) -> Running:
         )
         api = create_builder_app(engine, farm)
         token_file = _attach_monitor(engine, settings, api, farm)
+        _pause_with(api, space, farm.idle_retry_seconds)
         settings.www_dir.mkdir(parents=True, exist_ok=True)
         recorder = start_recorder(engine, settings)
         server = serve_index_in_thread(
@@ -298,6 +417,7 @@ def start_up(settings: Settings) -> Running:
         )
     except BaseException:
         engine.dispose()
+        os.close(lock)
         raise
     stop = threading.Event()
     http = httpx.Client(timeout=settings.http_timeout)
@@ -316,7 +436,7 @@ def start_up(settings: Settings) -> Running:
         daemon=True,
     )
     builder.start()
-    start_publisher(engine, settings, stop)
+    start_publisher(engine, settings, stop, on_error=publisher_error)
     start_sampler(engine, _sampler_config(settings), stop)
     return Running(
         engine,
@@ -324,11 +444,13 @@ def start_up(settings: Settings) -> Running:
         target,
         farm.wheel_dir,
         isolation.name,
+        space,
         server,
         builder,
         http,
         stop,
         recorder,
+        lock,
         token_file,
     )
 

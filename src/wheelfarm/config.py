@@ -38,6 +38,8 @@ class Settings:
     database: str = ""
     data_dir: Path = Path("wheelfarm-data")
     http_timeout: float = 30.0
+    max_upstream_response_bytes: int = 64 * 1024 * 1024
+    upstream_deadline_seconds: float = 120.0
     retries: int = 8
     retry_wait: float = 1.0
     poll_seconds: float = 60.0
@@ -213,6 +215,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "database": _as_str,
     "data_dir": lambda setting, value: Path(_as_str(setting, value)),
     "http_timeout": _as_float,
+    "max_upstream_response_bytes": _as_int,
+    "upstream_deadline_seconds": _as_float,
     "retries": _as_int,
     "retry_wait": _as_float,
     "poll_seconds": _as_float,

@@ -29,11 +29,16 @@ and every one is listed here (a test holds this list to the code)::
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
+        `DataDirBusy` (wheelfarm.guards)
+        `StoreMissing` (wheelfarm.store.database)
+        `UnknownProject` (wheelfarm.cli.builds)
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "ConfigError",
@@ -42,7 +47,21 @@ __all__ = [
     "StaleUpstream",
     "UpstreamError",
     "WheelfarmError",
+    "redact_url",
 ]
+
+_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)([^\s/@:]*):[^\s/@]*@")
+_LONE_USER = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/@:]+@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the credentials of every URL in it hidden: ``scheme://user:***@host``.
+
+    A user name without a password is hidden whole (``scheme://***@host``): it is often a
+    token. Errors and log lines go through this, so a database or upstream URL with a password
+    in it can be shown without showing the password.
+    """
+    return _LONE_USER.sub(r"\1***@", _PASSWORD.sub(r"\1\2:***@", text))
 
 
 class WheelfarmError(Exception):
@@ -53,7 +72,7 @@ class ConfigError(WheelfarmError):
     """A setting is missing or has a value we cannot use."""
 
     def __init__(self, setting: str, value: object, reason: str) -> None:
-        super().__init__(f"setting {setting!r} = {value!r}: {reason}")
+        super().__init__(redact_url(f"setting {setting!r} = {value!r}: {reason}"))
         self.setting = setting
         self.value = value
         self.reason = reason
@@ -63,7 +82,7 @@ class UpstreamError(WheelfarmError):
     """The upstream index could not be read, even after retrying."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
+        super().__init__(redact_url(f"{url}: {reason}"))
         self.url = url
         self.reason = reason
 

@@ -2,15 +2,21 @@
 
 Rate limits (HTTP 429, XML-RPC fault -32500), 5xx answers, timeouts, connection errors and
 malformed bodies are retried with exponential backoff and jitter; anything else fails at once.
+
+The upstream is not trusted with our memory or our time: bodies are read streamed and refused
+past a size cap or a total deadline, and redirects are followed only within the origin (scheme,
+host, port) of the URL asked for, so an upstream cannot send us to another host or to a
+link-local address.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import (
@@ -22,9 +28,16 @@ from tenacity import (
 )
 
 from wheelfarm import __version__
-from wheelfarm.errors import UpstreamError
+from wheelfarm.errors import UpstreamError, redact_url
 
-__all__ = ["RetryPolicy", "TransientError", "new_client", "raise_for_status"]
+__all__ = [
+    "ResponseLimits",
+    "RetryPolicy",
+    "TransientError",
+    "UpstreamClient",
+    "new_client",
+    "raise_for_status",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,13 +59,97 @@ def retry_after_hint(text: str) -> float | None:
     return float(match[1]) if match else None
 
 
-def new_client(timeout: float) -> httpx.Client:
-    """The HTTP client for upstream reads: a named user agent, redirects followed."""
-    return httpx.Client(
-        timeout=timeout,
-        follow_redirects=True,
-        headers={"User-Agent": f"wheelfarm/{__version__}"},
-    )
+MAX_REDIRECTS = 5
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class ResponseLimits:
+    """How much of the upstream's answer we read: bytes (decoded) and seconds per request."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    deadline: float = 120.0
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+class UpstreamClient(httpx.Client):
+    """An httpx client whose every answer is read under :class:`ResponseLimits`.
+
+    Redirects are followed here rather than by httpx, so that each hop is checked against the
+    first URL's origin before it is requested, and a redirect's own body is never read. The
+    deadline is checked as each piece of the body arrives; a server that sends nothing at all
+    is caught by the per-read timeout, so a request ends within the deadline plus that timeout.
+    """
+
+    def __init__(self, timeout: float, limits: ResponseLimits) -> None:
+        super().__init__(
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": f"wheelfarm/{__version__}"},
+        )
+        self.response_limits = limits
+
+    def send(
+        self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """Send, follow same-origin redirects, then read the body within the limits."""
+        started = time.monotonic()
+        follow = kwargs.pop("follow_redirects", True) is not False
+        first = request.url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = super().send(request, stream=True, follow_redirects=False, **kwargs)
+            hop = response.next_request
+            if hop is None or not follow:
+                break
+            response.close()
+            if _origin(hop.url) != _origin(first):
+                raise UpstreamError(
+                    str(first),
+                    f"redirected from {request.url} to {hop.url}, outside the upstream's "
+                    "origin; only redirects within it are followed",
+                )
+            request = hop
+        else:
+            raise UpstreamError(str(first), f"more than {MAX_REDIRECTS} redirects")
+        if stream:
+            return response
+        try:
+            response._content = self._read_within(response, started)  # what read() would set
+        finally:
+            response.close()
+        return response
+
+    def _read_within(self, response: httpx.Response, started: float) -> bytes:
+        limits = self.response_limits
+        url = str(response.request.url)
+        over = f"over the limit of {limits.max_bytes} bytes (max_upstream_response_bytes)"
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limits.max_bytes:
+            raise UpstreamError(url, f"answer of {declared} bytes is {over}; not read")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise UpstreamError(url, f"answer is {over}; stopped reading")
+            chunks.append(chunk)
+            if time.monotonic() - started > limits.deadline:
+                raise UpstreamError(
+                    url,
+                    f"answer took over {limits.deadline:g} s (upstream_deadline_seconds); "
+                    f"stopped reading after {size} bytes",
+                )
+        return b"".join(chunks)
+
+
+def new_client(timeout: float, limits: ResponseLimits | None = None) -> UpstreamClient:
+    """The HTTP client for upstream reads: a named user agent, same-origin redirects followed,
+    answers read within ``limits`` (the defaults when not given)."""
+    return UpstreamClient(timeout, limits or ResponseLimits())
 
 
 def raise_for_status(response: httpx.Response) -> None:
@@ -92,7 +189,11 @@ class RetryPolicy:
             error = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             log.warning(
-                "%s failed (%s); retry %d in %.1f s", what, error, state.attempt_number, wait
+                "%s failed (%s); retry %d in %.1f s",
+                redact_url(what),
+                redact_url(str(error)),
+                state.attempt_number,
+                wait,
             )
 
         retrying = Retrying(

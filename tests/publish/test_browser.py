@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.publish.published import YANK_REASON, Published
 
@@ -43,11 +43,18 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
+
+    def refused(message: ConsoleMessage) -> None:
+        """A resource or script the Content-Security-Policy refused is reported on the console."""
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    opened.on("console", refused)
     yield opened
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     opened.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    assert errors == []  # no script on our pages failed
+    assert errors == []  # no script on our pages failed, nothing was refused
 
 
 def test_the_releases_table_shows_each_release_on_each_target(

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from email.utils import formatdate
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.publish.servers import (
     METADATA,
@@ -39,6 +42,7 @@ from wheelfarm.errors import ConfigError
 from wheelfarm.web.index_app import ACCESS_LOGGER
 from wheelfarm.web.negotiation import HTML, JSON, V1_HTML, negotiate
 from wheelfarm.web.runner import serve_index_in_thread as serve
+from wheelfarm.web.security import API_POLICY, DOCS_POLICY, SITE_POLICY
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 V1_HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -304,6 +308,57 @@ def test_api_paths_reach_the_api(base_url: str, client: httpx.Client) -> None:
     response = client.post(f"{base_url}/api/builder/v1/claim", content=b"{}")
     assert response.status_code == 200
     assert response.json() == {"api": True, "method": "POST", "path": "/api/builder/v1/claim"}
+
+
+# --- security headers -----------------------------------------------------------------------------
+
+SECURITY_CASES = [
+    ("GET", "/", {}),
+    ("GET", "/simple/", {"Accept": JSON_TYPE}),
+    ("GET", "/simple/foo-bar/", {"Accept": "text/html"}),
+    ("GET", "/simple/foo-bar/", {"Accept": "application/json"}),  # 406
+    ("GET", f"/files/foo-bar/{WHEEL}", {}),
+    ("GET", f"/files/foo-bar/{WHEEL}", {"Range": "bytes=0-9"}),  # 206
+    ("GET", "/no/such/page", {}),  # 404
+    ("GET", "/project/Foo_Bar/", {}),  # 301, from wheelfarm's process behind nginx too
+    ("POST", "/simple/", {}),  # 405
+    ("POST", "/api/builder/v1/claim", {}),  # the builder API
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers"), SECURITY_CASES)
+def test_every_response_carries_the_security_headers_once(
+    base_url: str, client: httpx.Client, method: str, path: str, headers: dict[str, str]
+) -> None:
+    response = client.request(method, base_url + path, headers=headers)
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+    assert response.headers.get_list("referrer-policy") == ["no-referrer"]
+    assert response.headers.get_list("content-security-policy") == [SITE_POLICY] or (
+        path.startswith("/api/") and response.headers["content-security-policy"] == API_POLICY
+    )
+
+
+def test_the_api_docs_page_loads_only_what_its_policy_allows(tmp_path: Path) -> None:
+    """FastAPI's /docs page: its scripts and styles come from origins its policy names, and its
+    one inline script is allowed; the site's policy would have blocked all of them."""
+    server = serve(write_tree(tmp_path), api=FastAPI())
+    try:
+        response = httpx.get(server.url + "/docs")
+    finally:
+        server.stop()
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["content-security-policy"].split(";")
+    )
+    assert response.headers["content-security-policy"] == DOCS_POLICY
+    page = response.text
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    styles = re.findall(r'<link type="text/css" rel="stylesheet" href="([^"]+)"', page)
+    assert scripts and styles and "<script>" in page
+    for url, directive in [(u, "script-src") for u in scripts] + [(u, "style-src") for u in styles]:
+        parts = urlsplit(url)
+        assert f"{parts.scheme}://{parts.netloc}" in policy[directive].split(), (url, directive)
+    assert "'unsafe-inline'" in policy["script-src"].split()
 
 
 # --- path safety ----------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def builders_add(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def builders_list(ctx: click.Context, as_json: bool) -> None:
     """The registered builders and when they were last seen."""
-    with store_transaction(settings_of(ctx)) as connection:
+    with store_transaction(settings_of(ctx), existing=True) as connection:
         found = registry.list_builders(connection)
     if as_json:
         out.print_json(json.dumps([asdict(b) for b in found]))

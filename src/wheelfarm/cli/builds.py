@@ -8,21 +8,38 @@ import time
 from pathlib import Path
 
 import click
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from wheelfarm.app import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
-from wheelfarm.errors import NotFound
+from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.listings import list_builds, requeue_failed
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
-from wheelfarm.names import canonical
+from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
-from wheelfarm.store.schema import skips
+from wheelfarm.store.schema import projects, skips
 
-__all__ = ["builds", "import_command", "rebuild", "remove", "skip", "unskip"]
+__all__ = ["UnknownProject", "builds", "import_command", "rebuild", "remove", "skip", "unskip"]
+
+
+class UnknownProject(WheelfarmError):
+    """A command names a project the store has never heard of: most likely a typo."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no project named {name!r}")
+        self.name = name
+
+
+def _known(connection: Connection, name: str) -> NormalizedName:
+    """The canonical name of a project the store holds (live or not), else UnknownProject."""
+    project = canonical(name)
+    found = connection.execute(select(projects.c.name).where(projects.c.name == project)).first()
+    if found is None:
+        raise UnknownProject(name)
+    return project
 
 
 def _skip(connection: Connection, project: str, version: str | None, reason: str) -> None:
@@ -45,9 +62,9 @@ def _reschedule(connection: Connection, project: str) -> None:
 @click.pass_context
 def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool) -> None:
     """The build queue and its outcomes, per release and target."""
-    with store_transaction(settings_of(ctx)) as connection:
+    with store_transaction(settings_of(ctx), existing=True) as connection:
         found = list_builds(
-            connection, project=canonical(project) if project else None, failed_only=failed
+            connection, project=_known(connection, project) if project else None, failed_only=failed
         )
     if as_json:
         out.print_json(json.dumps([row.as_json() for row in found]))
@@ -68,8 +85,10 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
 @click.pass_context
 def rebuild(ctx: click.Context, name: str, version: str | None, target: str | None) -> None:
     """Queue failed builds of a project (or release) again."""
-    with store_transaction(settings_of(ctx)) as connection:
-        count = requeue_failed(connection, canonical(name), version, target, now=time.time())
+    with store_transaction(settings_of(ctx), existing=True) as connection:
+        count = requeue_failed(
+            connection, _known(connection, name), version, target, now=time.time()
+        )
     out.print(f"queued {count} failed builds of {canonical(name)} again")
 
 
@@ -80,8 +99,8 @@ def rebuild(ctx: click.Context, name: str, version: str | None, target: str | No
 @click.pass_context
 def skip(ctx: click.Context, name: str, version: str | None, reason: str) -> None:
     """Do not build a project (or one release of it)."""
-    with store_transaction(settings_of(ctx)) as connection:
-        _skip(connection, canonical(name), version, reason)
+    with store_transaction(settings_of(ctx), existing=True) as connection:
+        _skip(connection, _known(connection, name), version, reason)
         _reschedule(connection, name)
     out.print(f"skipping {canonical(name)} {version or '(every release)'}: {reason}")
 
@@ -92,7 +111,7 @@ def skip(ctx: click.Context, name: str, version: str | None, reason: str) -> Non
 @click.pass_context
 def unskip(ctx: click.Context, name: str, version: str | None) -> None:
     """Build a skipped project (or release) again."""
-    with store_transaction(settings_of(ctx)) as connection:
+    with store_transaction(settings_of(ctx), existing=True) as connection:
         removed = connection.execute(
             delete(skips).where(
                 skips.c.project == canonical(name), skips.c.version == (version or "")
@@ -114,7 +133,8 @@ def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str 
     """Unpublish our wheels of a project (or release); without --skip they are built again."""
     settings = settings_of(ctx)
     project = canonical(name)
-    with store_transaction(settings) as connection:
+    with store_transaction(settings, existing=True) as connection:
+        _known(connection, name)
         removed = remove_wheels(connection, project, version, settings.wheel_dir)
         if skip_reason:
             _skip(connection, project, version, skip_reason)

@@ -47,7 +47,7 @@ def distros_load(ctx: click.Context, file: str, name: str | None) -> None:
 @click.pass_context
 def distros_list(ctx: click.Context, as_json: bool) -> None:
     """The loaded distros, their package counts and the targets on them."""
-    with store_transaction(settings_of(ctx)) as connection:
+    with store_transaction(settings_of(ctx), existing=True) as connection:
         found = list_distros(connection)
     if as_json:
         out.print_json(json.dumps([asdict(d) for d in found]))
@@ -75,7 +75,7 @@ def dependencies(
     ctx: click.Context, filenames: tuple[str, ...], project: str | None, as_json: bool
 ) -> None:
     """What published wheels need from the system: apt packages beyond the target's distro."""
-    with store_transaction(settings_of(ctx)) as connection:
+    with store_transaction(settings_of(ctx), existing=True) as connection:
         names = list(filenames)
         if project is not None:
             query = select(build_files.c.filename).where(

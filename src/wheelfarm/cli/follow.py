@@ -16,6 +16,7 @@ from wheelfarm.config import Settings
 from wheelfarm.errors import UpstreamError, WheelfarmError
 from wheelfarm.farm.jobs import prioritise, schedule_project
 from wheelfarm.farm.registry import list_targets
+from wheelfarm.guards import SpaceWatch
 from wheelfarm.names import canonical
 from wheelfarm.store.journal import position
 from wheelfarm.store.views import ProjectStatus, count_store, live_project_names, read_project
@@ -77,10 +78,11 @@ def _report_round_error(error: WheelfarmError) -> None:
     err.print(f"error: {error}; trying again", style="red", markup=False)
 
 
-def keep_following(settings: Settings) -> None:
+def keep_following(settings: Settings, space: SpaceWatch | None = None) -> None:
     """Sync (the named projects, or the changelog) and queue builds, round after round.
 
-    It returns only by an exception: stop it with :func:`until_stopped` around it.
+    It returns only by an exception: stop it with :func:`until_stopped` around it. With
+    ``space`` (``up``), a full disk pauses the rounds instead of ending the command.
     """
     names = list(settings.projects)
 
@@ -91,7 +93,7 @@ def keep_following(settings: Settings) -> None:
             _sync_changelog(follower, reconcile=True)
 
     with open_follower(settings, with_changelog=not names) as follower:
-        follow_rounds(follower, one_round, settings.poll_seconds, _report_round_error)
+        follow_rounds(follower, one_round, settings.poll_seconds, _report_round_error, space)
 
 
 @click.command()
@@ -127,7 +129,7 @@ def follow(ctx: click.Context) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Counts of what we hold and the last changelog serial applied."""
     settings = settings_of(ctx)
-    with open_follower(settings, with_changelog=False) as follower:
+    with open_follower(settings, with_changelog=False, existing=True) as follower:
         with follower.engine.connect() as connection:
             counts = count_store(connection)
             serial = position(connection)
@@ -149,7 +151,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """What we hold for one live project."""
     settings = settings_of(ctx)
     with (
-        open_follower(settings, with_changelog=False) as follower,
+        open_follower(settings, with_changelog=False, existing=True) as follower,
         follower.engine.connect() as connection,
     ):
         view = read_project(connection, canonical(name))
@@ -169,7 +171,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
     """Compare what we hold with the upstream's pages; exit 1 when they differ (unless --fix)."""
     settings = settings_of(ctx)
-    with open_follower(settings, with_changelog=False) as follower:
+    with open_follower(settings, with_changelog=False, existing=not fix) as follower:
         names = list(projects or settings.projects)
         if not names:
             with follower.engine.connect() as connection:

@@ -27,9 +27,20 @@ from wheelfarm.cli.stats import logs, stats
 from wheelfarm.cli.targets import targets
 from wheelfarm.cli.up import up
 from wheelfarm.config import load_settings
-from wheelfarm.errors import WheelfarmError
+from wheelfarm.errors import WheelfarmError, redact_url
 
-__all__ = ["cli", "main"]
+__all__ = ["RedactCredentials", "cli", "main"]
+
+
+class RedactCredentials(logging.Filter):
+    """Hide the password of any URL in a log line (ours, httpx's, any library's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_url(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 @click.group()
@@ -50,9 +61,9 @@ def cli(
 ) -> None:
     """wheelfarm: follow an upstream index, build the wheels it lacks, publish them."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
-    )
+    handler = RichHandler(console=err, show_path=False)
+    handler.addFilter(RedactCredentials())
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     flags = {
         "upstream": upstream,
         "database": database,
@@ -112,5 +123,6 @@ def main(argv: list[str] | None = None) -> Any:
         err.print(f"error: {error}", style="red", markup=False, highlight=False)
         sys.exit(2)
     except DBAPIError as error:  # unreachable database, wrong credentials, damaged schema
-        err.print(f"database error: {error.orig}", style="red", markup=False, highlight=False)
+        message = redact_url(f"database error: {error.orig}")
+        err.print(message, style="red", markup=False, highlight=False)
         sys.exit(2)

@@ -48,7 +48,7 @@ def targets_add(
 @click.pass_context
 def targets_list(ctx: click.Context, as_json: bool) -> None:
     """The configured targets."""
-    with store_transaction(settings_of(ctx)) as connection:
+    with store_transaction(settings_of(ctx), existing=True) as connection:
         found = registry.list_targets(connection)
         distro_of = target_distros(connection)
     if as_json:

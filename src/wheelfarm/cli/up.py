@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import click
 
 from wheelfarm.app import start_up
-from wheelfarm.cli.console import out, settings_of, until_stopped
+from wheelfarm.cli.console import err, out, settings_of, until_stopped
 from wheelfarm.cli.follow import keep_following
+from wheelfarm.errors import redact_url
 
 __all__ = ["up"]
+
+
+def _say(message: str) -> None:
+    """A pause or resume of ``up`` (a full disk): one line on standard error, with the time."""
+    err.print(f"{time.strftime('%H:%M:%S')} {message}", markup=False, highlight=False)
 
 
 @click.command()
@@ -24,18 +31,20 @@ def up(ctx: click.Context) -> None:
     """
     settings = settings_of(ctx)
     logging.getLogger("wheelfarm.builder.loop").setLevel(logging.INFO)  # show builds as they go
-    running = start_up(settings)
+    running = start_up(settings, say=_say)
     following = ", ".join(settings.projects) if settings.projects else "the whole changelog"
     url = running.url
     out.print(f"wheelfarm is up: the index at {url}/ (pip: --index-url {url}/simple/)")
     out.print(f"builder API at {url}/docs, building for {running.target.name}")
     out.print(f"builds isolated by: {running.isolation}", markup=False)
-    out.print(f"following {following}; wheels go to {running.wheel_dir}; Ctrl-C stops")
+    out.print(f"following {following} from {redact_url(settings.upstream)}", markup=False)
+    out.print(f"store: {redact_url(settings.database_url)}", markup=False)
+    out.print(f"wheels go to {running.wheel_dir}; Ctrl-C stops")
     out.print(f"monitor at {url}/monitor/, status at {url}/status/")
     if running.admin_token_file is not None:
         out.print(f"the local admin's token is in {running.admin_token_file}")
     try:
         with until_stopped("stopping: a build under way is ended and handed back to the queue"):
-            keep_following(settings)
+            keep_following(settings, running.space)
     finally:
         running.stop()

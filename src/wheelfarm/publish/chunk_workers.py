@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from wheelfarm.publish.blobs import Blobs
 from wheelfarm.publish.existing import Existing
 from wheelfarm.publish.loader import load_publications
+from wheelfarm.publish.orphans import die_with_parent
 from wheelfarm.publish.project_writer import write_project
 from wheelfarm.publish.tree import Tree
 from wheelfarm.publish.write_report import WriteReport
@@ -138,6 +139,7 @@ _worker: _Worker | None = None
 
 def _start_worker(job: ChunkJob, existing: Existing) -> None:
     global _worker
+    die_with_parent()  # a killed write --all leaves no worker writing the tree
     assert job.url is not None
     gc.disable()
     tree = Tree(job.root, job.withdrawn, durable=False)  # the parent syncs once at the end

@@ -14,12 +14,13 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from wheelfarm.errors import ConfigError, WheelfarmError
+from wheelfarm.errors import ConfigError, WheelfarmError, redact_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "StoreMissing",
     "StoreNotMigrated",
     "create_store_engine",
     "head_revision",
@@ -36,9 +37,18 @@ class StoreNotMigrated(WheelfarmError):
 
     def __init__(self, url: str, revision: str | None, head: str) -> None:
         super().__init__(
-            f"database {url} is at schema revision {revision or 'none'}, wheelfarm needs {head}: "
-            "run 'wheelfarm db upgrade'"
+            f"database {redact_url(url)} is at schema revision {revision or 'none'}, "
+            f"wheelfarm needs {head}: run 'wheelfarm db upgrade'"
         )
+
+
+class StoreMissing(WheelfarmError):
+    """A command that only reads found no wheelfarm database where it looked (and made none)."""
+
+    def __init__(self, url: str, where: str) -> None:
+        super().__init__(f"no wheelfarm database at {where}")
+        self.url = url
+        self.where = where
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -150,12 +160,35 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def open_store(url: str) -> Engine:
-    """Open the store; an empty database is upgraded, an outdated one refused with advice."""
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other engines and in-memory databases)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # create_store_engine says what is wrong with it
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).absolute()
+
+
+def open_store(url: str, *, create: bool = True) -> Engine:
+    """Open the store; an empty database is upgraded, an outdated one refused with advice.
+
+    With ``create=False`` (the commands that only read) a missing SQLite file or a database
+    without wheelfarm's schema is :class:`StoreMissing`, and nothing is made.
+    """
+    if not create:
+        path = _sqlite_file(url)
+        if path is not None and not path.is_file():
+            raise StoreMissing(url, str(path))
     engine = create_store_engine(url)
     head = head_revision()
-    if stored_revision(engine) == head:
+    revision = stored_revision(engine)
+    if revision == head:
         return engine
+    if not create and revision is None and not inspect(engine).get_table_names():
+        engine.dispose()
+        raise StoreMissing(url, engine.url.render_as_string(hide_password=True))
     with _migration_lock(engine):
         revision = stored_revision(engine)  # again: another process may have upgraded it
         if revision == head:

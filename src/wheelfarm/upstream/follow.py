@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
-from wheelfarm.errors import StaleUpstream, WheelfarmError
+from wheelfarm.errors import MalformedResponse, StaleUpstream, WheelfarmError
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.changes import write_changes, write_rows
 from wheelfarm.store.events import Phase, order_key
@@ -46,6 +46,11 @@ Progress = Callable[[int, int], None]
 
 # Below this many serials to go, a child process costs more than it saves.
 PREFETCH_THRESHOLD = 100_000
+
+# A batch may reach past the serial the upstream reported at the start (events keep coming
+# while we catch up), but not by more than this: a row far beyond it would move our position
+# there, and every event in between would never be read.
+MAX_SERIALS_PAST_TARGET = 1_000_000
 
 
 @dataclass
@@ -130,6 +135,13 @@ class Follower:
             current = start
             while current < target:
                 batch = pending()
+                if batch.last_serial > target + MAX_SERIALS_PAST_TARGET:
+                    raise MalformedResponse(
+                        self.changelog.url,
+                        f"a row at serial {batch.last_serial} is far past the upstream's last "
+                        f"serial {target}; nothing of this answer was applied",
+                        after_serial=current,
+                    )
                 if batch.last_serial <= current:
                     log.warning(
                         "changelog has nothing after serial %d (target %d)", current, target

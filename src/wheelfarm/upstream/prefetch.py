@@ -11,10 +11,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wheelfarm.errors import UpstreamError, WheelfarmError
-from wheelfarm.http import RetryPolicy, new_client
+from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogClient
 
@@ -28,14 +28,15 @@ class ChangelogSource:
     url: str
     timeout: float
     policy: RetryPolicy
+    limits: ResponseLimits = field(default_factory=ResponseLimits)
 
     def last_serial(self) -> int:
-        with new_client(self.timeout) as client:
+        with new_client(self.timeout, self.limits) as client:
             return ChangelogClient(self.url, client, self.policy).last_serial()
 
     def since(self, serial: int) -> PreparedBatch:
         """The rows after ``serial``, decoded and folded into register updates."""
-        with new_client(self.timeout) as client:
+        with new_client(self.timeout, self.limits) as client:
             return prepare(ChangelogClient(self.url, client, self.policy).since(serial))
 
 

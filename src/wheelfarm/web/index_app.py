@@ -29,6 +29,7 @@ from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
 from wheelfarm.web.conditional import is_fresh, parse_range
 from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
 from wheelfarm.web.negotiation import VARIANTS, negotiate
+from wheelfarm.web.security import security_headers
 
 __all__ = ["ACCESS_LOGGER", "API_PREFIXES", "HitCallback", "IndexApp", "create_index_app"]
 
@@ -51,10 +52,23 @@ _HTML_TYPE = CONTENT_TYPES["html"].encode()
 _NOT_ACCEPTABLE = b"Not acceptable: this page is offered as PEP 691 JSON or HTML\n"
 _BUILTIN_404 = b"<!DOCTYPE html>\n<title>Not found</title>\n<h1>Not found</h1>\n"
 
+_SITE_HEADERS = security_headers("/", api=False)
+
 access = logging.getLogger(ACCESS_LOGGER)
 
 HitCallback = Callable[[str, str, int, Mapping[str, str], str | None], None]
 """Told of each answered GET: (method, path, status, {"user-agent": ...}, client address)."""
+
+
+def _secured(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with the security headers (:mod:`wheelfarm.web.security`) on the response."""
+
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return secured
 
 
 class IndexApp:
@@ -81,9 +95,9 @@ class IndexApp:
             return
         path: str = scope["path"]
         if self.api is not None and (path == "/api" or path.startswith(API_PREFIXES)):
-            await self._api(scope, receive, send)
+            await self._api(scope, receive, _secured(send, security_headers(path, api=True)))
             return
-        status = await self._handle(scope, send)
+        status = await self._handle(scope, _secured(send, _SITE_HEADERS))
         if self.access_log:
             self._log(scope, status)
         if self.on_hit is not None and status in (200, 206, 304):

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from wheelfarm.errors import ConfigError
 from wheelfarm.web.asgi import ASGIApp
 from wheelfarm.web.index_app import HitCallback, create_index_app
+from wheelfarm.web.limits import LimitedHttpToolsProtocol
 
 __all__ = [
     "RunningServer",
@@ -82,12 +83,13 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Run
 def index_server_config(app: ASGIApp) -> uvicorn.Config:
     """The uvicorn settings the index runs with, in ``wheelfarm serve`` and the benchmark alike.
 
-    httptools and uvloop are used when installed (they are dependencies): they roughly double
-    the requests per second. Uvicorn's own access log is off; ours is the app's ``access_log``.
+    httptools and uvloop (dependencies) roughly double the requests per second; httptools runs
+    with a cap on each request's head (:mod:`wheelfarm.web.limits`). Uvicorn's own access log is
+    off; ours is the app's ``access_log``.
     """
     return uvicorn.Config(
         app,
-        http="auto",
+        http=LimitedHttpToolsProtocol,
         loop="auto",
         log_level="warning",
         access_log=False,

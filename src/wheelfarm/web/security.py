@@ -1,0 +1,74 @@
+"""The security headers on every response of the built-in server (docs/nginx.conf sets the same).
+
+- ``X-Content-Type-Options: nosniff``: a browser takes a file for what its type says, so an
+  uploaded wheel or a build log is never run as a script or page.
+- ``Referrer-Policy: no-referrer``: following a link out of the index (a project's home page,
+  the upstream) tells nobody which page it was on.
+- ``Content-Security-Policy``: the pages load only the index's own script, style sheet and
+  images (they have no inline script or style), may not be framed, and post forms only here.
+  The builder API's ``/docs`` and ``/redoc`` pages are FastAPI's: they load their script and
+  style from the CDN FastAPI names and start it with an inline script, so those two pages get
+  a policy that allows exactly that, with the CDN's origin read from FastAPI's own defaults.
+"""
+
+from __future__ import annotations
+
+import inspect
+from urllib.parse import urlsplit
+
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+__all__ = ["API_POLICY", "DOCS_PATHS", "DOCS_POLICY", "SITE_POLICY", "security_headers"]
+
+SITE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+"""The published pages: everything from here, no inline code, no framing."""
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+"""The builder API answers JSON: nothing in it is ever to be loaded or run by a browser."""
+
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+def _origins(*functions: object) -> str:
+    """The origins of the URL defaults of FastAPI's docs pages (their scripts, styles, icons)."""
+    found: set[str] = set()
+    for function in functions:
+        for parameter in inspect.signature(function).parameters.values():  # type: ignore[arg-type]
+            default = parameter.default
+            if isinstance(default, str) and default.startswith("https://"):
+                parts = urlsplit(default)
+                found.add(f"{parts.scheme}://{parts.netloc}")
+    return " ".join(sorted(found))
+
+
+_CDN = _origins(get_swagger_ui_html, get_redoc_html)
+
+DOCS_POLICY = (
+    f"default-src 'none'; script-src 'self' 'unsafe-inline' {_CDN}; "
+    f"style-src 'self' 'unsafe-inline' {_CDN}; img-src 'self' data: {_CDN}; "
+    f"font-src 'self' {_CDN}; worker-src blob:; connect-src 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+"""FastAPI's Swagger UI and ReDoc pages: their CDN, and their one inline script."""
+
+_COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_BY_POLICY = {
+    policy: [*_COMMON, (b"content-security-policy", policy.encode())]
+    for policy in (SITE_POLICY, API_POLICY, DOCS_POLICY)
+}
+
+
+def security_headers(path: str, *, api: bool) -> list[tuple[bytes, bytes]]:
+    """The headers to add to the response to ``path`` (``api``: the builder API answers it)."""
+    if not api:
+        return _BY_POLICY[SITE_POLICY]
+    if path.startswith(DOCS_PATHS):
+        return _BY_POLICY[DOCS_POLICY]
+    return _BY_POLICY[API_POLICY]
