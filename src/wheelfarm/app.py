@@ -183,7 +183,11 @@ def open_index_server(
     if access_log:
         _log_access_to_stderr()
     shown = f"[{host}]" if ":" in host else host
-    server = uvicorn.Server(index_server_config(create_index_app(root, access_log=access_log)))
+    server = uvicorn.Server(
+        index_server_config(
+            create_index_app(root, access_log=access_log, page_max_age=settings.page_max_age)
+        )
+    )
     return IndexServer(root, f"http://{shown}:{sock.getsockname()[1]}/", server, sock)
 
 
@@ -253,7 +257,13 @@ def start_up(settings: Settings) -> Running:
         farm = FarmConfig(index_url=settings.simple_url, wheel_dir=settings.wheel_dir)
         api = create_builder_app(engine, farm)
         settings.www_dir.mkdir(parents=True, exist_ok=True)
-        server = serve_index_in_thread(settings.www_dir, settings.host, settings.port, api=api)
+        server = serve_index_in_thread(
+            settings.www_dir,
+            settings.host,
+            settings.port,
+            api=api,
+            page_max_age=settings.page_max_age,
+        )
     except BaseException:
         engine.dispose()
         raise

@@ -46,6 +46,7 @@ class Settings:
     pip_options: tuple[str, ...] = ()
     target_distros: tuple[tuple[str, str], ...] = ()  # (target, distro) pairs
     base_url: str = ""
+    page_max_age: int = 0  # seconds clients may reuse a page before revalidating it
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -189,6 +190,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "port": _as_int,
     "pip_options": _as_names,
     "base_url": _as_str,
+    "page_max_age": _as_int,
     "target_distros": _as_pairs,
 }
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from wheelfarm.publish.tree import gzip_bytes
+
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "docs" / "nginx.conf"
 NGINX = "/usr/sbin/nginx"
@@ -31,6 +33,19 @@ WHEEL = "foo_bar-1.0-py3-none-any.whl"
 WHEEL_BYTES = bytes(range(256)) * 64  # 16 KiB of every byte value
 METADATA = "Metadata-Version: 2.1\nName: Foo.Bar\nVersion: 1.0\nSummary: caf\u00e9\n".encode()
 SECRET = b"outside the root: never served\n"
+# A project whose pages are above 1 KB, so they have gzip siblings, as the publisher writes them.
+BIG_SERIAL = 21
+BIG_HTML = (
+    f"<!DOCTYPE html>\n<title>Links for big</title>\n<!--SERIAL {BIG_SERIAL}-->\n".encode()
+    + b"".join(
+        b'<a href="/files/big/big-%d.0-py3-none-any.whl">big</a><br>\n' % i for i in range(40)
+    )
+)
+BIG_JSON = (
+    b'{"meta":{"api-version":"1.1","_last-serial":%d},"name":"big","files":[' % BIG_SERIAL
+    + b",".join(b'{"filename":"big-%d.0-py3-none-any.whl"}' % i for i in range(40))
+    + b"]}"
+)
 
 
 def write_tree(base: Path) -> Path:
@@ -55,7 +70,7 @@ def write_tree(base: Path) -> Path:
         "badges/foo-bar.svg": b'<svg xmlns="http://www.w3.org/2000/svg"></svg>\n',
         "logs/7.txt": b"build log\n",
     }
-    for relative, content in files.items():
+    for relative, content in {**files, **_big_pages()}.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
@@ -64,6 +79,12 @@ def write_tree(base: Path) -> Path:
     (root / "files" / "link-dir").symlink_to(base)
     (root / "link-in.html").symlink_to(root / "index.html")  # inside, but refused all the same
     return root
+
+
+def _big_pages() -> dict[str, bytes]:
+    """The big project's pages and their gzip siblings, written as the publisher writes them."""
+    pages = {"simple/big/index.html": BIG_HTML, "simple/big/index.json": BIG_JSON}
+    return {**pages, **{f"{path}.gz": gzip_bytes(data) for path, data in pages.items()}}
 
 
 def free_port() -> int:

@@ -55,6 +55,8 @@ def write_listings(tree: Tree, site: SiteIndex, base_url: str) -> WriteReport:
         if _SITEMAP_PART.fullmatch(entry) and entry not in sitemaps:
             report.removed += tree.remove(tree.root / entry)
     for entry in entries(tree.static):
+        if entry.endswith(".gz") and entry[:-3] in assets:
+            continue  # an asset's gzip sibling
         if not entry.startswith(".") and entry not in assets and (tree.static / entry).is_file():
             report.removed += tree.remove(tree.static / entry)
     return report

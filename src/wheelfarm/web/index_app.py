@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
 from wheelfarm.web.conditional import is_fresh, parse_range
 from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
+from wheelfarm.web.headers import accepts_gzip, page_cache_control
 from wheelfarm.web.negotiation import VARIANTS, negotiate
 
 __all__ = ["ACCESS_LOGGER", "API_PREFIXES", "IndexApp", "create_index_app"]
@@ -46,11 +47,13 @@ access = logging.getLogger(ACCESS_LOGGER)
 class IndexApp:
     """The ASGI callable; see :func:`create_index_app`."""
 
-    def __init__(self, root: Path, api: ASGIApp | None, access_log: bool) -> None:
+    def __init__(
+        self, root: Path, api: ASGIApp | None, access_log: bool, page_max_age: int = 0
+    ) -> None:
         self.root = os.path.realpath(root)
         self.api = api
         self.access_log = access_log
-        self._files = FileCache()
+        self._files = FileCache(page_policy=page_cache_control(page_max_age))
         self._negotiated: dict[str, str | None] = {}
 
     # The entry point: dispatch, log, and never let a bad request crash the server.
@@ -214,7 +217,23 @@ class IndexApp:
         entry = await self._files.entry(relative, full, st, content_type, vary)
         if entry is None:
             return None
+        if entry.gzipped and _accepts_gzip(scope):
+            compressed = await self._compressed(relative, full, content_type, vary)
+            if compressed is not None:
+                return await _send_entry(scope, send, compressed, full + ".gz", ranged=not vary)
         return await _send_entry(scope, send, entry, full, ranged=not vary)
+
+    async def _compressed(
+        self, relative: str, full: str, content_type: bytes | None, vary: bool
+    ) -> FileEntry | None:
+        """The gzip sibling's entry (None when it went meanwhile: the plain file is sent)."""
+        try:
+            st = os.stat(full + ".gz")
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return await self._files.entry(relative, full + ".gz", st, content_type, vary, b"gzip")
 
     async def _not_found(self, scope: Scope, send: Send) -> int:
         """The tree's own 404.html when it has one, with status 404 all the same."""
@@ -231,6 +250,13 @@ class IndexApp:
             await send({"type": "http.response.body", "body": b""})
             return 404
         return await _plain(send, 404, body, content_type=_HTML_TYPE)
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            return accepts_gzip(value)
+    return False
 
 
 async def _send_entry(
@@ -317,7 +343,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def create_index_app(
-    root: Path, api: ASGIApp | None = None, *, access_log: bool = False
+    root: Path, api: ASGIApp | None = None, *, access_log: bool = False, page_max_age: int = 0
 ) -> IndexApp:
     """The ASGI app serving the published tree at ``root``.
 
@@ -325,5 +351,7 @@ def create_index_app(
     builder API), so one server on one port can serve both; it also receives lifespan events.
     ``access_log`` logs ``METHOD path status`` for each request to the ``wheelfarm.web.access``
     logger at INFO: what was fetched (``.metadata`` files, say) can then be checked.
+    ``page_max_age``: how long clients may reuse a page before revalidating it (wheels and
+    ``.metadata`` files are immutable).
     """
-    return IndexApp(root, api, access_log)
+    return IndexApp(root, api, access_log, page_max_age)
