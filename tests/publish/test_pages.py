@@ -387,7 +387,7 @@ def test_file_details_and_links() -> None:
     assert "/logs/21.txt" in hrefs(item)
 
     links = root.one("section", "links")
-    assert links.one("a", "upstream").attrs["href"] == "https://index.example.org/simple/demo/"
+    assert links.one("a", "upstream").attrs["href"] == "https://index.example.org/project/demo/"
     assert links.one("a", "simple").attrs["href"] == "/simple/demo/"
     assert links.one("a", "json").attrs["href"] == "/project/demo/json/"
     assert links.one("img").attrs["src"] == "/badges/demo.svg"
