@@ -577,7 +577,7 @@ def svg(project: ProjectIndex) -> tuple[ET.Element, list[str]]:
     return root, texts
 
 
-def test_badge_lists_the_pythons_the_newest_stable_release_is_built_for() -> None:
+def test_badge_lists_the_pythons_the_releases_are_built_for() -> None:
     files = (wheel("demo", "1.0", ARM), wheel("demo", "1.0", "cp39-cp39-linux_armv7l"))
     builds = {t: BuildCell(t, JobState.BUILT, None, 1) for t in (ARM, ARM64)}
     project = demo(releases=(release("1.0", builds, files),))
@@ -585,7 +585,28 @@ def test_badge_lists_the_pythons_the_newest_stable_release_is_built_for() -> Non
     assert texts[-1] == "built for cp39 cp311 cp312"
     assert root.findtext(f"{SVG}title") == "wheelfarm: built for cp39 cp311 cp312"
     assert GREEN in pages.render_badge(project).decode()
-    assert badge_message(demo()) == ("built for cp311", GREEN)  # 1.1, not the pre-release
+    # 1.1 is built for cp311, the (yanked) 1.0 for cp311 and cp312: every release counts.
+    assert badge_message(demo()) == ("built for cp311 cp312", GREEN)
+
+
+@pytest.mark.parametrize(
+    ("newest", "expected"),
+    [
+        (JobState.PENDING, ("built for cp311", GREEN)),
+        (JobState.FAILED, ("built for cp311", GREEN)),
+        (JobState.BUILDING, ("built for cp311", GREEN)),
+    ],
+)
+def test_badge_counts_every_release_built_not_only_the_newest(
+    newest: JobState, expected: tuple[str, str]
+) -> None:
+    """The newest release not built (yet, or at all) does not hide the wheels of older ones."""
+    builds = {ARM: BuildCell(ARM, newest, None, None)}
+    older = release(
+        "1.0", {ARM: BuildCell(ARM, JobState.BUILT, None, 1)}, (wheel("demo", "1.0", ARM),)
+    )
+    project = demo(releases=(release("2.0", builds), older))
+    assert badge_message(project) == expected
 
 
 def test_badge_failed_and_no_builds() -> None:

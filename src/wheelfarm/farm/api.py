@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 
 from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm.api_docs import add_offline_docs
 from wheelfarm.farm.builds import (
     claim_build,
     finish_build,
@@ -207,7 +208,8 @@ def create_builder_app(
 def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> FastAPI:
     """An app with the store, the clock and the refusal handlers, and no stale staging files."""
     sweep_stale_uploads(config.wheel_dir / ".incoming", time.time())
-    app = FastAPI(title="wheelfarm builder API", version="1")
+    app = FastAPI(title="wheelfarm builder API", version="1", docs_url=None, redoc_url=None)
+    add_offline_docs(app)  # /docs without a CDN
     app.state.engine = engine
     app.state.clock = clock
     for refusal, code in REFUSAL_STATUS:
