@@ -28,6 +28,7 @@ and every one is listed here (a test holds this list to the code)::
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
+        `XmlRpcError` (wheelfarm.web.mirror_api): answered as an XML-RPC fault, never raised out
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """

@@ -6,6 +6,7 @@ runs docs/nginx.conf itself, with only its placeholders (listen, root, upstream)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -81,10 +82,45 @@ def write_tree(base: Path) -> Path:
     return root
 
 
+BIG_PROJECT_JSON = json.dumps(
+    {
+        "meta": {"api_version": "1.0"},
+        "name": "big",
+        "display_name": "Big",
+        "summary": "A big one",
+        "serial": BIG_SERIAL,
+        "upstream_url": "https://index.example.org/project/big/",
+        "releases": {
+            "2.0": {"prerelease": False, "yanked": True, "yanked_reason": "bad", "files": []},
+            "1.0": {
+                "prerelease": False,
+                "yanked": False,
+                "yanked_reason": None,
+                "requires_python": ">=3.8",
+                "files": [
+                    {
+                        "filename": "big-1.0-py3-none-any.whl",
+                        "url": "/files/big/big-1.0-py3-none-any.whl",
+                        "sha256": "ab" * 32,
+                        "size": 1234,
+                        "requires_python": ">=3.8",
+                        "uploaded": "2026-11-23T10:00:00.123456Z",
+                    }
+                ],
+            },
+        },
+    }
+).encode()
+
+
 def _big_pages() -> dict[str, bytes]:
     """The big project's pages and their gzip siblings, written as the publisher writes them."""
     pages = {"simple/big/index.html": BIG_HTML, "simple/big/index.json": BIG_JSON}
-    return {**pages, **{f"{path}.gz": gzip_bytes(data) for path, data in pages.items()}}
+    return {
+        **pages,
+        **{f"{path}.gz": gzip_bytes(data) for path, data in pages.items()},
+        "project/big/json/index.json": BIG_PROJECT_JSON,
+    }
 
 
 def free_port() -> int:

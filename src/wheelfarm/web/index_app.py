@@ -22,12 +22,14 @@ import stat
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from packaging.utils import canonicalize_name
 
 from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
 from wheelfarm.web.conditional import is_fresh, parse_range
 from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
 from wheelfarm.web.headers import accepts_gzip, page_cache_control
+from wheelfarm.web.mirror_api import json_api, xmlrpc_answer
 from wheelfarm.web.negotiation import VARIANTS, negotiate
 
 __all__ = ["ACCESS_LOGGER", "API_PREFIXES", "IndexApp", "create_index_app"]
@@ -53,7 +55,8 @@ class IndexApp:
         self.root = os.path.realpath(root)
         self.api = api
         self.access_log = access_log
-        self._files = FileCache(page_policy=page_cache_control(page_max_age))
+        self._policy = page_cache_control(page_max_age)
+        self._files = FileCache(page_policy=self._policy)
         self._negotiated: dict[str, str | None] = {}
 
     # The entry point: dispatch, log, and never let a bad request crash the server.
@@ -69,7 +72,10 @@ class IndexApp:
         if self.api is not None and (path == "/api" or path.startswith(API_PREFIXES)):
             await self._api(scope, receive, send)
             return
-        status = await self._handle(scope, send)
+        if path in ("/pypi", "/pypi/") and scope["method"] == "POST":
+            status = await self._xmlrpc(receive, send)
+        else:
+            status = await self._handle(scope, send)
         if self.access_log:
             self._log(scope, status)
 
@@ -113,6 +119,10 @@ class IndexApp:
         head = parts[0]
         if head == "simple":
             return await self._simple(scope, send, parts)
+        if head == "pypi":
+            return await self._json_api(scope, send, parts)
+        if head == "packages":  # the mirrors' name for /files/ (see mirror_api)
+            return await self._static(scope, send, "/".join(["files", *parts[1:]]))
         if head == "project" and len(parts) >= 2:
             canonical = canonicalize_name(parts[1])
             if parts[1] != canonical:
@@ -138,6 +148,54 @@ class IndexApp:
         if len(parts) == 3 and parts[2] == "":
             return await self._negotiated_page(scope, send, f"simple/{name}")
         return await self._static(scope, send, "/".join(parts))
+
+    async def _xmlrpc(self, receive: Receive, send: Send) -> int:
+        """``POST /pypi``: the XML-RPC calls mirrors make, answered from the simple root."""
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > 1 << 20:
+                return await _plain(send, 413, b"Request too large\n")
+            chunks.append(chunk)
+            more = message.get("more_body", False) and message["type"] == "http.request"
+        root = f"{self.root}/simple/index.json"
+        try:
+            root_json: bytes | None = await anyio.to_thread.run_sync(_read_bytes, root)
+            timestamp = int(os.stat(root).st_mtime)
+        except OSError:
+            root_json, timestamp = None, 0
+        answer = xmlrpc_answer(b"".join(chunks), root_json, timestamp)
+        return await _plain(send, 200, answer, content_type=b"text/xml")
+
+    async def _json_api(self, scope: Scope, send: Send, parts: list[str]) -> int:
+        """``/pypi/<name>/json`` and ``/pypi/<name>/<version>/json``: the upstream JSON API's
+        shape, from the project's JSON, with ``X-PyPI-Last-Serial``."""
+        rest = parts[2:-1] if parts[-1] == "" else parts[2:]
+        if len(parts) < 3 or not parts[1] or not 1 <= len(rest) <= 2 or rest[-1] != "json":
+            return await self._not_found(scope, send)
+        version = rest[0] if len(rest) == 2 else None
+        name = canonicalize_name(parts[1])
+        try:
+            data = await anyio.to_thread.run_sync(
+                _read_bytes, f"{self.root}/project/{name}/json/index.json"
+            )
+        except (OSError, ValueError):
+            return await self._not_found(scope, send)
+        answered = json_api(data, _base_url(scope), version)
+        if answered is None:
+            return await self._not_found(scope, send)
+        body, serial = answered
+        headers = [(b"x-pypi-last-serial", str(serial).encode()), (b"cache-control", self._policy)]
+        if scope["method"] == "HEAD":
+            body_length = str(len(body)).encode()
+            start = [(b"content-type", b"application/json"), (b"content-length", body_length)]
+            await send({"type": "http.response.start", "status": 200, "headers": start + headers})
+            await send({"type": "http.response.body", "body": b""})
+            return 200
+        return await _plain(send, 200, body, headers, content_type=b"application/json")
 
     async def _negotiated_page(self, scope: Scope, send: Send, directory: str) -> int:
         accept: str | None = None
@@ -250,6 +308,25 @@ class IndexApp:
             await send({"type": "http.response.body", "body": b""})
             return 404
         return await _plain(send, 404, body, content_type=_HTML_TYPE)
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _base_url(scope: Scope) -> str:
+    """This server's address as the client reached it (behind nginx: its Host and scheme)."""
+    host, scheme = "", scope.get("scheme", "http")
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1")
+        elif key == b"x-forwarded-proto":
+            scheme = value.decode("latin-1").split(",")[0].strip()
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
 
 
 def _accepts_gzip(scope: Scope) -> bool:
