@@ -649,7 +649,10 @@ def test_home_shows_figures_targets_search_and_pip_setup() -> None:
     assert [c.text for c in root.one("ul", "targets").all("code")] == list(TARGETS)
     form = root.one("form", role="search")
     assert form.attrs["action"] == "/search/" and form.one("input").attrs["name"] == "q"
-    assert "--extra-index-url" in root.one("section", id="pip").text
+    setup = root.one("section", id="pip").text
+    for command in ("--extra-index-url", "--index-strategy unsafe-best-match", "[[tool.uv.index]]",
+                    "poetry source add --priority=explicit", "[[tool.pdm.source]]"):  # fmt: skip
+        assert command in setup, command  # tests/publish/test_client_tools.py runs each
     check_links(root)
 
 
