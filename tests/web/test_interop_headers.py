@@ -111,7 +111,12 @@ def test_simple_pages_carry_their_serial_in_a_header(
     assert response.headers["x-pypi-last-serial"] == str(BIG_SERIAL)
 
 
-def test_files_other_than_simple_pages_carry_no_serial(builtin, client: httpx.Client) -> None:
+def test_the_project_json_carries_its_serial(builtin, client: httpx.Client) -> None:
+    response = client.get(f"{builtin.url}/project/big/json/")
+    assert response.headers["x-pypi-last-serial"] == str(BIG_SERIAL)
+
+
+def test_other_files_carry_no_serial(builtin, client: httpx.Client) -> None:
     response = client.get(f"{builtin.url}/project/foo-bar/")
     assert "x-pypi-last-serial" not in response.headers
 
@@ -145,6 +150,8 @@ def test_accepts_gzip(header: bytes | None, expected: bool) -> None:
         ("simple/foo/index.json", b'{"meta":{"api-version":"1.4","_last-serial":21}}', b"21"),
         ("simple/foo/index.json", b'{"meta":{"api-version":"1.4"}}', None),
         ("project/foo/index.html", b"<!--SERIAL 9-->", None),
+        ("project/foo/json/index.json", b'{"name":"foo","summary":"x","serial":12,"a":3}', b"12"),
+        ("simple/foo/index.json", b'{"meta": {"api-version": "1.4", "_last-serial": 5}}', b"5"),
         ("simple/foo/other.html", b"<!--SERIAL 9-->", None),
     ],
 )

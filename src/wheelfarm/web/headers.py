@@ -8,7 +8,8 @@
   text page above 1 KB; a client that accepts gzip gets it, with ``Vary: Accept-Encoding`` on
   both forms (as nginx's ``gzip_static`` sends it).
 - ``X-PyPI-Last-Serial``: a simple page's serial, read from the page itself (its JSON
-  ``meta._last-serial`` or its HTML ``<!--SERIAL n-->`` comment), as mirrors expect it.
+  ``meta._last-serial`` or its HTML ``<!--SERIAL n-->`` comment), as mirrors expect it; the
+  project JSON's too (its ``serial``).
 
 docs/nginx.conf sends the same ``Cache-Control`` and encodings (its ``map`` and
 ``gzip_static``); tests/web/test_serve.py holds the two servers to each other.
@@ -34,7 +35,8 @@ IMMUTABLE = b"max-age=31536000, immutable"
 # File endings the publisher may write a ``.gz`` sibling for (text, worth compressing).
 COMPRESSIBLE = frozenset({"html", "json", "xml", "css", "js", "svg"})
 
-_SERIAL = re.compile(rb'<!--SERIAL ([0-9]+)-->|"_last-serial":([0-9]+)')
+_SERIAL = re.compile(rb'<!--SERIAL ([0-9]+)-->|"_last-serial":\s*([0-9]+)')
+_PROJECT_SERIAL = re.compile(rb'"serial":\s*([0-9]+)')
 _GZIP = re.compile(rb"(?:^|,)\s*(?:gzip|x-gzip|\*)\s*(;[^,]*)?(?=,|$)", re.IGNORECASE)
 _ZERO_Q = re.compile(rb";\s*q\s*=\s*0(?:\.0*)?\s*$", re.IGNORECASE)
 
@@ -74,14 +76,21 @@ def vary_header(negotiated: bool, compressed: bool) -> bytes | None:
 
 
 def serial_of(relative: str, body: bytes | None, *, gzipped: bool = False) -> bytes | None:
-    """A simple page's serial (for ``X-PyPI-Last-Serial``), None for any other file.
+    """A page's serial (for ``X-PyPI-Last-Serial``): a simple page's, or a project JSON's;
+    None for any other file.
 
     The serial is near the top of the page (JSON ``meta`` comes first, the HTML comment follows
-    the title), so only the first kilobytes are read, decompressed first if ``gzipped``.
+    the title, the project JSON's ``serial`` follows its names and summary), so only the first
+    kilobytes are read, decompressed first if ``gzipped``.
     """
-    if body is None or not relative.startswith("simple/"):
+    if body is None:
         return None
-    if not relative.endswith(("/index.html", "/index.json", "/index.html.gz", "/index.json.gz")):
+    name = relative.removesuffix(".gz")
+    if name.startswith("simple/") and name.endswith(("/index.html", "/index.json")):
+        pattern = _SERIAL
+    elif name.startswith("project/") and name.endswith("/json/index.json"):
+        pattern = _PROJECT_SERIAL
+    else:
         return None
     head = body[:4096]
     if gzipped:
@@ -89,7 +98,8 @@ def serial_of(relative: str, body: bytes | None, *, gzipped: bool = False) -> by
             head = zlib.decompressobj(wbits=31).decompress(body, 4096)
         except zlib.error:
             return None
-    match = _SERIAL.search(head)
+    match = pattern.search(head)
     if match is None:
         return None
-    return match.group(1) or match.group(2)
+    found: bytes = match.group(match.lastindex or 1)
+    return found
