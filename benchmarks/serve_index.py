@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.publish.servers import free_port, start_nginx  # noqa: E402
 
+from wheelfarm.publish.tree import gzip_bytes  # noqa: E402
+
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
     "text/html; q=0.01"
@@ -81,6 +83,8 @@ def write_trees(base: Path, projects: int) -> tuple[Path, Path, list[str]]:
             + ", ".join(entries)
             + "]}\n"
         )
+        for variant in ("index.html", "index.json"):  # the publisher's gzip siblings
+            (page / f"{variant}.gz").write_bytes(gzip_bytes((page / variant).read_bytes()))
     (www / "404.html").write_text("<!DOCTYPE html><title>Not found</title>\n")
     return www, packages, names
 
@@ -119,13 +123,16 @@ def wrk(port: int, script: Path, duration: int, check_url: str) -> float:
     return float(found.group(1))
 
 
-def wrk_script(path: Path, names: list[str]) -> None:
-    """A wrk script that asks for every project's simple page in turn, as pip would."""
+def wrk_script(path: Path, names: list[str], gzip: bool = False) -> None:
+    """A wrk script that asks for every project's simple page in turn, as pip would (with
+    ``Accept-Encoding: gzip`` when ``gzip``, as pip sends it)."""
     listed = ", ".join(f'"{name}"' for name in names)
+    encoding = 'wrk.headers["Accept-Encoding"] = "gzip, deflate"\n' if gzip else ""
     path.write_text(
         f"local names = {{{listed}}}\n"
         "local i = 0\n"
         f'wrk.headers["Accept"] = "{PIP_ACCEPT}"\n'
+        f"{encoding}"
         "request = function()\n"
         "  i = i + 1\n"
         '  return wrk.format("GET", "/simple/" .. names[(i % #names) + 1] .. "/")\n'
@@ -211,6 +218,11 @@ def main() -> None:
         default=",".join(SERVERS),
         help="comma-separated, from: " + ", ".join(SERVERS) + " (default: all)",
     )
+    parser.add_argument(
+        "--gzip",
+        action="store_true",
+        help="ask for gzip (Accept-Encoding), served from the pages' .gz siblings",
+    )
     args = parser.parse_args()
     servers = [name.strip() for name in args.servers.split(",") if name.strip()]
     unknown = sorted(set(servers) - set(SERVERS))
@@ -223,7 +235,7 @@ def main() -> None:
         base = Path(temp)
         www, packages, names = write_trees(base, args.projects)
         script = base / "rotate.lua"
-        wrk_script(script, names)
+        wrk_script(script, names, args.gzip)
         if "builtin" in servers:
             figures["built-in"] = bench_builtin(www, script, args.duration)
         if "nginx" in servers:
@@ -231,7 +243,8 @@ def main() -> None:
         if "pypiserver" in servers:
             figures["pypiserver"] = bench_pypiserver(base, packages, script, args.duration)
     shown = ", ".join(f"{name} {rate:.0f} req/s" for name, rate in figures.items())
-    line = f"simple pages, {args.projects} projects, 64 connections: {shown}"
+    encoding = "gzip" if args.gzip else "identity"
+    line = f"simple pages ({encoding}), {args.projects} projects, 64 connections: {shown}"
     if "built-in" in figures and "pypiserver" in figures:
         line += f" (built-in = {figures['built-in'] / figures['pypiserver']:.1f}x pypiserver)"
     print(line)

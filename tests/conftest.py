@@ -34,6 +34,10 @@ SLOW_FIXTURES = {
     "farm": "the builder API with builders that build for real",
     "backend_wheels": "real pip builds in the sandbox",
     "fresh_venv": "a new virtual environment with its own pip",
+    "mirror_tools": "bandersnatch and pypi-simple installed into a venv from the registry",
+    "small_index": "a small index published and served, to change and publish again",
+    "poetry_tool": "Poetry installed into a venv from the registry",
+    "pdm_tool": "PDM installed into a venv from the registry",
 }
 #: Markers that mean the same: ``postgres`` needs the cluster.
 SLOW_MARKERS = {"postgres"}

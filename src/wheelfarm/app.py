@@ -265,7 +265,9 @@ def open_index_server(
     shown = f"[{host}]" if ":" in host else host
     recorder = start_recorder(open_store(settings.database_url), settings) if stats else None
     on_hit = recorder.on_hit if recorder is not None else None
-    app = create_index_app(root, access_log=access_log, on_hit=on_hit)
+    app = create_index_app(
+        root, access_log=access_log, on_hit=on_hit, page_max_age=settings.page_max_age
+    )
     server = uvicorn.Server(index_server_config(app))
     return IndexServer(root, f"http://{shown}:{sock.getsockname()[1]}/", server, sock, recorder)
 
@@ -413,7 +415,12 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
         settings.www_dir.mkdir(parents=True, exist_ok=True)
         recorder = start_recorder(engine, settings)
         server = serve_index_in_thread(
-            settings.www_dir, settings.host, settings.port, api=api, on_hit=recorder.on_hit
+            settings.www_dir,
+            settings.host,
+            settings.port,
+            api=api,
+            on_hit=recorder.on_hit,
+            page_max_age=settings.page_max_age,
         )
     except BaseException:
         engine.dispose()

@@ -54,6 +54,7 @@ class Settings:
     public_metrics: bool = False  # /metrics without an admin token
     monitor_seconds: float = 60.0  # how often the master samples readings into the history
     min_free_disk: int = 2 << 30  # bytes free for wheels below which building pauses
+    page_max_age: int = 0  # seconds clients may reuse a page before revalidating it
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -224,6 +225,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "port": _as_int,
     "pip_options": _as_names,
     "base_url": _as_str,
+    "page_max_age": _as_int,
     "target_distros": _as_pairs,
     "stats_keep_days": _as_int,
     "allow_unsandboxed_builds": _as_bool,

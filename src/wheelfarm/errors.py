@@ -32,6 +32,7 @@ and every one is listed here (a test holds this list to the code)::
         `DataDirBusy` (wheelfarm.guards)
         `StoreMissing` (wheelfarm.store.database)
         `UnknownProject` (wheelfarm.cli.builds)
+        `XmlRpcError` (wheelfarm.web.mirror_api): answered as an XML-RPC fault, never raised out
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """

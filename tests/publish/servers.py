@@ -6,6 +6,7 @@ runs docs/nginx.conf itself, with only its placeholders (listen, root, upstream)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from wheelfarm.publish.tree import gzip_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "docs" / "nginx.conf"
@@ -31,6 +34,19 @@ WHEEL = "foo_bar-1.0-py3-none-any.whl"
 WHEEL_BYTES = bytes(range(256)) * 64  # 16 KiB of every byte value
 METADATA = "Metadata-Version: 2.1\nName: Foo.Bar\nVersion: 1.0\nSummary: caf\u00e9\n".encode()
 SECRET = b"outside the root: never served\n"
+# A project whose pages are above 1 KB, so they have gzip siblings, as the publisher writes them.
+BIG_SERIAL = 21
+BIG_HTML = (
+    f"<!DOCTYPE html>\n<title>Links for big</title>\n<!--SERIAL {BIG_SERIAL}-->\n".encode()
+    + b"".join(
+        b'<a href="/files/big/big-%d.0-py3-none-any.whl">big</a><br>\n' % i for i in range(40)
+    )
+)
+BIG_JSON = (
+    b'{"meta":{"api-version":"1.1","_last-serial":%d},"name":"big","files":[' % BIG_SERIAL
+    + b",".join(b'{"filename":"big-%d.0-py3-none-any.whl"}' % i for i in range(40))
+    + b"]}"
+)
 
 
 def write_tree(base: Path) -> Path:
@@ -55,7 +71,7 @@ def write_tree(base: Path) -> Path:
         "badges/foo-bar.svg": b'<svg xmlns="http://www.w3.org/2000/svg"></svg>\n',
         "logs/7.txt": b"build log\n",
     }
-    for relative, content in files.items():
+    for relative, content in {**files, **_big_pages()}.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
@@ -64,6 +80,47 @@ def write_tree(base: Path) -> Path:
     (root / "files" / "link-dir").symlink_to(base)
     (root / "link-in.html").symlink_to(root / "index.html")  # inside, but refused all the same
     return root
+
+
+BIG_PROJECT_JSON = json.dumps(
+    {
+        "meta": {"api_version": "1.0"},
+        "name": "big",
+        "display_name": "Big",
+        "summary": "A big one",
+        "serial": BIG_SERIAL,
+        "upstream_url": "https://index.example.org/project/big/",
+        "releases": {
+            "2.0": {"prerelease": False, "yanked": True, "yanked_reason": "bad", "files": []},
+            "1.0": {
+                "prerelease": False,
+                "yanked": False,
+                "yanked_reason": None,
+                "requires_python": ">=3.8",
+                "files": [
+                    {
+                        "filename": "big-1.0-py3-none-any.whl",
+                        "url": "/files/big/big-1.0-py3-none-any.whl",
+                        "sha256": "ab" * 32,
+                        "size": 1234,
+                        "requires_python": ">=3.8",
+                        "uploaded": "2026-11-23T10:00:00.123456Z",
+                    }
+                ],
+            },
+        },
+    }
+).encode()
+
+
+def _big_pages() -> dict[str, bytes]:
+    """The big project's pages and their gzip siblings, written as the publisher writes them."""
+    pages = {"simple/big/index.html": BIG_HTML, "simple/big/index.json": BIG_JSON}
+    return {
+        **pages,
+        **{f"{path}.gz": gzip_bytes(data) for path, data in pages.items()},
+        "project/big/json/index.json": BIG_PROJECT_JSON,
+    }
 
 
 def free_port() -> int:

@@ -387,7 +387,7 @@ def test_file_details_and_links() -> None:
     assert "/logs/21.txt" in hrefs(item)
 
     links = root.one("section", "links")
-    assert links.one("a", "upstream").attrs["href"] == "https://index.example.org/simple/demo/"
+    assert links.one("a", "upstream").attrs["href"] == "https://index.example.org/project/demo/"
     assert links.one("a", "simple").attrs["href"] == "/simple/demo/"
     assert links.one("a", "json").attrs["href"] == "/project/demo/json/"
     assert links.one("img").attrs["src"] == "/badges/demo.svg"
@@ -577,7 +577,7 @@ def svg(project: ProjectIndex) -> tuple[ET.Element, list[str]]:
     return root, texts
 
 
-def test_badge_lists_the_pythons_the_newest_stable_release_is_built_for() -> None:
+def test_badge_lists_the_pythons_the_releases_are_built_for() -> None:
     files = (wheel("demo", "1.0", ARM), wheel("demo", "1.0", "cp39-cp39-linux_armv7l"))
     builds = {t: BuildCell(t, JobState.BUILT, None, 1) for t in (ARM, ARM64)}
     project = demo(releases=(release("1.0", builds, files),))
@@ -585,7 +585,28 @@ def test_badge_lists_the_pythons_the_newest_stable_release_is_built_for() -> Non
     assert texts[-1] == "built for cp39 cp311 cp312"
     assert root.findtext(f"{SVG}title") == "wheelfarm: built for cp39 cp311 cp312"
     assert GREEN in pages.render_badge(project).decode()
-    assert badge_message(demo()) == ("built for cp311", GREEN)  # 1.1, not the pre-release
+    # 1.1 is built for cp311, the (yanked) 1.0 for cp311 and cp312: every release counts.
+    assert badge_message(demo()) == ("built for cp311 cp312", GREEN)
+
+
+@pytest.mark.parametrize(
+    ("newest", "expected"),
+    [
+        (JobState.PENDING, ("built for cp311", GREEN)),
+        (JobState.FAILED, ("built for cp311", GREEN)),
+        (JobState.BUILDING, ("built for cp311", GREEN)),
+    ],
+)
+def test_badge_counts_every_release_built_not_only_the_newest(
+    newest: JobState, expected: tuple[str, str]
+) -> None:
+    """The newest release not built (yet, or at all) does not hide the wheels of older ones."""
+    builds = {ARM: BuildCell(ARM, newest, None, None)}
+    older = release(
+        "1.0", {ARM: BuildCell(ARM, JobState.BUILT, None, 1)}, (wheel("demo", "1.0", ARM),)
+    )
+    project = demo(releases=(release("2.0", builds), older))
+    assert badge_message(project) == expected
 
 
 def test_badge_failed_and_no_builds() -> None:
@@ -628,7 +649,10 @@ def test_home_shows_figures_targets_search_and_pip_setup() -> None:
     assert [c.text for c in root.one("ul", "targets").all("code")] == list(TARGETS)
     form = root.one("form", role="search")
     assert form.attrs["action"] == "/search/" and form.one("input").attrs["name"] == "q"
-    assert "--extra-index-url" in root.one("section", id="pip").text
+    setup = root.one("section", id="pip").text
+    for command in ("--extra-index-url", "--index-strategy unsafe-best-match", "[[tool.uv.index]]",
+                    "poetry source add --priority=explicit", "[[tool.pdm.source]]"):  # fmt: skip
+        assert command in setup, command  # tests/publish/test_client_tools.py runs each
     check_links(root)
 
 

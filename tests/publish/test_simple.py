@@ -1,4 +1,4 @@
-"""The simple API pages (PEP 503 HTML, PEP 691/700 JSON at 1.1), from real store states."""
+"""The simple API pages (PEP 503 HTML, PEP 691/700 JSON at 1.4), from real store states."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.publish.states import UPSTREAM, State
+from wheelfarm.publish.incremental import publish_dirty
 from wheelfarm.publish.loader import load_project, load_site
+from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.simple import project_html, project_json, root_html, root_json
 from wheelfarm.publish.values import ProjectIndex
 
@@ -87,7 +89,12 @@ def test_project_pages_carry_hashes_requires_python_yanks_and_metadata(state: St
     html = project_html(project)
     assert b'data-requires-python="&gt;=3.8,&lt;4"' in html
     page = parse(html)
-    assert page.meta == {"pypi:repository-version": "1.1"}
+    tracks = "https://index.example.org/simple/foo/"
+    assert page.meta == {
+        "pypi:repository-version": "1.4",
+        "pypi:project-status": "active",
+        "pypi:tracks": tracks,
+    }
     assert f"SERIAL {project.serial}" in page.comments
     links = {text: attrs for attrs, text in page.links}
     assert set(links) == {f.filename for f in project.files}
@@ -102,7 +109,14 @@ def test_project_pages_carry_hashes_requires_python_yanks_and_metadata(state: St
     assert "data-yanked" not in links["foo-3.0-py3-none-any.whl"]
 
     data = json.loads(project_json(project))
-    assert data["meta"] == {"api-version": "1.1", "_last-serial": project.serial}
+    assert data["meta"] == {
+        "api-version": "1.4",
+        "_last-serial": project.serial,
+        "tracks": [tracks],
+    }
+    assert data["project-status"] == {"status": "active"}
+    assert all(f["provenance"] is None for f in data["files"])  # PEP 740: present, null
+    assert "data-provenance" not in first
     assert data["name"] == "foo"
     assert data["versions"] == ["1.0", "2.0", "3.0"]
     by_name = {f["filename"]: f for f in data["files"]}
@@ -133,7 +147,7 @@ def test_hostile_names_and_summaries_stay_text(state: State) -> None:
     assert b"<script>" not in page
     assert parse(page).links == [({"href": "/simple/evil/"}, "evil")]
     data = json.loads(root_json(site))
-    assert data["meta"] == {"api-version": "1.1", "_last-serial": site.serial}
+    assert data["meta"] == {"api-version": "1.4", "_last-serial": site.serial}
     assert data["projects"] == [{"name": "evil", "_last-serial": site.projects[0].serial}]
     assert f"SERIAL {site.serial}" in parse(page).comments
 
@@ -154,3 +168,30 @@ def test_a_display_name_with_markup_is_escaped(state: State) -> None:
     assert b"<img" not in page
     assert "Links for <img" in page.decode().replace("&lt;", "<")
     parse(page)
+
+
+def test_a_quarantined_project_says_so_and_offers_no_files(state: State) -> None:
+    """PEP 792: mirrored from the upstream, the status is on both forms, the files are gone."""
+    state.release("foo", "1.0")
+    wheel = state.import_wheel("foo-1.0-py3-none-any.whl")
+    write_all(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url="http://x")
+    state.event("foo", None, "project quarantined")
+    publish_dirty(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url="http://x")
+    pages = state.tree.simple / "foo"
+    page = parse((pages / "index.html").read_bytes())
+    assert page.meta["pypi:project-status"] == "quarantined"
+    assert page.meta["pypi:repository-version"] == "1.4"
+    assert page.links == []
+    data = json.loads((pages / "index.json").read_bytes())
+    assert data["project-status"] == {"status": "quarantined"}
+    assert data["files"] == [] and data["versions"] == []
+    assert data["meta"]["tracks"] == ["https://index.example.org/simple/foo/"]
+    assert not wheel.exists()
+    assert not (state.tree.project / "foo").exists()
+    assert "foo" not in (state.tree.simple / "index.html").read_text()
+
+    state.event("foo", None, "project quarantine cleared")
+    publish_dirty(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url="http://x")
+    data = json.loads((pages / "index.json").read_bytes())
+    assert data["project-status"] == {"status": "active"}
+    assert [f["filename"] for f in data["files"]] == [wheel.name]

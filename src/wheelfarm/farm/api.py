@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm.api_docs import add_offline_docs
 from wheelfarm.farm.builds import (
     claim_build,
     finish_build,
@@ -291,7 +292,8 @@ def _accept(
 def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> FastAPI:
     """An app with the store, the clock and the refusal handlers, and no stale staging files."""
     sweep_stale_uploads(config.staging, time.time())
-    app = FastAPI(title="wheelfarm builder API", version="1")
+    app = FastAPI(title="wheelfarm builder API", version="1", docs_url=None, redoc_url=None)
+    add_offline_docs(app)  # /docs without a CDN
     app.state.engine = engine
     app.state.clock = clock
     app.state.throttle = TokenThrottle()

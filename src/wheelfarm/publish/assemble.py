@@ -249,6 +249,9 @@ class Parts:
         name = head.name
         serial = int(head.serial or 0)
         project = None
+        quarantine = None
+        if head.quarantined:
+            quarantine = (display_name(head._asdict()), f"{upstream_url}/{name}/")
         if name in self.live:
             project = ProjectIndex(
                 name,
@@ -267,6 +270,7 @@ class Parts:
             tuple(sorted(self.withdrawn.get(name, ()))),
             tuple(sorted(self.logs.get(name, ()))),
             head.dirty is None or bool(head.dirty),
+            quarantine,
         )
 
     def _visible_releases(self, name: str) -> tuple[ReleaseIndex, ...]:

@@ -1,7 +1,7 @@
 """The badge at ``/badges/<name>.svg``: a flat two-part SVG a project can put in its README.
 
-It says which Pythons the newest release (the one ``pip install`` gets) is built for here, so it
-is drawn without a template: a few string joins, every value escaped.
+It says which Pythons the project's releases are built for here (every release with a wheel
+counts), so it is drawn without a template: a few string joins, every value escaped.
 """
 
 from __future__ import annotations
@@ -67,19 +67,24 @@ def _python_key(tag: str) -> tuple[int, int, str]:
 
 
 def badge_message(project: ProjectIndex) -> tuple[str, str]:
-    """The right-hand text and its colour."""
-    release = install_release(project)
-    if release is None:
-        return "no builds", GREY
-    pythons = {
-        target.split("-", 1)[0]
-        for target, cell in release.builds.items()
-        if cell.status is JobState.BUILT
-    }
-    pythons.update(f.target.split("-", 1)[0] for f in release.files)
+    """The right-hand text and its colour.
+
+    "built for" names the Pythons of every release we built (or imported) a wheel for, not
+    only the newest: a project whose latest release is not built yet still has wheels here.
+    "failed" when nothing was built and every build of the release pip gets failed.
+    """
+    pythons: set[str] = set()
+    for release in project.releases:
+        pythons.update(
+            target.split("-", 1)[0]
+            for target, cell in release.builds.items()
+            if cell.status is JobState.BUILT
+        )
+        pythons.update(f.target.split("-", 1)[0] for f in release.files)
     if pythons:
         return "built for " + " ".join(sorted(pythons, key=_python_key)), GREEN
-    statuses = [cell.status for cell in release.builds.values()]
+    install = install_release(project)
+    statuses = [cell.status for cell in install.builds.values()] if install is not None else []
     if statuses and all(s is JobState.FAILED for s in statuses):
         return "failed", RED
     return "no builds", GREY

@@ -1,8 +1,13 @@
-"""Publish what changed: the projects marked dirty, and the site pages when their list changed.
+"""Publish what changed: the projects marked dirty, then the pages that sum them up.
 
 This is what ``wheelfarm write`` and the publisher of ``wheelfarm up`` (about once a second) run.
 Every file is fsynced, and dirty marks are cleared only after, for the serials that were read,
 so a change that lands while its project is written is written again by the next round.
+
+The simple root lists each project's serial and the home page counts every wheel, so both are
+rewritten whenever a project was published: at once by ``wheelfarm write``; by ``up``'s
+publisher at most every :attr:`SiteClock.refresh_seconds` (5 s), which coalesces a busy farm's
+changes while keeping the root within a few seconds of the project pages.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from wheelfarm.publish.blobs import Blobs
 from wheelfarm.publish.loader import load_publications, load_site
 from wheelfarm.publish.project_writer import write_project
 from wheelfarm.publish.queries import CHUNK
-from wheelfarm.publish.site_writer import write_site
+from wheelfarm.publish.site_writer import write_roots, write_site
 from wheelfarm.publish.tree import Tree
 from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_written
@@ -26,13 +31,15 @@ __all__ = ["SiteClock", "publish_dirty"]
 
 @dataclass
 class SiteClock:
-    """When the site-wide pages were last written: their counts refresh at most this often."""
+    """When the summing-up pages (simple root, home) were last written, and whether a project
+    was published since: they are rewritten at most every ``refresh_seconds``."""
 
-    refresh_seconds: float = 300.0
+    refresh_seconds: float = 5.0
     written_at: float = 0.0
+    pending: bool = False
 
     def due(self, now: float) -> bool:
-        return now - self.written_at >= self.refresh_seconds
+        return self.pending and now - self.written_at >= self.refresh_seconds
 
 
 def publish_dirty(
@@ -44,13 +51,15 @@ def publish_dirty(
     clock: SiteClock | None = None,
     limit: int = 10 * CHUNK,
 ) -> WriteReport:
-    """Write the projects marked changed, and the site pages if what they list changed.
+    """Write the projects marked changed, then the site pages that show them.
 
-    The site pages are also rewritten when a project changed and the counts on them are older
-    than ``clock.refresh_seconds``. Dirty marks are cleared only for projects whose serial did
-    not move while they were written.
+    Every site page is rewritten when what they list changed; otherwise, when a project was
+    published, the simple root and the home page (serials, counts): at once without a
+    ``clock``, else when the clock says so (also on a later call with nothing dirty). Dirty
+    marks are cleared only for projects whose serial did not move while they were written.
     """
     report = WriteReport()
+    clock = clock if clock is not None else SiteClock(refresh_seconds=0.0)
     with tree.lock():
         while True:
             with engine.connect() as connection:
@@ -66,11 +75,10 @@ def publish_dirty(
                     publication = publications[name]
                     report.add(write_project(tree, publication, blobs))
                     listing_changed |= publication.listed != publication.listing
-                now = time.time()
-                if listing_changed or (clock is not None and clock.due(now)):
+                clock.pending = True
+                if listing_changed:
                     report.add(write_site(tree, load_site(connection), base_url))
-                    if clock is not None:
-                        clock.written_at = now
+                    clock.pending, clock.written_at = False, time.time()
             tree.sync()
             with engine.begin() as connection:
                 mark_written(
@@ -79,4 +87,10 @@ def publish_dirty(
                 )
             if len(dirty) < limit:
                 break
+        now = time.time()
+        if clock.due(now):
+            with engine.connect() as connection:
+                report.add(write_roots(tree, load_site(connection)))
+            tree.sync()
+            clock.pending, clock.written_at = False, now
     return report

@@ -155,7 +155,17 @@ def _heads(connection: Connection, wanted: set[str], among: Among) -> dict[str, 
         name = marks.name
         if name in wanted and name not in heads:
             heads[name] = HeadRow(
-                name, None, None, None, None, False, None, marks.serial, marks.listed, marks.dirty
+                name,
+                None,
+                None,
+                None,
+                None,
+                False,
+                None,
+                marks.serial,
+                marks.listed,
+                marks.dirty,
+                False,
             )
     return heads
 

@@ -352,7 +352,7 @@ def _releases_section(project: ProjectIndex) -> str:
 
 
 def _links_section(project: ProjectIndex, name: str) -> str:
-    upstream = external_href(project.upstream_url)
+    upstream = external_href(project.upstream_project_url)
     path = f"/project/{name}/"
     badge = f"/badges/{name}.svg"
     upstream_item = (

@@ -57,10 +57,22 @@ def write_project(
 
 
 def _take_down(tree: Tree, publication: Publication, report: WriteReport) -> None:
+    """Everything of the project out of the tree; a quarantined project keeps simple pages that
+    say so (PEP 792) and list no files."""
     name = publication.name
-    for path in (
+    simple_pages: tuple[Path, ...] = (
         tree.simple / name / "index.html",
         tree.simple / name / "index.json",
+    )
+    if publication.quarantine is not None:
+        display, tracks = publication.quarantine
+        serial = publication.serial
+        html = simple.quarantined_html(name, display, serial, tracks)
+        report.written += tree.put(simple_pages[0], html)
+        report.written += tree.put(simple_pages[1], simple.quarantined_json(name, serial, tracks))
+        simple_pages = ()
+    for path in (
+        *simple_pages,
         tree.project / name / "json" / "index.json",
         tree.project / name / "index.html",
         tree.badges / f"{name}.svg",

@@ -36,6 +36,7 @@ class Publication:
     withdrawn: tuple[str, ...]  # our wheels whose release (or project) is no longer visible
     logs: tuple[int, ...]  # builds of this project that have a log
     dirty: bool = True  # marked changed, or never recorded as written
+    quarantine: tuple[str, str] | None = None  # quarantined: (display name, upstream simple page)
 
     @property
     def to_record(self) -> bool:

@@ -116,12 +116,22 @@ class HeadRow(NamedTuple):
     serial: int | None
     listed: str | None
     dirty: bool | None
+    quarantined: bool  # quarantined upstream (PEP 792): its pages say so and offer no files
 
 
 def read_heads(connection: Connection, among: Among) -> list[HeadRow]:
     p, ip = projects.c, index_projects.c
+    quarantined = and_(p.live_key > p.removed_key, p.quarantined, p.quarantine_key > p.removed_key)
     statement = (
-        select(*_naming_columns(), project_live_clause(), p.summary, ip.serial, ip.listed, ip.dirty)
+        select(
+            *_naming_columns(),
+            project_live_clause(),
+            p.summary,
+            ip.serial,
+            ip.listed,
+            ip.dirty,
+            quarantined,
+        )
         .select_from(projects.outerjoin(index_projects, ip.name == p.name))
         .where(among(p.name))
     )

@@ -1,6 +1,11 @@
-"""The simple repository API pages: HTML (PEP 503) and JSON (PEP 691), at API version 1.1.
+"""The simple repository API pages: HTML (PEP 503) and JSON (PEP 691), at API version 1.4.
 
-Version 1.1 adds PEP 700's ``versions``, ``size`` and ``upload-time`` to the JSON form. Each
+Version 1.1 adds PEP 700's ``versions``, ``size`` and ``upload-time`` to the JSON form; 1.2
+PEP 708's ``tracks`` (the upstream project's simple page, as ``meta.tracks`` and a
+``pypi:tracks`` meta tag); 1.3 PEP 740's ``provenance`` (``null`` for every file: we build the
+wheels, no attestation is published; the HTML form then has no ``data-provenance``); 1.4
+PEP 792's project status (``project-status`` and the ``pypi:project-status`` meta tag):
+``active``, or ``quarantined`` (mirrored from the upstream) with no files at all. Each
 file links to ``/files/<project>/<filename>#sha256=...``; its METADATA is announced for PEP 658
 (``data-core-metadata``, and the older ``data-dist-info-metadata`` that PEP 714 keeps for
 clients that predate the rename). Our serial is ``meta._last-serial`` in JSON and an
@@ -27,11 +32,13 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "project_html",
     "project_json",
+    "quarantined_html",
+    "quarantined_json",
     "root_html",
     "root_json",
 ]
 
-API_VERSION = "1.1"
+API_VERSION = "1.4"
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
@@ -48,13 +55,22 @@ def _url(path: str) -> str:
     return path if _PLAIN.fullmatch(path) else quote(path, safe="/")
 
 
-def _head(title: str, serial: int) -> list[str]:
+def _head(title: str, serial: int, meta: str = "") -> list[str]:
     return [
         "<!DOCTYPE html>\n<html>\n<head>\n",
         f'<meta name="pypi:repository-version" content="{API_VERSION}">\n',
+        meta,
         f"<title>{h(title)}</title>\n</head>\n<body>\n",
         f"<!--SERIAL {int(serial)}-->\n",
     ]
+
+
+def _project_meta(status: str, tracks: str) -> str:
+    """PEP 792's status and PEP 708's tracks, as the HTML form carries them."""
+    return (
+        f'<meta name="pypi:project-status" content="{status}">\n'
+        f'<meta name="pypi:tracks" content="{h(tracks)}">\n'
+    )
 
 
 def root_html(site: SiteIndex) -> bytes:
@@ -90,7 +106,7 @@ def _yank_attribute(yanked: bool, reason: str | None) -> str:
 def project_html(project: ProjectIndex) -> bytes:
     """One project's files, each with its hash, Requires-Python, yank and metadata hash."""
     title = f"Links for {project.display_name}"
-    parts = _head(title, project.serial)
+    parts = _head(title, project.serial, _project_meta("active", project.upstream_url))
     parts.append(f"<h1>{h(title)}</h1>\n")
     for release in project.releases:
         yank = _yank_attribute(release.yanked, release.yanked_reason)
@@ -141,14 +157,41 @@ def project_json(project: ProjectIndex) -> bytes:
             entry["yanked"] = yanked
             entry["size"] = wheel.size
             entry["upload-time"] = wheel.uploaded
+            entry["provenance"] = None
             entries.append(entry)
     entries.sort(key=_BY_FILENAME)
     return _dump(
         {
-            "meta": {"api-version": API_VERSION, "_last-serial": project.serial},
+            "meta": {
+                "api-version": API_VERSION,
+                "_last-serial": project.serial,
+                "tracks": [project.upstream_url],
+            },
             "name": project.name,
+            "project-status": {"status": "active"},
             "versions": versions[::-1],  # oldest first, as the releases are newest first
             "files": entries,
+        }
+    )
+
+
+def quarantined_html(name: str, display_name: str, serial: int, tracks: str) -> bytes:
+    """A quarantined project's page (PEP 792): its status, and no files to install."""
+    title = f"Links for {display_name}"
+    parts = _head(title, serial, _project_meta("quarantined", tracks))
+    parts.append(f"<h1>{h(title)}</h1>\n</body>\n</html>\n")
+    return "".join(parts).encode()
+
+
+def quarantined_json(name: str, serial: int, tracks: str) -> bytes:
+    """The JSON form of :func:`quarantined_html`."""
+    return _dump(
+        {
+            "meta": {"api-version": API_VERSION, "_last-serial": serial, "tracks": [tracks]},
+            "name": name,
+            "project-status": {"status": "quarantined"},
+            "versions": [],
+            "files": [],
         }
     )
 

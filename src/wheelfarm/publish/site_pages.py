@@ -118,7 +118,7 @@ def project_json(project: ProjectIndex) -> dict[str, Any]:
         "display_name": project.display_name,
         "summary": project.summary,
         "serial": project.serial,
-        "upstream_url": project.upstream_url,
+        "upstream_url": project.upstream_project_url,
         "targets": list(project.targets),
         "releases": {r.version: _release_json(r) for r in project.releases},
     }

@@ -16,7 +16,7 @@ from wheelfarm.publish.tree import Tree
 from wheelfarm.publish.values import SiteIndex
 from wheelfarm.publish.write_report import WriteReport
 
-__all__ = ["write_home", "write_listings", "write_site"]
+__all__ = ["write_home", "write_listings", "write_roots", "write_site"]
 
 _SITEMAP_PART = re.compile(r"sitemap-[0-9]+\.xml")
 
@@ -33,6 +33,15 @@ def write_home(tree: Tree, site: SiteIndex) -> WriteReport:
     return WriteReport(
         site=True, written=tree.put(tree.root / "index.html", site_pages.render_home(site))
     )
+
+
+def write_roots(tree: Tree, site: SiteIndex) -> WriteReport:
+    """The pages that sum up every project's state: the simple root (each project's serial)
+    and the home page (the counts). The other site pages change only with the listing."""
+    report = write_home(tree, site)
+    report.written += tree.put(tree.simple / "index.html", simple.root_html(site))
+    report.written += tree.put(tree.simple / "index.json", simple.root_json(site))
+    return report
 
 
 def write_listings(tree: Tree, site: SiteIndex, base_url: str) -> WriteReport:
@@ -55,6 +64,8 @@ def write_listings(tree: Tree, site: SiteIndex, base_url: str) -> WriteReport:
         if _SITEMAP_PART.fullmatch(entry) and entry not in sitemaps:
             report.removed += tree.remove(tree.root / entry)
     for entry in entries(tree.static):
+        if entry.endswith(".gz") and entry[:-3] in assets:
+            continue  # an asset's gzip sibling
         if not entry.startswith(".") and entry not in assets and (tree.static / entry).is_file():
             report.removed += tree.remove(tree.static / entry)
     return report

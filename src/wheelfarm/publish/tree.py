@@ -20,13 +20,27 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gzip
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["Tree"]
+__all__ = ["COMPRESSED_ENDINGS", "COMPRESS_ABOVE", "Tree", "gzip_bytes"]
+
+# Text files above COMPRESS_ABOVE bytes get a gzip sibling (``index.html.gz``) for servers to
+# send to clients that accept it (nginx's ``gzip_static``; wheelfarm.web.headers).
+COMPRESSED_ENDINGS = (".html", ".json", ".xml", ".css", ".js", ".svg")
+COMPRESS_ABOVE = 1024
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """The gzip form of a page: deterministic (no name, no time), so equal pages compress equal.
+
+    Level 6, zlib's default: level 9 saved about 1% more at twice the time.
+    """
+    return gzip.compress(data, compresslevel=6, mtime=0)
 
 
 class Tree:
@@ -47,8 +61,14 @@ class Tree:
     # -- single files --------------------------------------------------------------------
 
     def put(self, path: Path | str, data: bytes) -> bool:
-        """Make ``path`` hold ``data`` atomically; returns False when it already did."""
+        """Make ``path`` hold ``data`` atomically; returns False when it already did.
+
+        A text page above :data:`COMPRESS_ABOVE` bytes gets its gzip sibling, written before
+        the page (so a crash between the two leaves a page that differs, and is written again);
+        a page that shrank below it loses its sibling.
+        """
         path = os.fspath(path)
+        compress = path.endswith(COMPRESSED_ENDINGS)
         try:
             descriptor = _open_to_compare(path)
         except FileNotFoundError:
@@ -56,10 +76,24 @@ class Tree:
         else:
             try:
                 # A regular file's read returns everything up to the size asked for.
-                if os.read(descriptor, len(data) + 1) == data:
-                    return False
+                same = os.read(descriptor, len(data) + 1) == data
             finally:
                 os.close(descriptor)
+            if same:
+                if compress and len(data) > COMPRESS_ABOVE and not os.path.exists(path + ".gz"):
+                    self._write(path + ".gz", gzip_bytes(data))  # a tree from before siblings
+                return False
+        if compress:
+            if len(data) > COMPRESS_ABOVE:
+                self._write(path + ".gz", gzip_bytes(data))
+            else:
+                with suppress(FileNotFoundError):
+                    os.unlink(path + ".gz")
+        self._write(path, data)
+        return True
+
+    def _write(self, path: str, data: bytes) -> None:
+        """Write ``data`` under a temporary name in ``path``'s directory, then rename it."""
         parent, _, base = path.rpartition("/")
         temporary = f"{parent}/.{base}.{os.getpid()}.{threading.get_ident()}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -84,9 +118,12 @@ class Tree:
             raise
         if self.durable:
             self._touched_dirs.add(parent)
-        return True
 
     def remove(self, path: Path) -> bool:
+        """Remove a file, and its gzip sibling if it has one."""
+        if path.name.endswith(COMPRESSED_ENDINGS):
+            with suppress(FileNotFoundError):
+                path.with_name(path.name + ".gz").unlink()
         try:
             path.unlink()
         except FileNotFoundError:

@@ -92,9 +92,18 @@ class ProjectIndex:
     display_name: str
     summary: str | None
     serial: int  # ours: the index serial of the project's last published change
-    upstream_url: str  # the project's page on the upstream index (its simple page)
+    upstream_url: str  # the project's simple page on the upstream index (PEP 708's "tracks")
     targets: tuple[str, ...]  # every configured target, the columns of the releases table
     releases: tuple[ReleaseIndex, ...]
+
+    @property
+    def upstream_project_url(self) -> str:
+        """The project's page for people on the upstream (``<base>/project/<name>/``), when the
+        upstream has the usual layout (``<base>/simple/<name>/``); else its simple page."""
+        base, marker, rest = self.upstream_url.rpartition("/simple/")
+        if marker and rest == f"{self.name}/":
+            return f"{base}/project/{self.name}/"
+        return self.upstream_url
 
     @property
     def files(self) -> tuple[WheelFile, ...]:

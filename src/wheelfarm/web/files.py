@@ -19,6 +19,7 @@ from email.utils import formatdate
 import anyio.to_thread
 
 from wheelfarm.web.asgi import Send
+from wheelfarm.web.headers import COMPRESSIBLE, cache_control, serial_of, vary_header
 
 __all__ = [
     "CACHE_BYTES",
@@ -67,6 +68,7 @@ class FileEntry:
     body: bytes | None  # None: too large to keep, streamed from disk
     headers_200: list[tuple[bytes, bytes]]
     headers_304: list[tuple[bytes, bytes]]
+    gzipped: bool = False  # a gzip sibling (``<file>.gz``) exists to send instead
 
 
 def identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -92,8 +94,20 @@ def _read_piece(path: str, offset: int, length: int) -> bytes:
         return handle.read(length)
 
 
+def _ending(path: str) -> str:
+    name = path.rpartition("/")[2]
+    return name.rpartition(".")[2].lower() if "." in name else ""
+
+
 async def load_entry(
-    full: str, st: os.stat_result, content_type: bytes, vary: bool
+    full: str,
+    st: os.stat_result,
+    content_type: bytes,
+    vary: bool,
+    *,
+    relative: str = "",
+    page_policy: bytes = b"max-age=0, must-revalidate",
+    encoding: bytes | None = None,
 ) -> FileEntry | None:
     """Build a file's entry; None when a symlink is on its way (nginx refuses those too).
 
@@ -101,6 +115,8 @@ async def load_entry(
     then any difference from :func:`os.path.realpath` is a symlink. ``vary`` marks a negotiated
     variant (``Vary: Accept``, no ranges). A small file's body is read here, and the file's
     identity taken again after the read, so the entry never pairs old headers with a new body.
+    ``encoding`` (``b"gzip"``) marks the compressed sibling of ``relative``, which is sent with
+    ``relative``'s type; the headers are :mod:`wheelfarm.web.headers`' rules.
     """
     if os.path.realpath(full) != full:
         return None
@@ -116,22 +132,32 @@ async def load_entry(
             return None
         if st.st_size != len(body):
             return None
+    gzipped = encoding is not None or (
+        _ending(relative) in COMPRESSIBLE and os.path.isfile(full + ".gz")
+    )
     etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'.encode()
     mtime = int(st.st_mtime)
     validators = [
         (b"etag", etag),
         (b"last-modified", formatdate(mtime, usegmt=True).encode()),
+        (b"cache-control", cache_control(relative, page_policy)),
     ]
-    if vary:
-        validators.append((b"vary", b"Accept"))
+    varies = vary_header(vary, gzipped)
+    if varies is not None:
+        validators.append((b"vary", varies))
+    serial = serial_of(relative, body, gzipped=encoding is not None)
+    if serial is not None:
+        validators.append((b"x-pypi-last-serial", serial))
     headers_200 = [
         (b"content-type", content_type),
         (b"content-length", str(st.st_size).encode()),
         *validators,
     ]
+    if encoding is not None:
+        headers_200.append((b"content-encoding", encoding))
     if not vary:
         headers_200.append((b"accept-ranges", b"bytes"))
-    return FileEntry(identity(st), st.st_size, etag, mtime, body, headers_200, validators)
+    return FileEntry(identity(st), st.st_size, etag, mtime, body, headers_200, validators, gzipped)
 
 
 class FileCache:
@@ -141,8 +167,11 @@ class FileCache:
     ``index.html`` with another type and other headers.
     """
 
-    def __init__(self, budget: int = CACHE_BYTES) -> None:
+    def __init__(
+        self, budget: int = CACHE_BYTES, page_policy: bytes = b"max-age=0, must-revalidate"
+    ) -> None:
         self.budget = budget
+        self.page_policy = page_policy
         self._entries: dict[tuple[str, bytes | None], FileEntry] = {}
         self._cached_bytes = 0
 
@@ -153,16 +182,26 @@ class FileCache:
         st: os.stat_result,
         content_type: bytes | None,
         vary: bool,
+        encoding: bytes | None = None,
     ) -> FileEntry | None:
         """The entry for the file ``st`` describes: the cached one if still current, else anew.
 
         ``content_type`` None means by the file's ending. None when the file cannot be served
-        (see :func:`load_entry`): the caller answers 404.
+        (see :func:`load_entry`): the caller answers 404. With ``encoding``, ``full`` is the
+        compressed sibling of ``relative``.
         """
-        key = (relative, content_type)
+        key = (relative + "\x00gz" if encoding else relative, content_type)  # no path has NUL
         entry = self._entries.get(key)
         if entry is None or entry.identity != identity(st):
-            entry = await load_entry(full, st, content_type or content_type_of(relative), vary)
+            entry = await load_entry(
+                full,
+                st,
+                content_type or content_type_of(relative),
+                vary,
+                relative=relative,
+                page_policy=self.page_policy,
+                encoding=encoding,
+            )
             if entry is not None and entry.body is not None:
                 self._remember(key, entry)
         return entry

@@ -23,11 +23,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from packaging.utils import canonicalize_name
 
 from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
 from wheelfarm.web.conditional import is_fresh, parse_range
 from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
+from wheelfarm.web.headers import accepts_gzip, page_cache_control
+from wheelfarm.web.mirror_api import json_api, xmlrpc_answer
 from wheelfarm.web.negotiation import VARIANTS, negotiate
 from wheelfarm.web.security import security_headers
 
@@ -75,13 +78,19 @@ class IndexApp:
     """The ASGI callable; see :func:`create_index_app`."""
 
     def __init__(
-        self, root: Path, api: ASGIApp | None, access_log: bool, on_hit: HitCallback | None = None
+        self,
+        root: Path,
+        api: ASGIApp | None,
+        access_log: bool,
+        on_hit: HitCallback | None = None,
+        page_max_age: int = 0,
     ) -> None:
         self.root = os.path.realpath(root)
         self.api = api
         self.access_log = access_log
         self.on_hit = on_hit
-        self._files = FileCache()
+        self._policy = page_cache_control(page_max_age)
+        self._files = FileCache(page_policy=self._policy)
         self._negotiated: dict[str, str | None] = {}
 
     # The entry point: dispatch, log, and never let a bad request crash the server.
@@ -97,7 +106,11 @@ class IndexApp:
         if self.api is not None and (path == "/api" or path.startswith(API_PREFIXES)):
             await self._api(scope, receive, _secured(send, security_headers(path, api=True)))
             return
-        status = await self._handle(scope, _secured(send, _SITE_HEADERS))
+        secured = _secured(send, _SITE_HEADERS)
+        if path in ("/pypi", "/pypi/") and scope["method"] == "POST":
+            status = await self._xmlrpc(receive, secured)
+        else:
+            status = await self._handle(scope, secured)
         if self.access_log:
             self._log(scope, status)
         if self.on_hit is not None and status in (200, 206, 304):
@@ -158,6 +171,10 @@ class IndexApp:
         head = parts[0]
         if head == "simple":
             return await self._simple(scope, send, parts)
+        if head == "pypi":
+            return await self._json_api(scope, send, parts)
+        if head == "packages":  # the mirrors' name for /files/ (see mirror_api)
+            return await self._static(scope, send, "/".join(["files", *parts[1:]]))
         if head == "project" and len(parts) >= 2:
             canonical = canonicalize_name(parts[1])
             if parts[1] != canonical:
@@ -183,6 +200,54 @@ class IndexApp:
         if len(parts) == 3 and parts[2] == "":
             return await self._negotiated_page(scope, send, f"simple/{name}")
         return await self._static(scope, send, "/".join(parts))
+
+    async def _xmlrpc(self, receive: Receive, send: Send) -> int:
+        """``POST /pypi``: the XML-RPC calls mirrors make, answered from the simple root."""
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > 1 << 20:
+                return await _plain(send, 413, b"Request too large\n")
+            chunks.append(chunk)
+            more = message.get("more_body", False) and message["type"] == "http.request"
+        root = f"{self.root}/simple/index.json"
+        try:
+            root_json: bytes | None = await anyio.to_thread.run_sync(_read_bytes, root)
+            timestamp = int(os.stat(root).st_mtime)
+        except OSError:
+            root_json, timestamp = None, 0
+        answer = xmlrpc_answer(b"".join(chunks), root_json, timestamp)
+        return await _plain(send, 200, answer, content_type=b"text/xml")
+
+    async def _json_api(self, scope: Scope, send: Send, parts: list[str]) -> int:
+        """``/pypi/<name>/json`` and ``/pypi/<name>/<version>/json``: the upstream JSON API's
+        shape, from the project's JSON, with ``X-PyPI-Last-Serial``."""
+        rest = parts[2:-1] if parts[-1] == "" else parts[2:]
+        if len(parts) < 3 or not parts[1] or not 1 <= len(rest) <= 2 or rest[-1] != "json":
+            return await self._not_found(scope, send)
+        version = rest[0] if len(rest) == 2 else None
+        name = canonicalize_name(parts[1])
+        try:
+            data = await anyio.to_thread.run_sync(
+                _read_bytes, f"{self.root}/project/{name}/json/index.json"
+            )
+        except (OSError, ValueError):
+            return await self._not_found(scope, send)
+        answered = json_api(data, _base_url(scope), version)
+        if answered is None:
+            return await self._not_found(scope, send)
+        body, serial = answered
+        headers = [(b"x-pypi-last-serial", str(serial).encode()), (b"cache-control", self._policy)]
+        if scope["method"] == "HEAD":
+            body_length = str(len(body)).encode()
+            start = [(b"content-type", b"application/json"), (b"content-length", body_length)]
+            await send({"type": "http.response.start", "status": 200, "headers": start + headers})
+            await send({"type": "http.response.body", "body": b""})
+            return 200
+        return await _plain(send, 200, body, headers, content_type=b"application/json")
 
     async def _negotiated_page(self, scope: Scope, send: Send, directory: str) -> int:
         accept: str | None = None
@@ -262,7 +327,23 @@ class IndexApp:
         entry = await self._files.entry(relative, full, st, content_type, vary)
         if entry is None:
             return None
+        if entry.gzipped and _accepts_gzip(scope):
+            compressed = await self._compressed(relative, full, content_type, vary)
+            if compressed is not None:
+                return await _send_entry(scope, send, compressed, full + ".gz", ranged=not vary)
         return await _send_entry(scope, send, entry, full, ranged=not vary)
+
+    async def _compressed(
+        self, relative: str, full: str, content_type: bytes | None, vary: bool
+    ) -> FileEntry | None:
+        """The gzip sibling's entry (None when it went meanwhile: the plain file is sent)."""
+        try:
+            st = os.stat(full + ".gz")
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return await self._files.entry(relative, full + ".gz", st, content_type, vary, b"gzip")
 
     async def _not_found(self, scope: Scope, send: Send) -> int:
         """The tree's own 404.html when it has one, with status 404 all the same."""
@@ -279,6 +360,32 @@ class IndexApp:
             await send({"type": "http.response.body", "body": b""})
             return 404
         return await _plain(send, 404, body, content_type=_HTML_TYPE)
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _base_url(scope: Scope) -> str:
+    """This server's address as the client reached it (behind nginx: its Host and scheme)."""
+    host, scheme = "", scope.get("scheme", "http")
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1")
+        elif key == b"x-forwarded-proto":
+            scheme = value.decode("latin-1").split(",")[0].strip()
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"accept-encoding":
+            return accepts_gzip(value)
+    return False
 
 
 async def _send_entry(
@@ -370,6 +477,7 @@ def create_index_app(
     *,
     access_log: bool = False,
     on_hit: HitCallback | None = None,
+    page_max_age: int = 0,
 ) -> IndexApp:
     """The ASGI app serving the published tree at ``root``.
 
@@ -378,6 +486,7 @@ def create_index_app(
     ``access_log`` logs ``METHOD path status`` for each request to the ``wheelfarm.web.access``
     logger at INFO: what was fetched (``.metadata`` files, say) can then be checked.
     ``on_hit``, when given, is called after each GET answered 200, 206 or 304 (statistics: see
-    docs/stats.md); it must return at once.
+    docs/stats.md); it must return at once. ``page_max_age``: how long clients may reuse a page
+    before revalidating it (wheels and ``.metadata`` files are immutable).
     """
-    return IndexApp(root, api, access_log, on_hit)
+    return IndexApp(root, api, access_log, on_hit, page_max_age)

@@ -107,10 +107,14 @@ def serve_index_in_thread(
     api: ASGIApp | None = None,
     access_log: bool = False,
     on_hit: HitCallback | None = None,
+    page_max_age: int = 0,
 ) -> RunningServer:
     """Serve the tree (and ``api``) from a background thread; returns once it accepts requests.
 
     Port 0 picks a free port; the URL it got is in the result.
     """
-    config = index_server_config(create_index_app(root, api, access_log=access_log, on_hit=on_hit))
+    app = create_index_app(
+        root, api, access_log=access_log, on_hit=on_hit, page_max_age=page_max_age
+    )
+    config = index_server_config(app)
     return run_in_thread(config, bind(host, port), "index server")

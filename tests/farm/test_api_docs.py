@@ -1,0 +1,37 @@
+"""The builder API's /docs page works offline: every asset it loads is served by the app."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+
+from wheelfarm.farm.api import FarmConfig, create_builder_app
+from wheelfarm.web.runner import serve_in_thread
+
+
+def test_docs_page_loads_swagger_ui_from_the_app_itself(engine: Engine, tmp_path: Path) -> None:
+    config = FarmConfig(index_url="http://127.0.0.1:9/simple/", wheel_dir=tmp_path / "files")
+    server = serve_in_thread(create_builder_app(engine, config))
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            page = client.get("/docs")
+            assert page.status_code == 200
+            assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+            scripts = [a for a in assets if a.endswith(".js")]
+            styles = [a for a in assets if a.endswith(".css")]
+            assert scripts and styles, page.text
+            for asset in assets:
+                assert asset.startswith("/"), f"{asset} is not served here: /docs needs a network"
+                response = client.get(asset)
+                assert response.status_code == 200, asset
+            bundle = client.get(scripts[0]).text
+            assert "SwaggerUIBundle" in bundle
+            major = re.search(r'"?version"?\s*[:=]\s*"(\d+)\.', bundle)
+            openapi = client.get("/openapi.json").json()["openapi"]
+            # FastAPI writes OpenAPI 3.1, which Swagger UI renders from version 5 on.
+            assert openapi.startswith("3.1") and (major is None or int(major.group(1)) >= 5)
+    finally:
+        server.stop()
