@@ -27,11 +27,20 @@ import anyio.to_thread
 from packaging.utils import canonicalize_name
 
 from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
-from wheelfarm.web.conditional import is_fresh, parse_range
-from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry, stream_file
-from wheelfarm.web.headers import accepts_gzip, page_cache_control
+from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry
+from wheelfarm.web.headers import page_cache_control
 from wheelfarm.web.mirror_api import json_api, xmlrpc_answer
 from wheelfarm.web.negotiation import VARIANTS, negotiate
+from wheelfarm.web.responses import (
+    accepts_gzip_of,
+    base_url,
+    lifespan,
+    plain,
+    read_bytes,
+    redirect,
+    secured,
+    send_entry,
+)
 from wheelfarm.web.security import security_headers
 
 __all__ = ["ACCESS_LOGGER", "API_PREFIXES", "HitCallback", "IndexApp", "create_index_app"]
@@ -63,17 +72,6 @@ HitCallback = Callable[[str, str, int, Mapping[str, str], str | None], None]
 """Told of each answered GET: (method, path, status, {"user-agent": ...}, client address)."""
 
 
-def _secured(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    """``send`` with the security headers (:mod:`wheelfarm.web.security`) on the response."""
-
-    async def secured(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
-        await send(message)
-
-    return secured
-
-
 class IndexApp:
     """The ASGI callable; see :func:`create_index_app`."""
 
@@ -100,17 +98,17 @@ class IndexApp:
             if self.api is not None:
                 await self.api(scope, receive, send)
             elif kind == "lifespan":
-                await _lifespan(receive, send)
+                await lifespan(receive, send)
             return
         path: str = scope["path"]
         if self.api is not None and (path == "/api" or path.startswith(API_PREFIXES)):
-            await self._api(scope, receive, _secured(send, security_headers(path, api=True)))
+            await self._api(scope, receive, secured(send, security_headers(path, api=True)))
             return
-        secured = _secured(send, _SITE_HEADERS)
+        guarded = secured(send, _SITE_HEADERS)
         if path in ("/pypi", "/pypi/") and scope["method"] == "POST":
-            status = await self._xmlrpc(receive, secured)
+            status = await self._xmlrpc(receive, guarded)
         else:
-            status = await self._handle(scope, secured)
+            status = await self._handle(scope, guarded)
         if self.access_log:
             self._log(scope, status)
         if self.on_hit is not None and status in (200, 206, 304):
@@ -160,9 +158,9 @@ class IndexApp:
         method: str = scope["method"]
         path: str = scope["path"]
         if method not in ("GET", "HEAD"):
-            return await _plain(send, 405, b"Method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return await plain(send, 405, b"Method not allowed\n", [(b"allow", b"GET, HEAD")])
         if "\x00" in path:
-            return await _plain(send, 400, b"Bad request\n")
+            return await plain(send, 400, b"Bad request\n")
         if not path.startswith("/") or "\\" in path:
             return await self._not_found(scope, send)
         parts = path[1:].split("/")
@@ -179,13 +177,13 @@ class IndexApp:
             canonical = canonicalize_name(parts[1])
             if parts[1] != canonical:
                 rest = "/".join(parts[2:])
-                return await _redirect(scope, send, f"/project/{canonical}/{rest}")
+                return await redirect(scope, send, f"/project/{canonical}/{rest}")
         return await self._static(scope, send, "/".join(parts))
 
     async def _simple(self, scope: Scope, send: Send, parts: list[str]) -> int:
         """``/simple/`` and ``/simple/<name>/``: negotiated; other spellings: redirected."""
         if len(parts) == 1:  # /simple
-            return await _redirect(scope, send, "/simple/")
+            return await redirect(scope, send, "/simple/")
         name = parts[1]
         if len(parts) == 2 and name in ("", "index.html", "index.json"):
             if name == "":
@@ -194,9 +192,9 @@ class IndexApp:
         canonical = canonicalize_name(name)
         if canonical != name:
             rest = "/".join(parts[2:])
-            return await _redirect(scope, send, f"/simple/{canonical}/{rest}")
+            return await redirect(scope, send, f"/simple/{canonical}/{rest}")
         if len(parts) == 2:  # /simple/<name>
-            return await _redirect(scope, send, f"/simple/{name}/")
+            return await redirect(scope, send, f"/simple/{name}/")
         if len(parts) == 3 and parts[2] == "":
             return await self._negotiated_page(scope, send, f"simple/{name}")
         return await self._static(scope, send, "/".join(parts))
@@ -210,17 +208,17 @@ class IndexApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > 1 << 20:
-                return await _plain(send, 413, b"Request too large\n")
+                return await plain(send, 413, b"Request too large\n")
             chunks.append(chunk)
             more = message.get("more_body", False) and message["type"] == "http.request"
         root = f"{self.root}/simple/index.json"
         try:
-            root_json: bytes | None = await anyio.to_thread.run_sync(_read_bytes, root)
+            root_json: bytes | None = await anyio.to_thread.run_sync(read_bytes, root)
             timestamp = int(os.stat(root).st_mtime)
         except OSError:
             root_json, timestamp = None, 0
         answer = xmlrpc_answer(b"".join(chunks), root_json, timestamp)
-        return await _plain(send, 200, answer, content_type=b"text/xml")
+        return await plain(send, 200, answer, content_type=b"text/xml")
 
     async def _json_api(self, scope: Scope, send: Send, parts: list[str]) -> int:
         """``/pypi/<name>/json`` and ``/pypi/<name>/<version>/json``: the upstream JSON API's
@@ -232,11 +230,11 @@ class IndexApp:
         name = canonicalize_name(parts[1])
         try:
             data = await anyio.to_thread.run_sync(
-                _read_bytes, f"{self.root}/project/{name}/json/index.json"
+                read_bytes, f"{self.root}/project/{name}/json/index.json"
             )
         except (OSError, ValueError):
             return await self._not_found(scope, send)
-        answered = json_api(data, _base_url(scope), version)
+        answered = json_api(data, base_url(scope), version)
         if answered is None:
             return await self._not_found(scope, send)
         body, serial = answered
@@ -247,7 +245,7 @@ class IndexApp:
             await send({"type": "http.response.start", "status": 200, "headers": start + headers})
             await send({"type": "http.response.body", "body": b""})
             return 200
-        return await _plain(send, 200, body, headers, content_type=b"application/json")
+        return await plain(send, 200, body, headers, content_type=b"application/json")
 
     async def _negotiated_page(self, scope: Scope, send: Send, directory: str) -> int:
         accept: str | None = None
@@ -268,7 +266,7 @@ class IndexApp:
             if len(self._negotiated) < 1024:
                 self._negotiated[cache_key] = variant
         if variant is None:
-            return await _plain(send, 406, _NOT_ACCEPTABLE, [(b"vary", b"Accept")])
+            return await plain(send, 406, _NOT_ACCEPTABLE, [(b"vary", b"Accept")])
         offered = VARIANTS[variant]
         return await self._static(
             scope,
@@ -295,7 +293,7 @@ class IndexApp:
             return await self._not_found(scope, send)
         if stat.S_ISDIR(st.st_mode):
             if relative and not relative.endswith("/"):
-                return await _redirect(scope, send, f"/{relative}/")
+                return await redirect(scope, send, f"/{relative}/")
             for index in ("index.html", "index.json"):
                 found = await self._static_file(scope, send, relative + index, None, False)
                 if found is not None:
@@ -327,11 +325,11 @@ class IndexApp:
         entry = await self._files.entry(relative, full, st, content_type, vary)
         if entry is None:
             return None
-        if entry.gzipped and _accepts_gzip(scope):
+        if entry.gzipped and accepts_gzip_of(scope):
             compressed = await self._compressed(relative, full, content_type, vary)
             if compressed is not None:
-                return await _send_entry(scope, send, compressed, full + ".gz", ranged=not vary)
-        return await _send_entry(scope, send, entry, full, ranged=not vary)
+                return await send_entry(scope, send, compressed, full + ".gz", ranged=not vary)
+        return await send_entry(scope, send, entry, full, ranged=not vary)
 
     async def _compressed(
         self, relative: str, full: str, content_type: bytes | None, vary: bool
@@ -359,116 +357,7 @@ class IndexApp:
             await send({"type": "http.response.start", "status": 404, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return 404
-        return await _plain(send, 404, body, content_type=_HTML_TYPE)
-
-
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _base_url(scope: Scope) -> str:
-    """This server's address as the client reached it (behind nginx: its Host and scheme)."""
-    host, scheme = "", scope.get("scheme", "http")
-    for key, value in scope["headers"]:
-        if key == b"host":
-            host = value.decode("latin-1")
-        elif key == b"x-forwarded-proto":
-            scheme = value.decode("latin-1").split(",")[0].strip()
-    if not host:
-        server = scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{scheme}://{host}"
-
-
-def _accepts_gzip(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"accept-encoding":
-            return accepts_gzip(value)
-    return False
-
-
-async def _send_entry(
-    scope: Scope, send: Send, entry: FileEntry, full: str, *, ranged: bool
-) -> int:
-    """Answer with a file: 304 if the client's copy is current, 206 for one range, else 200."""
-    if_none_match = if_modified_since = range_header = if_range = None
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            if_none_match = value
-        elif name == b"if-modified-since":
-            if_modified_since = value
-        elif name == b"range":
-            range_header = value
-        elif name == b"if-range":
-            if_range = value
-    if is_fresh(if_none_match, if_modified_since, entry.etag, entry.mtime):
-        await send({"type": "http.response.start", "status": 304, "headers": entry.headers_304})
-        await send({"type": "http.response.body", "body": b""})
-        return 304
-    head = scope["method"] == "HEAD"
-    span = None
-    if ranged and range_header is not None and (if_range is None or if_range == entry.etag):
-        span = parse_range(range_header, entry.size)
-    if span is False:
-        headers = [(b"content-range", f"bytes */{entry.size}".encode())]
-        return await _plain(send, 416, b"Range not satisfiable\n", headers)
-    if span is not None:
-        first, last = span
-        headers = [(k, v) for k, v in entry.headers_200 if k != b"content-length"] + [
-            (b"content-length", str(last - first + 1).encode()),
-            (b"content-range", f"bytes {first}-{last}/{entry.size}".encode()),
-        ]
-        await send({"type": "http.response.start", "status": 206, "headers": headers})
-        if head:
-            await send({"type": "http.response.body", "body": b""})
-        elif entry.body is not None:
-            await send({"type": "http.response.body", "body": entry.body[first : last + 1]})
-        else:
-            await stream_file(send, full, first, last + 1)
-        return 206
-    await send({"type": "http.response.start", "status": 200, "headers": entry.headers_200})
-    if head:
-        await send({"type": "http.response.body", "body": b""})
-    elif entry.body is not None:
-        await send({"type": "http.response.body", "body": entry.body})
-    else:
-        await stream_file(send, full, 0, entry.size)
-    return 200
-
-
-async def _plain(
-    send: Send,
-    status: int,
-    body: bytes,
-    extra: list[tuple[bytes, bytes]] | None = None,
-    *,
-    content_type: bytes = b"text/plain; charset=utf-8",
-) -> int:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    headers.extend(extra or ())
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-    return status
-
-
-async def _redirect(scope: Scope, send: Send, location: str) -> int:
-    """301 to a path on this server, keeping the query string (``?format=`` must survive)."""
-    query: bytes = scope.get("query_string", b"")
-    target = location.encode("utf-8") + (b"?" + query if query else b"")
-    body = b"Moved to " + target + b"\n"
-    return await _plain(send, 301, body, [(b"location", target)])
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop; answer the server's lifespan messages so it does not wait."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+        return await plain(send, 404, body, content_type=_HTML_TYPE)
 
 
 def create_index_app(
