@@ -8,13 +8,15 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from tests.publish.states import UPSTREAM, State
+from wheelfarm.publish.failures import PublishFailures
 from wheelfarm.publish.incremental import SiteClock, publish_dirty
 from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.write_report import WriteReport
-from wheelfarm.store.marks import dirty_projects
+from wheelfarm.store.marks import dirty_projects, mark_changed
+from wheelfarm.store.schema import builds
 
 BASE = "https://wheels.example.org"
 
@@ -267,3 +269,45 @@ def test_a_full_write_syncs_only_when_it_changed_something(
     assert (unchanged.written, unchanged.removed) == (0, 0) and len(syncs) == 1
     state.yank("foo", "1.0", "broken")
     assert everything(state).written and len(syncs) == 2
+
+
+def test_a_project_that_cannot_be_published_stops_no_other_and_is_tried_again_later(
+    state: State,
+) -> None:
+    """A row no page can show (a duration of infinity, as builders could once send) fails its
+    own project, with the reason; the others publish; once the row is mended it publishes."""
+    state.release("broken", "1.0")
+    state.release("fine", "1.0")
+    state.schedule("broken")
+    state.build("broken-1.0-cp311-cp311-linux_armv7l.whl", log="ok")
+    with state.engine.begin() as connection:
+        connection.execute(update(builds).values(duration=float("inf")))
+        mark_changed(connection, ["broken", "fine"])
+    failures = PublishFailures()
+    report = publish_dirty(
+        state.engine,
+        state.tree,
+        upstream_simple_url=UPSTREAM,
+        base_url=BASE,
+        failures=failures,
+    )
+    assert set(report.failed) == {"broken"}
+    assert "OverflowError" in report.failed["broken"]
+    assert (state.tree.root / "simple" / "fine" / "index.html").exists()
+    with state.engine.connect() as connection:
+        assert "broken" in dirty_projects(connection)  # still to publish
+        assert "fine" not in dirty_projects(connection)
+    # not tried again at once: the failure waits its turn
+    again = publish_dirty(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, failures=failures
+    )
+    assert again.failed == {} and "broken" not in again.changed
+    with state.engine.begin() as connection:
+        connection.execute(update(builds).values(duration=2.5))
+    failures.projects["broken"].retry_at = 0.0  # its wait is over
+    mended = publish_dirty(
+        state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE, failures=failures
+    )
+    assert mended.failed == {} and "broken" in mended.changed
+    assert failures.projects == {}
+    assert (state.tree.root / "project" / "broken" / "index.html").exists()

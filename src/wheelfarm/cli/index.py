@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from wheelfarm.app import open_index_server, publish_index
-from wheelfarm.cli.console import out, progress_bar, settings_of, until_stopped
+from wheelfarm.cli.console import err, out, progress_bar, settings_of, until_stopped
 
 __all__ = ["serve", "write"]
 
@@ -32,6 +32,10 @@ def write(ctx: click.Context, everything: bool) -> None:
         f"wrote {report.projects} projects to {settings.www_dir}: {report.written} files written, "
         f"{report.removed} removed{site}"
     )
+    for name, reason in sorted(report.failed.items()):
+        err.print(f"not published: {name}: {reason}", markup=False, highlight=False)
+    if report.failed:
+        raise SystemExit(1)  # the rest is published; these stay marked for the next write
 
 
 @click.command()

@@ -15,11 +15,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from wheelfarm.publish.blobs import Blobs
+from wheelfarm.publish.failures import PublishFailures
 from wheelfarm.publish.loader import load_publications, load_site
 from wheelfarm.publish.project_writer import write_project
+from wheelfarm.publish.publication import Publication
 from wheelfarm.publish.queries import CHUNK
 from wheelfarm.publish.site_writer import write_roots, write_site
 from wheelfarm.publish.tree import Tree
@@ -50,6 +52,7 @@ def publish_dirty(
     base_url: str,
     clock: SiteClock | None = None,
     limit: int = 10 * CHUNK,
+    failures: PublishFailures | None = None,
 ) -> WriteReport:
     """Write the projects marked changed, then the site pages that show them.
 
@@ -57,23 +60,35 @@ def publish_dirty(
     published, the simple root and the home page (serials, counts): at once without a
     ``clock``, else when the clock says so (also on a later call with nothing dirty). Dirty
     marks are cleared only for projects whose serial did not move while they were written.
+
+    A project that fails to load or render is left dirty, named in the report's ``failed`` and
+    in ``failures`` (which says when to try it again); the others are published regardless.
     """
     report = WriteReport()
     clock = clock if clock is not None else SiteClock(refresh_seconds=0.0)
+    failures = failures if failures is not None else PublishFailures()
     with tree.lock():
         while True:
             with engine.connect() as connection:
-                dirty = dirty_projects(connection, limit=limit)
+                waiting = failures.waiting(time.time())
+                found = dirty_projects(connection, limit=limit + len(waiting))
+                dirty = {name: serial for name, serial in found.items() if name not in waiting}
                 if not dirty:
                     break
-                publications = load_publications(
-                    connection, list(dirty), upstream_simple_url=upstream_simple_url
-                )
+                publications = _load(connection, list(dirty), upstream_simple_url, failures, report)
                 blobs = Blobs(connection)
                 listing_changed = False
                 for name in sorted(publications):
                     publication = publications[name]
-                    report.add(write_project(tree, publication, blobs))
+                    try:
+                        report.add(write_project(tree, publication, blobs))
+                    except OSError:
+                        raise  # the disk, not the project: the caller pauses
+                    except Exception as error:  # this project's data: the others go on
+                        report.failed[name] = failures.failed(name, error, time.time())
+                        del publications[name]
+                        continue
+                    failures.succeeded(name)
                     listing_changed |= publication.listed != publication.listing
                 clock.pending = True
                 if listing_changed:
@@ -85,7 +100,7 @@ def publish_dirty(
                     connection,
                     [WrittenMark(p.name, p.serial, p.listing) for p in publications.values()],
                 )
-            if len(dirty) < limit:
+            if len(found) < limit + len(waiting):
                 break
         now = time.time()
         if clock.due(now):
@@ -94,3 +109,29 @@ def publish_dirty(
             tree.sync()
             clock.pending, clock.written_at = False, now
     return report
+
+
+def _load(
+    connection: Connection,
+    names: list[str],
+    upstream_simple_url: str,
+    failures: PublishFailures,
+    report: WriteReport,
+) -> dict[str, Publication]:
+    """Load a chunk at once; if that fails, one project at a time, so only the bad ones fail."""
+    try:
+        return load_publications(connection, names, upstream_simple_url=upstream_simple_url)
+    except OSError:
+        raise
+    except Exception:  # somewhere in the chunk: find which project, keep the rest
+        connection.rollback()
+    loaded: dict[str, Publication] = {}
+    for name in names:
+        try:
+            loaded |= load_publications(connection, [name], upstream_simple_url=upstream_simple_url)
+        except OSError:
+            raise
+        except Exception as error:
+            connection.rollback()
+            report.failed[name] = failures.failed(name, error, time.time())
+    return loaded

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from wheelfarm.config import Settings
+from wheelfarm.publish.failures import PublishFailures
 from wheelfarm.publish.incremental import SiteClock, publish_dirty
 from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.tree import Tree
@@ -39,6 +40,7 @@ def _run(
     tree = tree_of(settings)
     upstream, base = settings.simple_url, settings.site_url
     clock = SiteClock()
+    failures = PublishFailures()  # projects that failed, tried again later
     while not stop.is_set():
         try:
             write_all(engine, tree, upstream_simple_url=upstream, base_url=base)
@@ -49,7 +51,12 @@ def _run(
     while not stop.wait(interval):
         try:
             report = publish_dirty(
-                engine, tree, upstream_simple_url=upstream, base_url=base, clock=clock
+                engine,
+                tree,
+                upstream_simple_url=upstream,
+                base_url=base,
+                clock=clock,
+                failures=failures,
             )
         except Exception as error:
             _failed(error, on_error)

@@ -22,6 +22,7 @@ class WriteReport:
     changed: list[str] = field(default_factory=list)  # projects with a file written or removed
     releases: int = 0  # visible releases of the live projects written
     wheels: int = 0  # wheels those releases carry
+    failed: dict[str, str] = field(default_factory=dict)  # project -> why it was not published
 
     def add(self, other: WriteReport) -> None:
         self.projects += other.projects
@@ -31,3 +32,4 @@ class WriteReport:
         self.wheels += other.wheels
         self.site = self.site or other.site
         self.changed.extend(other.changed)
+        self.failed.update(other.failed)
