@@ -28,6 +28,8 @@ and every one is listed here (a test holds this list to the code)::
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
+        `RootfsError` (wheelfarm.builder.emulation): a root file system cannot be made or used
+            `UnknownArchitecture` (wheelfarm.builder.emulation)
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """

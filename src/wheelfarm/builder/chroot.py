@@ -12,7 +12,8 @@ reports (:func:`root_target`), are the root's own, never the host's.
   the sandbox kills the process group, everything in the namespace dies with it;
 - with the root bound read-only onto itself, a fresh ``/proc`` (only the build's processes),
   ``/sys`` read-only, a tiny ``/dev`` (null, zero, full, random, urandom, tty, shm), and the
-  build directory bound read-write at :data:`BUILD_AREA`. These mounts exist only in the
+  build directory bound read-write at :data:`BUILD_AREA`, and a small private ``/tmp`` (builds
+  are told to use ``/build/tmp``). These mounts exist only in the
   build's namespace: the host never sees them, and they vanish with the build however it
   ends, even when the builder is killed with SIGKILL;
 - chrooted, as the unprivileged user 65534 (who owns the build directory for the build), so
@@ -36,6 +37,7 @@ from wheelfarm.targets import Target
 
 __all__ = [
     "BUILD_AREA",
+    "EMULATOR_ALLOWANCE",
     "NOBODY",
     "VENV",
     "ChrootIsolation",
@@ -52,6 +54,8 @@ __all__ = [
 BUILD_AREA = "/build"
 #: The build venv inside the root (its pip, setuptools and wheel are current).
 VENV = "/opt/wheelfarm/venv"
+#: The extra address space a 32-bit guest's emulator needs: its 4 GiB reservation and its own.
+EMULATOR_ALLOWANCE = 5 << 30
 #: The user and group a build runs as inside the root.
 NOBODY = 65534
 #: The system part of PATH inside the root, after the venv's bin.
@@ -81,6 +85,7 @@ for n in null zero full random urandom tty; do
 done
 mkdir "$R/dev/shm"; mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev tmpfs "$R/dev/shm"
 ln -s /proc/self/fd "$R/dev/fd"
+if [ "$RO" = 1 ]; then mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev tmpfs "$R/tmp"; fi
 if [ -n "$D" ]; then
   chown -R "$U:$U" "$D"
   mount --bind "$D" "$R/build"
@@ -148,8 +153,18 @@ class ChrootIsolation:
     confined = True
     notice = b""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, emulated_32bit: bool = False) -> None:
         self.root = root.resolve()
+        self.emulated_32bit = emulated_32bit
+
+    def address_space(self, memory_bytes: int) -> int:
+        """The RLIMIT_AS a build limited to ``memory_bytes`` gets (the sandbox asks).
+
+        qemu reserves the whole 4 GiB space of a 32-bit guest up front (and this qemu cannot
+        reserve less), so for one the limit grows by :data:`EMULATOR_ALLOWANCE`: a 32-bit
+        build's processes are bounded by their 4 GiB architecture instead.
+        """
+        return memory_bytes + EMULATOR_ALLOWANCE if self.emulated_32bit else memory_bytes
 
     @property
     def python(self) -> str:

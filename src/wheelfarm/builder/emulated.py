@@ -60,7 +60,9 @@ def prepare_root(root: Path) -> RootBuilder:
     return RootBuilder(
         root=root,
         arch=arch,
-        isolation=ChrootIsolation(root),
+        isolation=ChrootIsolation(
+            root, emulated_32bit=bool(emulated) and probe["pointer_bytes"] == 4
+        ),
         target=root_target(root, probe),
         python_version=str(probe["version"]),
         os=f"Debian {marker.get('distro', '?')} {arch}{emulated}",

@@ -39,7 +39,7 @@ from wheelfarm.builder.emulation import (
     host_arch,
     require_tools,
 )
-from wheelfarm.builder.sources import apt_sources, config_files
+from wheelfarm.builder.sources import APT_DIR, apt_sources, config_files
 from wheelfarm.errors import NotFound
 
 __all__ = [
@@ -160,12 +160,15 @@ def create_rootfs(
     arch: str,
     distro: str = "bookworm",
     progress: Progress | None = None,
+    *,
+    apt_dir: Path = APT_DIR,
 ) -> Path:
     """Make the root for ``arch`` and ``distro`` and return its path (at once if it is ready).
 
     Raises :class:`RootfsError` with a one-line reason, before changing anything, when it
     cannot: not root, no binfmt_misc or emulator, a tool missing (naming its Debian package);
     and, having removed what it made, when the mirror fails even without the security suite.
+    ``apt_dir`` is where the apt sources to fetch from are read (this machine's by default).
     """
     say = progress or (lambda _message: None)
     path = rootfs_path(data_dir, arch, distro)
@@ -184,7 +187,7 @@ def create_rootfs(
     partial = path.parent / f".{path.name}{_PARTIAL}{os.getpid()}"
     started = time.monotonic()
     try:
-        note = _bootstrap(partial, arch, distro, say)
+        note = _bootstrap(partial, arch, distro, apt_sources(distro, apt_dir), say)
         _prepare(partial, say)
         (partial / "build").mkdir(exist_ok=True)
         marker = {
@@ -217,9 +220,8 @@ def _check_can_create(arch: str) -> None:
         raise RootfsError(problem)
 
 
-def _bootstrap(partial: Path, arch: str, distro: str, say: Progress) -> str:
+def _bootstrap(partial: Path, arch: str, distro: str, sources: list[str], say: Progress) -> str:
     """Run mmdebstrap into ``partial``; retry once without the security suite. Returns a note."""
-    sources = apt_sources(distro)
     if not sources:
         raise RootfsError("no deb entries in this machine's apt sources to fetch packages from")
     attempts = [(sources, "")]
@@ -254,16 +256,20 @@ def _mmdebstrap(partial: Path, arch: str, distro: str, sources: list[str], say: 
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     )
     assert process.stdout is not None  # asked for
-    last_error = ""
+    errors: list[str] = []  # apt's reasons (the line after "Err:") first, then E: lines
+    after_err = False
     with process.stdout:
         for line in process.stdout:
             line = line.rstrip()
             if line.startswith("I: "):
                 say(line[3:])
-            elif line.startswith(("E: ", "W: ")) or "rror" in line:
-                last_error = line
+            elif after_err and line.startswith(" "):
+                errors.insert(0, line.strip())
+            elif line.startswith("E: "):
+                errors.append(line)
+            after_err = line.startswith("Err:")
     if process.wait() != 0:
-        return last_error or f"exit status {process.returncode}"
+        return errors[0] if errors else f"exit status {process.returncode}"
     return ""
 
 

@@ -206,10 +206,15 @@ def run_build(
     if isolation is None:
         isolation = choose_isolation()
     command = isolation.wrap(command, directory)
-    if limits.memory_bytes is not None or limits.file_bytes is not None:
+    memory = limits.memory_bytes
+    # An isolation may need more address space than the build uses (an emulator's own).
+    address_space = getattr(isolation, "address_space", None)
+    if memory is not None and address_space is not None:
+        memory = address_space(memory)
+    if memory is not None or limits.file_bytes is not None:
         command = [
             sys.executable, "-I", "-S", "-c", _LIMITS_WRAPPER,
-            str(-1 if limits.memory_bytes is None else limits.memory_bytes),
+            str(-1 if memory is None else memory),
             str(-1 if limits.file_bytes is None else limits.file_bytes),
             *command,
         ]  # fmt: skip

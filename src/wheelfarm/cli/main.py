@@ -22,6 +22,7 @@ from wheelfarm.cli.database import db
 from wheelfarm.cli.distros import dependencies, distros
 from wheelfarm.cli.follow import add, audit, follow, show, status, sync
 from wheelfarm.cli.index import serve, write
+from wheelfarm.cli.rootfs import rootfs
 from wheelfarm.cli.targets import targets
 from wheelfarm.cli.up import up
 from wheelfarm.config import load_settings
@@ -83,6 +84,7 @@ for _command in (
     import_command,
     distros,
     dependencies,
+    rootfs,
     # the schema (cli/database.py)
     db,
 ):
