@@ -227,9 +227,10 @@ def root_probe(root: Path) -> dict[str, object]:
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()
         reason = said[-1] if said else f"exit status {done.returncode}"
-        if "Exec format error" in done.stderr:
-            reason = "the kernel cannot run its programs (Exec format error): " + (
-                "is its qemu registered with binfmt_misc? (update-binfmts --enable qemu-ARCH)"
+        if "Exec format error" in done.stderr or done.returncode in (126, 127):
+            reason += (
+                " (the kernel cannot run its programs: is its qemu registered with"
+                " binfmt_misc? as root: update-binfmts --enable qemu-ARCH)"
             )
         raise RootfsError(f"{root}: cannot run its interpreter: {reason}")
     found: dict[str, object] = json.loads(done.stdout)

@@ -200,14 +200,14 @@ def _default_dirs(triplet: str | None = None) -> tuple[str, ...]:
 _CACHE_LINE = re.compile(r"^\s+(\S+) \(([^)]*)\) => (/.+)$")
 
 
-def _read_ld_cache(ldconfig: str | None, cache: str | None = None) -> dict[str, list[str]]:
+def _read_ld_cache(ldconfig: str | None, cache_file: str | None = None) -> dict[str, list[str]]:
     """soname -> paths from ``ldconfig -p`` (each of every class; the caller checks which fits),
-    of ``cache`` when given (``-C``), else of this machine's cache."""
+    of ``cache_file`` when given (``-C``), else of this machine's cache."""
     if ldconfig is None:
         return {}
     try:
         listing = subprocess.run(
-            [ldconfig, "-p", *(("-C", cache) if cache else ())],
+            [ldconfig, "-p", *(("-C", cache_file) if cache_file else ())],
             capture_output=True,
             text=True,
             timeout=30,
