@@ -33,6 +33,8 @@ and every one is listed here (a test holds this list to the code)::
         `StoreMissing` (wheelfarm.store.database)
         `UnknownProject` (wheelfarm.cli.builds)
         `XmlRpcError` (wheelfarm.web.mirror_api): answered as an XML-RPC fault, never raised out
+        `RootfsError` (wheelfarm.builder.emulation): a root file system cannot be made or used
+            `UnknownArchitecture` (wheelfarm.builder.emulation)
     ValueError
         `EventProblem` (wheelfarm.store.events): one changelog row's problems, never fatal
 """

@@ -208,13 +208,7 @@ def run_build(
     if isolation is None:
         isolation = choose_isolation()
     command = isolation.wrap(command, directory)
-    if limits.memory_bytes is not None or limits.file_bytes is not None:
-        command = [
-            sys.executable, "-I", "-S", "-c", _LIMITS_WRAPPER,
-            str(-1 if limits.memory_bytes is None else limits.memory_bytes),
-            str(-1 if limits.file_bytes is None else limits.file_bytes),
-            *command,
-        ]  # fmt: skip
+    command = _limited(command, limits, isolation)
 
     started = time.monotonic()
     environment = _environment(request, python, directory)
@@ -243,6 +237,26 @@ def run_build(
         directory=directory,
         sandboxed=isolation.confined,
     )
+
+
+def _limited(command: list[str], limits: BuildLimits, isolation: Isolation) -> list[str]:
+    """``command`` under the limits wrapper (as it is when there are no limits to set).
+
+    An isolation may need more address space than the build itself (an emulator's own): it
+    says how much with an optional ``address_space(memory_bytes)`` method.
+    """
+    memory = limits.memory_bytes
+    address_space = getattr(isolation, "address_space", None)
+    if memory is not None and address_space is not None:
+        memory = address_space(memory)
+    if memory is None and limits.file_bytes is None:
+        return command
+    return [
+        sys.executable, "-I", "-S", "-c", _LIMITS_WRAPPER,
+        str(-1 if memory is None else memory),
+        str(-1 if limits.file_bytes is None else limits.file_bytes),
+        *command,
+    ]  # fmt: skip
 
 
 def cleanup(result: BuildResult) -> None:

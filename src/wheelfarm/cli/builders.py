@@ -137,6 +137,11 @@ def builders_stop(ctx: click.Context, name: str) -> None:
     multiple=True,
     help="Extra option for pip wheel (repeatable), e.g. --extra-index-url=URL.",
 )
+@click.option(
+    "--rootfs",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build inside this root file system (wheelfarm rootfs create), emulated if foreign.",
+)
 @click.pass_context
 def builder(
     ctx: click.Context,
@@ -146,6 +151,7 @@ def builder(
     label: str | None,
     timeout: float,
     pip_options: tuple[str, ...],
+    rootfs: Path | None,
 ) -> None:
     """Build wheels for a master until stopped (SIGINT or SIGTERM)."""
     settings = settings_of(ctx)
@@ -155,6 +161,7 @@ def builder(
         limits=BuildLimits(timeout=timeout),
         pip_options=pip_options or settings.pip_options,
         allow_unsandboxed=settings.allow_unsandboxed_builds,
+        rootfs=rootfs,
     )
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):  # end the build, report, exit

@@ -23,6 +23,7 @@ from wheelfarm.cli.distros import dependencies, distros
 from wheelfarm.cli.follow import add, audit, follow, show, status, sync
 from wheelfarm.cli.index import serve, write
 from wheelfarm.cli.monitor import admins, farm, monitor
+from wheelfarm.cli.rootfs import rootfs
 from wheelfarm.cli.stats import logs, stats
 from wheelfarm.cli.targets import targets
 from wheelfarm.cli.up import up
@@ -100,6 +101,7 @@ for _command in (
     admins,
     farm,
     monitor,
+    rootfs,
     # the schema (cli/database.py)
     db,
     # statistics (cli/stats.py)

@@ -1,0 +1,148 @@
+"""Root file systems: names, refusals that change nothing, half-made roots, stale mounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wheelfarm.builder.chroot import VENV, mounts_under, root_probe, unmount_stale
+from wheelfarm.builder.rootfs import (
+    MARKER,
+    RootfsError,
+    UnknownArchitecture,
+    create_rootfs,
+    debian_arch,
+    emulation_problem,
+    is_ready,
+    list_rootfs,
+    remove_rootfs,
+    rootfs_path,
+)
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, chroot)")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("arm64", "arm64"), ("aarch64", "arm64"), ("armhf", "armhf"), ("armv7l", "armhf"),
+     ("ARMV7L", "armhf"), ("x86_64", "amd64"), ("amd64", "amd64")],
+)  # fmt: skip
+def test_both_spellings_of_an_architecture_name_the_debian_one(given: str, expected: str) -> None:
+    assert debian_arch(given) == expected
+    assert rootfs_path(Path("/d"), given) == Path(f"/d/rootfs/bookworm-{expected}")
+
+
+@pytest.mark.parametrize("given", ["sparc", "", "armv8l", "arm"])
+def test_an_unknown_architecture_is_refused_by_name(given: str) -> None:
+    with pytest.raises(UnknownArchitecture, match=repr(given)):
+        debian_arch(given)
+    with pytest.raises(UnknownArchitecture):
+        emulation_problem(given)
+
+
+def test_the_machines_own_architecture_needs_no_emulation() -> None:
+    assert emulation_problem("x86_64" if os.uname().machine == "x86_64" else "arm64") is None
+
+
+def _wheelfarm(data_dir: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "wheelfarm", "--data-dir", str(data_dir),
+               "--upstream", "http://127.0.0.1:9/simple/", *args]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+@needs_root
+def test_a_missing_tool_is_named_with_its_debian_package(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {"PATH": str(empty), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    done = _wheelfarm(tmp_path / "data", "rootfs", "create", "armv7l", env=env)
+    assert done.returncode == 2
+    assert "apt-get install" in done.stderr and "mmdebstrap" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data" / "rootfs").exists()
+
+
+def _half_made(data_dir: Path) -> tuple[Path, Path]:
+    base = data_dir / "rootfs"
+    broken = base / "bookworm-arm64"  # no marker: killed before it was written
+    (broken / "etc").mkdir(parents=True)
+    partial = base / ".bookworm-armhf.partial-123"
+    (partial / "usr").mkdir(parents=True)
+    return broken, partial
+
+
+def test_half_made_roots_are_listed_broken_and_never_ready(tmp_path: Path) -> None:
+    broken, partial = _half_made(tmp_path)
+    assert not is_ready(broken) and not is_ready(partial)
+    listed = {one.name: one for one in list_rootfs(tmp_path)}
+    assert {name: one.ready for name, one in listed.items()} == {
+        "bookworm-arm64": False,
+        ".bookworm-armhf.partial-123": False,
+    }
+    assert listed["bookworm-arm64"].arch == "arm64"
+    assert listed[".bookworm-armhf.partial-123"].arch == "armhf"
+
+
+def test_remove_deletes_one_root_and_refuses_names_it_does_not_know(tmp_path: Path) -> None:
+    broken, partial = _half_made(tmp_path)
+    assert remove_rootfs(tmp_path, "bookworm-arm64") == broken
+    assert not broken.exists() and partial.exists()
+    for name in ("bookworm-arm64", "..", "../rootfs", ""):
+        with pytest.raises(Exception, match="does not exist"):
+            remove_rootfs(tmp_path, name)
+
+
+@needs_root
+def test_a_failing_mirror_is_retried_without_security_then_refused_leaving_nothing(
+    tmp_path: Path,
+) -> None:
+    if emulation_problem("arm64") is not None:
+        pytest.skip(str(emulation_problem("arm64")))
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    dead = "http://127.0.0.1:9/debian"  # nothing listens on the discard port
+    (apt / "sources.list").write_text(
+        f"deb {dead} bookworm main\ndeb {dead}-security bookworm-security main\n"
+    )
+    broken, partial = _half_made(tmp_path)
+    said: list[str] = []
+    with pytest.raises(RootfsError, match="mmdebstrap could not make the bookworm arm64 root"):
+        create_rootfs(tmp_path, "aarch64", progress=said.append, apt_dir=apt)
+    assert any("without the security suite" in line for line in said)
+    assert not broken.exists()  # the half-made root was removed, never used
+    assert [p.name for p in (tmp_path / "rootfs").iterdir()] == [partial.name]
+
+
+@needs_root
+def test_stale_mounts_under_a_root_are_unmounted(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(root / "proc")], check=True)
+    try:
+        assert mounts_under(root) == [str(root / "proc")]
+        assert unmount_stale(root) == [str(root / "proc")]
+        assert mounts_under(root) == []
+    finally:
+        subprocess.run(["umount", "--lazy", str(root / "proc")], capture_output=True, check=False)
+
+
+@needs_root
+def test_a_root_the_kernel_cannot_run_gives_one_line_not_exec_format_error(
+    tmp_path: Path,
+) -> None:
+    python = tmp_path / VENV.lstrip("/") / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    # bytes no binfmt handler and no loader recognises: the kernel says ENOEXEC, as it does
+    # for a foreign ELF whose qemu is not registered
+    python.write_bytes(b"\x00\x01\x02\x03" * 64)
+    python.chmod(0o755)
+    (tmp_path / MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / MARKER).write_text(json.dumps({"arch": "arm64", "distro": "bookworm"}))
+    with pytest.raises(RootfsError, match="cannot run its interpreter") as refused:
+        root_probe(tmp_path)
+    assert "\n" not in str(refused.value) and "update-binfmts --enable" in str(refused.value)
