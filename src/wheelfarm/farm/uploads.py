@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from wheelfarm.farm.architecture import check_architecture
 from wheelfarm.farm.builds import OwnedBuild
 from wheelfarm.farm.dependencies import record_dependencies
 from wheelfarm.farm.intake import AcceptedWheel, IntakeLimits, inspect_wheel, store_wheel
@@ -107,7 +108,8 @@ def accept_upload(
     wheel_dir: Path,
     limits: IntakeLimits,
 ) -> AcceptedWheel:
-    """Validate the staged wheel for the build's release and target, store it, record it.
+    """Validate the staged wheel for the build's release and target (its objects too: they
+    must run on the target's machine), store it, record it.
 
     Raises :class:`~wheelfarm.farm.intake.IntakeError` for a wheel intake refuses, and
     :class:`TargetRemoved` when the build's target is no longer configured.
@@ -125,6 +127,7 @@ def accept_upload(
         expected_size=upload.size,
         limits=limits,
     )
+    check_architecture(staged, upload.filename, target.name, target.platform)
     store_wheel(staged, wheel, wheel_dir / build.project)
     record_wheel(connection, wheel, build.id, build.version, build.target)
     if dependencies is not None:
