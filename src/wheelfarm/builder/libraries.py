@@ -3,6 +3,12 @@
 :class:`SystemLibraries` answers two questions for the wheel analysis (:mod:`.sysdeps`): which
 file the loader would load for a soname, and which Debian package ships that file. The ld.so
 cache and dpkg's file lists are read once and shared (:func:`local_libraries`).
+
+The machine may be another one's root file system (an emulated builder's,
+:mod:`wheelfarm.builder.rootfs`): given ``root``, every path is the root's (symlinks resolve
+inside it), the cache is its ``etc/ld.so.cache`` (printed by the host's ``ldconfig -C``, which
+reads any architecture's cache) and dpkg's lists are its ``var/lib/dpkg/info``
+(:func:`root_libraries`).
 """
 
 from __future__ import annotations
@@ -14,11 +20,18 @@ import shutil
 import subprocess
 import sysconfig
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["ELF_HEADER_BYTES", "ElfIdentity", "SystemLibraries", "elf_identity", "local_libraries"]
+__all__ = [
+    "ELF_HEADER_BYTES",
+    "ElfIdentity",
+    "SystemLibraries",
+    "elf_identity",
+    "local_libraries",
+    "root_libraries",
+]
 
 _ELF_MAGIC = b"\x7fELF"
 ELF_HEADER_BYTES = 20  # e_ident (16) + e_type (2) + e_machine (2)
@@ -57,8 +70,10 @@ class SystemLibraries:
         ldconfig: str | None = None,
         dpkg_info: Path = Path("/var/lib/dpkg/info"),
         default_dirs: tuple[str, ...] | None = None,
+        root: Path | None = None,
     ) -> None:
         self._ldconfig = ldconfig if ldconfig is not None else _find_ldconfig()
+        self._root = str(root.resolve()) if root is not None else None
         self._dpkg_info = dpkg_info
         self._default_dirs = default_dirs if default_dirs is not None else _default_dirs()
         self._cache: dict[str, list[str]] | None = None
@@ -81,12 +96,20 @@ class SystemLibraries:
     def owner(self, path: str) -> str | None:
         """The Debian package that ships ``path`` (merged-usr aliases and links tried too)."""
         owners = self._owner_index()
-        return next((owners[alias] for alias in _aliases(path) if alias in owners), None)
+        aliases = _aliases(path, self._realpath)
+        return next((owners[alias] for alias in aliases if alias in owners), None)
+
+    def _host_path(self, path: str) -> str:
+        """Where the host finds the machine's ``path`` (inside the root, if there is one)."""
+        return path if self._root is None else self._root + _resolve_in(self._root, path)
+
+    def _realpath(self, path: str) -> str:
+        return os.path.realpath(path) if self._root is None else _resolve_in(self._root, path)
 
     def _fits(self, path: str, identity: ElfIdentity) -> bool:
         if path not in self._identities:
             try:
-                with open(path, "rb") as handle:
+                with open(self._host_path(path), "rb") as handle:
                     self._identities[path] = elf_identity(handle.read(ELF_HEADER_BYTES))
             except OSError:  # missing, a directory, unreadable: not a candidate
                 self._identities[path] = None
@@ -95,7 +118,8 @@ class SystemLibraries:
     def _ld_cache(self) -> dict[str, list[str]]:
         with self._lock:
             if self._cache is None:
-                self._cache = _read_ld_cache(self._ldconfig)
+                cache = None if self._root is None else f"{self._root}/etc/ld.so.cache"
+                self._cache = _read_ld_cache(self._ldconfig, cache)
             return self._cache
 
     def _owner_index(self) -> dict[str, str]:
@@ -119,6 +143,38 @@ def local_libraries() -> SystemLibraries:
         return _LOCAL[1]
 
 
+def root_libraries(root: Path, multiarch: str | None) -> SystemLibraries:
+    """The libraries of the root file system at ``root``, whose loader's triplet is
+    ``multiarch`` (``aarch64-linux-gnu``; its interpreter's ``MULTIARCH``)."""
+    return SystemLibraries(
+        dpkg_info=root / "var/lib/dpkg/info", default_dirs=_default_dirs(multiarch), root=root
+    )
+
+
+def _resolve_in(root: str, path: str) -> str:
+    """``path`` with its symlinks resolved as inside ``root`` (absolute links stay in it)."""
+    parts = [part for part in path.split("/") if part]
+    resolved = "/"
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            resolved = posixpath.dirname(resolved)
+            continue
+        candidate = posixpath.join(resolved, part)
+        if hops < 40 and os.path.islink(root + candidate):
+            hops += 1
+            link = os.readlink(root + candidate)
+            parts = [p for p in link.split("/") if p] + parts
+            if link.startswith("/"):
+                resolved = "/"
+        else:
+            resolved = candidate
+    return resolved
+
+
 def _mtime(path: str) -> int:
     try:
         return os.stat(path).st_mtime_ns
@@ -133,9 +189,10 @@ def _find_ldconfig() -> str | None:
     return shutil.which("ldconfig")
 
 
-def _default_dirs() -> tuple[str, ...]:
-    """The loader's trusted directories here, multiarch first (as Debian's loader has them)."""
-    triplet = sysconfig.get_config_var("MULTIARCH")
+def _default_dirs(triplet: str | None = None) -> tuple[str, ...]:
+    """The loader's trusted directories (this interpreter's triplet unless given), multiarch
+    first (as Debian's loader has them)."""
+    triplet = triplet or sysconfig.get_config_var("MULTIARCH")
     multiarch = (f"/lib/{triplet}", f"/usr/lib/{triplet}") if triplet else ()
     return (*multiarch, "/lib", "/usr/lib", "/lib64", "/usr/lib64")
 
@@ -143,13 +200,18 @@ def _default_dirs() -> tuple[str, ...]:
 _CACHE_LINE = re.compile(r"^\s+(\S+) \(([^)]*)\) => (/.+)$")
 
 
-def _read_ld_cache(ldconfig: str | None) -> dict[str, list[str]]:
-    """soname -> paths from ``ldconfig -p`` (each of every class; the caller checks which fits)."""
+def _read_ld_cache(ldconfig: str | None, cache: str | None = None) -> dict[str, list[str]]:
+    """soname -> paths from ``ldconfig -p`` (each of every class; the caller checks which fits),
+    of ``cache`` when given (``-C``), else of this machine's cache."""
     if ldconfig is None:
         return {}
     try:
         listing = subprocess.run(
-            [ldconfig, "-p"], capture_output=True, text=True, timeout=30, check=False
+            [ldconfig, "-p", *(("-C", cache) if cache else ())],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -180,17 +242,15 @@ def _read_dpkg_lists(info: Path) -> dict[str, str]:
     return owners
 
 
-def _aliases(path: str) -> Iterator[str]:
+def _aliases(path: str, realpath: Callable[[str], str] = os.path.realpath) -> Iterator[str]:
     """``path`` as dpkg may list it: itself, through resolved directories, and merged-usr twins.
 
     On Debian 12 ``/lib`` is a link to ``/usr/lib``, but a package lists its files under the
     name it was built with (``zlib1g``: ``/lib/...``; ``libyaml-0-2``: ``/usr/lib/...``).
     """
     seen: set[str] = set()
-    directory_resolved = posixpath.join(
-        os.path.realpath(posixpath.dirname(path)), posixpath.basename(path)
-    )
-    for variant in (path, directory_resolved, os.path.realpath(path)):
+    directory_resolved = posixpath.join(realpath(posixpath.dirname(path)), posixpath.basename(path))
+    for variant in (path, directory_resolved, realpath(path)):
         for alias in (variant, _usr_twin(variant)):
             if alias is not None and alias not in seen:
                 seen.add(alias)

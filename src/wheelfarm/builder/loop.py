@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from pathlib import Path
 
 from wheelfarm import __version__
 from wheelfarm.builder.client import MasterClient, MasterRefused
+from wheelfarm.builder.emulated import prepare_root
 from wheelfarm.builder.health import read_health
 from wheelfarm.builder.isolation import Isolation, choose_isolation
+from wheelfarm.builder.libraries import SystemLibraries
 from wheelfarm.builder.sandbox import (
     BuildLimits,
     BuildRequest,
@@ -55,6 +58,14 @@ class BuilderOptions:
     #: How builds are isolated; ``None``: the best that works here, probed when the builder
     #: starts (:func:`~wheelfarm.builder.isolation.choose_isolation`).
     isolation: Isolation | None = None
+    #: Build inside this root file system (``wheelfarm rootfs create``), under qemu emulation
+    #: when its architecture is not the machine's: the target is its interpreter's, builds run
+    #: chrooted in it, and wheels are analysed against its libraries. Needs root.
+    rootfs: Path | None = None
+    #: The interpreter whose pip builds (set from ``rootfs`` when it is given).
+    python: str = sys.executable
+    #: The libraries wheels are analysed against; ``None``: this machine's.
+    libraries: SystemLibraries | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -123,6 +134,7 @@ def build_job(
         index_url=job.index_url,
         pip_options=options.pip_options,
         environment=options.environment,
+        python=options.python,
     )
     options.workdir.mkdir(parents=True, exist_ok=True)
     result = run_build(request, options.workdir, options.limits, cancelled, options.isolation)
@@ -169,7 +181,7 @@ def handle_job(
         if result.outcome is Outcome.BUILT:
             for wheel in result.wheels:
                 # Cheap next to the build, and it never raises: problems are recorded in it.
-                dependencies = to_wire(analyse_wheel(wheel))
+                dependencies = to_wire(analyse_wheel(wheel, options.libraries))
                 client.upload(job.build_id, wheel, _sha256(wheel), dependencies)
     except MasterRefused as error:
         status, reason = "failed", f"upload refused: {error.detail}"
@@ -192,15 +204,26 @@ def run_builder(
 ) -> int:
     """Claim and build until ``stop`` is set (or ``jobs`` jobs were handled); returns the count."""
     options.workdir.mkdir(parents=True, exist_ok=True)
-    isolation = options.isolation or choose_isolation()
-    options = replace(options, isolation=isolation)
-    target = local_target()
+    if options.rootfs is not None:
+        prepared = prepare_root(options.rootfs)
+        isolation: Isolation = options.isolation or prepared.isolation
+        options = replace(
+            options,
+            isolation=isolation,
+            python=prepared.isolation.python,
+            libraries=options.libraries or prepared.libraries,
+        )
+        target, python, system = prepared.target, prepared.python_version, prepared.os
+    else:
+        isolation = options.isolation or choose_isolation()
+        options = replace(options, isolation=isolation)
+        target, python, system = local_target(), platform.python_version(), platform.platform()
     reply = client.hello(
         Hello(
             target=target.name,
             platforms=list(target.platforms),
-            python=platform.python_version(),
-            os=platform.platform(),
+            python=python,
+            os=system,
             label=options.label,
         )
     )
