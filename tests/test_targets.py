@@ -59,6 +59,8 @@ def test_a_platform_tag_is_read_for_its_machine(
     ("distro", "words"),
     [
         ("debian-bookworm", "Debian 12"),
+        ("debian-bookworm-base", "Debian 12"),  # the shipped base list's name
+        ("debian-bookworm-slim", "Debian 12 (slim)"),
         ("debian-bullseye", "Debian 11"),
         ("ubuntu-noble", "Ubuntu 24.04"),
         ("debian-sid", "debian-sid"),

@@ -149,12 +149,15 @@ def architecture_words(platform: str) -> str:
 
 
 def distro_words(distro: str) -> str:
-    """A distro name for people: ``debian-bookworm`` -> ``Debian 12``; others as they are."""
-    family, _, codename = distro.partition("-")
+    """A distro name for people: ``debian-bookworm`` (or the shipped list's name,
+    ``debian-bookworm-base``) -> ``Debian 12``; names we have no words for, as they are."""
+    family, _, rest = distro.partition("-")
+    codename, _, variant = rest.lower().partition("-")
     numbers = {"debian": _DEBIAN, "ubuntu": _UBUNTU}.get(family.lower())
-    if numbers is None or codename.lower() not in numbers:
+    if numbers is None or codename not in numbers:
         return distro
-    return f"{family.capitalize()} {numbers[codename.lower()]}"
+    words = f"{family.capitalize()} {numbers[codename]}"
+    return words if variant in ("", "base") else f"{words} ({variant})"
 
 
 @lru_cache(maxsize=1024)
