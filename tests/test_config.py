@@ -334,3 +334,41 @@ def test_staging_is_in_the_data_directory_outside_the_published_tree(tmp_path: P
     assert settings.staging_dir.parent == tmp_path
     assert not settings.staging_dir.is_relative_to(settings.www_dir)
     assert load(environ={"WHEELFARM_MAX_WHEELS_PER_JOB": "3"}).max_wheels_per_job == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "arches"),
+    [
+        ("file", 'emulate = ["arm64"]', ("arm64",)),
+        ("file", 'emulate = ["aarch64", "armv7l", "arm64"]', ("arm64", "armhf")),
+        ("file", "emulate = []", ()),
+        ("environment", "arm64,armhf", ("arm64", "armhf")),
+        ("environment", " armv7l , ", ("armhf",)),
+        ("environment", "", ()),  # empty: emulation off
+    ],
+)
+def test_emulate_takes_architectures_in_either_spelling(
+    tmp_path: Path, source: str, value: str, arches: tuple[str, ...]
+) -> None:
+    if source == "file":
+        settings = load(write(tmp_path, f"[wheelfarm]\n{value}\n"))
+    else:
+        settings = load(None, {"WHEELFARM_EMULATE": value})
+    assert settings.emulate == arches
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('emulate = ["sparc"]', "architecture 'sparc' is not one of"),
+        ('emulate = "mips,arm64"', "architecture 'mips' is not one of"),
+        ("emulate = [1]", "expected a list of architectures"),
+        ("emulate = true", "expected a list of architectures"),
+    ],
+)
+def test_a_bad_emulate_setting_names_the_setting_and_the_value(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, f"[wheelfarm]\n{text}\n"))
+    assert caught.value.setting == "emulate" and reason in caught.value.reason

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,12 +26,21 @@ from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from wheelfarm.builder.client import MasterClient
+from wheelfarm.builder.emulated import prepare_root
+from wheelfarm.builder.emulation import emulation_problem, require_tools
 from wheelfarm.builder.isolation import choose_isolation
 from wheelfarm.builder.loop import BuilderOptions, run_builder
+from wheelfarm.builder.rootfs import create_rootfs, is_ready, rootfs_path
 from wheelfarm.config import Settings
 from wheelfarm.errors import ConfigError, WheelfarmError
 from wheelfarm.farm.api import FarmConfig, create_builder_app
-from wheelfarm.farm.dependencies import set_target_distro, target_distros
+from wheelfarm.farm.dependencies import (
+    list_distros,
+    load_distro,
+    set_target_distro,
+    target_distros,
+)
+from wheelfarm.farm.distros import read_package_list, shipped_lists
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.guards import SpaceWatch, disk_full, hold_data_dir
@@ -64,6 +73,7 @@ __all__ = [
     "IndexServer",
     "Running",
     "builder_client",
+    "emulation_refusal",
     "follow_rounds",
     "open_configured_store",
     "open_follower",
@@ -308,12 +318,14 @@ class Running:
     _recorder: HitRecorder
     _lock: int
     admin_token_file: Path | None = None  # the local admin's token (written at the first start)
+    emulated: list[threading.Thread] = field(default_factory=list)  # one per architecture
 
     def stop(self) -> None:
-        """End the builder (its build goes back to the queue), then the server, then the store;
-        the data directory is free for the next ``up`` at the end."""
+        """End the builders (their builds go back to the queue), then the server, then the
+        store; the data directory is free for the next ``up`` at the end."""
         self._stop.set()
-        self._builder.join(timeout=60)  # it reports the cancelled build while the API still serves
+        for builder in (self._builder, *self.emulated):
+            builder.join(timeout=60)  # it reports the cancelled build while the API serves
         self._server.stop()
         self._recorder.stop()
         self._http.close()
@@ -372,10 +384,13 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
     """Start everything of ``wheelfarm up`` but the follower, on this machine.
 
     The index and the builder API share one port; the publisher writes the index now, then
-    every change; the local builder builds for this machine's interpreter. A second ``up`` on
-    the same data directory is refused (:class:`DataDirBusy`) before it touches anything. A
-    full disk pauses the builder API's claims and the publisher (``say`` tells the operator);
-    hand ``Running.space`` to :func:`follow_rounds` so that following pauses too.
+    every change; the local builder builds for this machine's interpreter; and one emulated
+    builder per architecture of the ``emulate`` setting builds in its root file system, made
+    in the background on first use. A second ``up`` on the same data directory is refused
+    (:class:`DataDirBusy`) before it touches anything. A full disk pauses the builder API's
+    claims and the publisher; hand ``Running.space`` to :func:`follow_rounds` so that
+    following pauses too. ``say`` gets the lines people should read (a full disk, why an
+    architecture is not built, the progress of a root file system).
     """
     isolation = choose_isolation()
     if not isolation.confined and not settings.allow_unsandboxed_builds:
@@ -445,7 +460,7 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
     builder.start()
     start_publisher(engine, settings, stop, on_error=publisher_error)
     start_sampler(engine, _sampler_config(settings), stop)
-    return Running(
+    running = Running(
         engine,
         server.url,
         target,
@@ -460,6 +475,22 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
         lock,
         token_file,
     )
+
+    for arch in settings.emulate:
+        refusal = emulation_refusal(settings, arch)
+        if refusal is not None:
+            say(f"not building for {arch}: {refusal}")
+            continue
+        emulated = threading.Thread(
+            target=_run_emulated,
+            args=(settings, engine, arch, builder_client_factory(settings, server.url, http)),
+            kwargs={"stop": stop, "say": say},
+            name=f"emulated-builder-{arch}",
+            daemon=True,
+        )
+        emulated.start()
+        running.emulated.append(emulated)
+    return running
 
 
 def _sampler_config(settings: Settings) -> SamplerConfig:
@@ -494,3 +525,96 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
     password, if its URL has one."""
     password = make_url(settings.database_url).password if settings.database else None
     return (str(password),) if password else ()
+
+
+# --- emulated builders ------------------------------------------------------------------------
+
+_BUILD_TOOLS = ("chroot", "unshare", "setpriv", "mount")
+_ROOTFS_TOOLS = ("mmdebstrap", "arch-test", "update-binfmts")
+
+
+def emulation_refusal(settings: Settings, arch: str) -> str | None:
+    """Why ``up`` cannot build for ``arch`` here, in one line that says how to enable it; None
+    when it can (the root file system may still have to be made)."""
+    problem = emulation_problem(arch)
+    if problem is not None:
+        return f"{problem}; building for this machine only"
+    if os.geteuid() != 0:
+        return (
+            "building in a root file system needs root (chroot, mounts): run wheelfarm up as "
+            "root, or set emulate = []; building for this machine only"
+        )
+    ready = is_ready(rootfs_path(settings.data_dir, arch))
+    try:
+        require_tools(*_BUILD_TOOLS, *(() if ready else _ROOTFS_TOOLS))
+    except WheelfarmError as error:
+        return f"{error}; building for this machine only"
+    return None
+
+
+def builder_client_factory(
+    settings: Settings, master: str, http: httpx.Client
+) -> Callable[[str], MasterClient]:
+    """Clients of the master's API for builders whose token is made later."""
+    return lambda token: builder_client(settings, master, token, http)
+
+
+def _run_emulated(
+    settings: Settings,
+    engine: Engine,
+    arch: str,
+    client_for: Callable[[str], MasterClient],
+    *,
+    stop: threading.Event,
+    say: Callable[[str], None],
+) -> None:
+    """One emulated builder's life: make its root if needed, register its target, build.
+
+    Runs in its own thread, so the index and the native builder work meanwhile; a failure
+    ends this builder only, with one line saying why.
+    """
+    try:
+        root = rootfs_path(settings.data_dir, arch)
+        if not is_ready(root):
+            say(
+                f"{arch}: making the root file system {root} (first run only: a few minutes "
+                "and about 500 MB); the index and the native builder work meanwhile"
+            )
+            started = time.monotonic()
+            create_rootfs(settings.data_dir, arch, progress=lambda line: say(f"{arch}: {line}"))
+            say(f"{arch}: root file system ready in {time.monotonic() - started:.0f} s")
+        prepared = prepare_root(root)
+        marker_distro = root.name.rsplit("-", 1)[0]  # <distro>-<arch>, e.g. bookworm-arm64
+        with engine.begin() as connection:
+            name = _register_emulated(connection, settings, prepared.target, marker_distro)
+            token = add_builder(connection, name, now=time.time())
+        pending, _ = schedule_synced(engine, settings.projects, urgent=False)
+        say(f"{arch}: building for {prepared.target.name} ({pending} builds queued)")
+        options = BuilderOptions(
+            workdir=settings.data_dir / f"build-{arch}",
+            label=name,
+            pip_options=settings.pip_options,
+            rootfs=root,
+        )
+        run_builder(client_for(token), options, stop)
+    except WheelfarmError as error:
+        say(f"not building for {arch}: {error}")
+
+
+def _register_emulated(
+    connection: Connection, settings: Settings, target: Target, root_distro: str
+) -> str:
+    """Add an emulated builder's target with its distro (the setting, else the root's Debian
+    release, whose shipped base list is loaded if it is not); returns the builder's name."""
+    if target.name not in {t.name for t in list_targets(connection)}:
+        add_target(connection, target)
+    distro = settings.distro_of(target.name) or f"debian-{root_distro}-base"
+    loaded = {d.name for d in list_distros(connection)}
+    if distro not in loaded and distro in shipped_lists():
+        _name, packages, source = read_package_list(distro)
+        load_distro(connection, distro, packages, source)
+    if target_distros(connection).get(target.name) != distro:
+        set_target_distro(connection, target.name, distro)
+    name = f"{LOCAL_BUILDER}-{target.platform.removeprefix('linux_')}"
+    remove_builder(connection, name)
+    return name

@@ -47,6 +47,7 @@ class Settings:
     port: int = 8080
     pip_options: tuple[str, ...] = ()
     target_distros: tuple[tuple[str, str], ...] = ()  # (target, distro) pairs
+    emulate: tuple[str, ...] = ()  # Debian architectures `up` builds for under emulation
     base_url: str = ""
     stats_keep_days: int = 90  # raw hits are kept this many days (docs/stats.md)
     allow_unsandboxed_builds: bool = False
@@ -209,6 +210,21 @@ def _as_pairs(setting: str, value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+def _as_arches(setting: str, value: object) -> tuple[str, ...]:
+    """Architectures in Debian's or Python's spelling (``arm64``, ``armv7l``), as Debian's
+    names, each once, in the order given."""
+    # The builder's table of architectures, read only where this setting is parsed.
+    from wheelfarm.builder.emulation import UnknownArchitecture, debian_arch
+
+    if not isinstance(value, str | list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(setting, value, "expected a list of architectures, e.g. arm64, armhf")
+    names = _as_names(setting, value)
+    try:
+        return tuple(dict.fromkeys(debian_arch(name) for name in names))
+    except UnknownArchitecture as error:
+        raise ConfigError(setting, value, str(error)) from None
+
+
 _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "upstream": _as_str,
     "changelog": _as_str,
@@ -233,6 +249,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "public_metrics": _as_bool,
     "monitor_seconds": _as_float,
     "min_free_disk": _as_int,
+    "emulate": _as_arches,
 }
 
 

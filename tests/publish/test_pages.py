@@ -470,9 +470,18 @@ def check_schema(document: dict[str, Any]) -> None:
         "serial",
         "upstream_url",
         "targets",
+        "target_details",
         "releases",
     ]
     assert document["meta"] == {"api_version": pages.API_VERSION}
+    assert list(document["target_details"]) == document["targets"]
+    for details in document["target_details"].values():
+        assert list(details) == ["description", "architecture", "distro", "distro_name"]
+        assert isinstance(details["description"], str)
+        assert isinstance(details["architecture"], str)
+        assert isinstance(details["distro"], OPT_STR) and isinstance(
+            details["distro_name"], OPT_STR
+        )
     assert isinstance(document["name"], str) and isinstance(document["display_name"], str)
     assert isinstance(document["summary"], OPT_STR) and isinstance(document["serial"], int)
     assert isinstance(document["upstream_url"], str)
@@ -496,8 +505,9 @@ def check_schema(document: dict[str, Any]) -> None:
             assert isinstance(rel[key], bool)
         assert list(rel["builds"]) == sorted(rel["builds"])
         for build in rel["builds"].values():
-            assert list(build) == ["status", "reason", "log_url"]
+            assert list(build) == ["status", "reason", "log_url", "without_extension_modules"]
             assert isinstance(build["status"], str)
+            assert isinstance(build["without_extension_modules"], bool)
             assert isinstance(build["reason"], OPT_STR) and isinstance(build["log_url"], OPT_STR)
         for file in rel["files"]:
             assert list(file) == [
@@ -511,8 +521,10 @@ def check_schema(document: dict[str, Any]) -> None:
                 "dependencies",
                 "uploaded",
                 "metadata_sha256",
+                "without_extension_modules",
             ]
             assert isinstance(file["size"], int)
+            assert isinstance(file["without_extension_modules"], bool)
             assert list(file["dependencies"]) == ["pip", "apt", "unresolved"]
             for values in [file["tags"], *file["dependencies"].values()]:
                 assert all(isinstance(v, str) for v in values)
@@ -532,6 +544,7 @@ def test_project_json_follows_the_documented_schema() -> None:
         "status": "failed",
         "reason": FAIL_REASON,
         "log_url": "/logs/22.txt",
+        "without_extension_modules": False,
     }
     assert stable["builds"][ARM]["log_url"] == "/logs/21.txt"
     assert document["releases"]["2.0rc1"]["builds"][ARM64]["log_url"] is None
@@ -660,7 +673,8 @@ def test_home_escapes_targets() -> None:
     page = pages.render_home(site(targets=(HOSTILE,), counts={}))
     assert b"<script>" not in page
     root = dom(page)
-    assert root.one("ul", "targets").text.strip() == HOSTILE
+    assert root.one("ul", "targets").one("code").text == HOSTILE
+    assert root.one("ul", "targets").one("li").attrs["data-target"] == HOSTILE
     assert root.all("div", "figure") == []
 
 

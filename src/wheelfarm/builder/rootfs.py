@@ -62,7 +62,7 @@ MARKER = "etc/wheelfarm-rootfs.json"
 #: What a root holds beyond the apt variant: Python with venv and headers, and a C toolchain.
 PACKAGES = ("python3", "python3-venv", "python3-pip", "python3-dev", "gcc", "libc6-dev")
 #: Extra libraries with headers, so sdists linking them build (the tests link zlib).
-LIBRARIES = ("zlib1g-dev",)
+LIBRARIES = ("zlib1g-dev", "libyaml-dev")  # what the default projects link (pyyaml: libyaml)
 _NAME = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 _PARTIAL = ".partial-"
 

@@ -16,7 +16,8 @@ __all__ = ["up"]
 
 
 def _say(message: str) -> None:
-    """A pause or resume of ``up`` (a full disk): one line on standard error, with the time."""
+    """What ``up`` tells its operator as it runs (a full disk, an emulated builder's progress):
+    one line on standard error, with the time."""
     err.print(f"{time.strftime('%H:%M:%S')} {message}", markup=False, highlight=False)
 
 
@@ -26,8 +27,10 @@ def up(ctx: click.Context) -> None:
     """Run everything on this machine: follower, builder API, a local builder and the index.
 
     The local builder builds for this machine's interpreter; its target is added and its token
-    made afresh at each start. The index and the builder API share one port. Stop with Ctrl-C
-    (or SIGTERM).
+    made afresh at each start. With the ``emulate`` setting (e.g. ``WHEELFARM_EMULATE=arm64``),
+    one more builder per architecture builds under qemu emulation in a root file system made on
+    first use, in the background; where this machine cannot, one line says why. The index and
+    the builder API share one port. Stop with Ctrl-C (or SIGTERM).
     """
     settings = settings_of(ctx)
     logging.getLogger("wheelfarm.builder.loop").setLevel(logging.INFO)  # show builds as they go

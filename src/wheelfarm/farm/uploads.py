@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from wheelfarm.farm.architecture import check_architecture
 from wheelfarm.farm.builds import OwnedBuild
 from wheelfarm.farm.dependencies import record_dependencies
 from wheelfarm.farm.intake import (
@@ -132,7 +133,8 @@ def accept_upload(
     wheel_dir: Path,
     limits: IntakeLimits,
 ) -> AcceptedWheel:
-    """Validate the staged wheel for the build's release and target, store it, record it.
+    """Validate the staged wheel for the build's release and target (its objects too: they
+    must run on the target's machine), store it, record it.
 
     Raises :class:`~wheelfarm.farm.intake.IntakeError` for a wheel intake refuses (one whose
     tags a wheel of the same build already covers, too), and :class:`TargetRemoved` when the
@@ -152,6 +154,7 @@ def accept_upload(
         limits=limits,
     )
     _check_tags_unclaimed(connection, build, wheel)
+    check_architecture(staged, upload.filename, target.name, target.platform)
     store_wheel(staged, wheel, wheel_dir / build.project)
     record_wheel(connection, wheel, build.id, build.version, build.target)
     if dependencies is not None:

@@ -244,7 +244,11 @@ class Parts:
                 same_release.append(file)
 
     def publication(
-        self, head: HeadRow, upstream_url: str, target_names: tuple[str, ...]
+        self,
+        head: HeadRow,
+        upstream_url: str,
+        target_names: tuple[str, ...],
+        target_distros: dict[str, str],
     ) -> Publication:
         name = head.name
         serial = int(head.serial or 0)
@@ -261,6 +265,7 @@ class Parts:
                 f"{upstream_url}/{name}/",
                 target_names,
                 self._visible_releases(name),
+                target_distros,
             )
         return Publication(
             name,

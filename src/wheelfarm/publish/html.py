@@ -29,14 +29,17 @@ except ImportError:  # pragma: no cover - MarkupSafe without its C extension
 
 __all__ = [
     "external_href",
+    "files_anchor",
     "h",
     "local_href",
     "log_url",
+    "release_anchor",
     "segment",
     "shell_word",
     "shorten",
     "static_files",
     "template",
+    "version_html",
 ]
 
 STATIC_FILES = ("favicon.svg", "search.js", "site.js", "style.css")
@@ -132,3 +135,20 @@ def _environment() -> jinja2.Environment:
 def template(name: str) -> jinja2.Template:
     """A compiled template, loaded once per process."""
     return _environment().get_template(name)
+
+
+def release_anchor(version: str) -> str:
+    """The id of a release's row in the releases table."""
+    return "v-" + segment(version)
+
+
+def files_anchor(version: str) -> str:
+    """The id of a release's group in the file list."""
+    return "files-" + segment(version)
+
+
+@lru_cache(maxsize=65536)
+def version_html(version: str) -> tuple[str, str, str]:
+    """A version escaped, and its row's and its files' anchors escaped: cached, as versions
+    recur across projects ("1.0.0") and each is used several times on a page."""
+    return h(version), h(release_anchor(version)), h(files_anchor(version))

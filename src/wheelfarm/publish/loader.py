@@ -10,6 +10,7 @@ wheels, and a release's yank, dates and Requires-Python are the upstream's.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -33,6 +34,7 @@ from wheelfarm.publish.queries import (
     read_upstream_files,
     read_wheel_dependencies,
     read_wheels,
+    target_distros_of,
     target_names_of,
 )
 from wheelfarm.publish.values import ProjectIndex, SiteIndex, SiteProject
@@ -46,6 +48,13 @@ __all__ = [
     "load_site",
     "site_counts",
 ]
+
+
+class _Columns(NamedTuple):
+    """The releases table's columns: the targets, and the distro of each that has one."""
+
+    names: tuple[str, ...]
+    distros: dict[str, str]
 
 
 def load_publications(
@@ -64,9 +73,10 @@ def load_publications(
     wanted = sorted(set(names))
     if target_names is None:
         target_names = target_names_of(connection)
+    columns = _Columns(target_names, target_distros_of(connection))
     found: dict[str, Publication] = {}
     for chunk in chunked(wanted):
-        found.update(_load_chunk(connection, chunk, upstream_simple_url, target_names, dense))
+        found.update(_load_chunk(connection, chunk, upstream_simple_url, columns, dense))
     return found
 
 
@@ -89,7 +99,7 @@ def _load_chunk(
     connection: Connection,
     chunk: list[str],
     upstream_simple_url: str,
-    target_names: tuple[str, ...],
+    columns: _Columns,
     dense: bool,
 ) -> dict[str, Publication]:
     found: dict[str, Publication] = {}
@@ -103,7 +113,7 @@ def _load_chunk(
             set(chunk),
             lambda column: column.between(first, last),
             upstream_simple_url,
-            target_names,
+            columns,
         )
         rest = [name for name in chunk if name not in found]
     if rest:
@@ -113,7 +123,7 @@ def _load_chunk(
                 set(rest),
                 lambda column: column.in_(rest),
                 upstream_simple_url,
-                target_names,
+                columns,
             )
         )
     for name in rest:  # unknown to the store: nothing to publish, nothing to take down
@@ -127,7 +137,7 @@ def _load(
     wanted: set[str],
     among: Among,
     upstream_simple_url: str,
-    target_names: tuple[str, ...],
+    columns: _Columns,
 ) -> dict[str, Publication]:
     """The publications of the ``wanted`` names that ``among`` finds in the store."""
     heads = _heads(connection, wanted, among)
@@ -143,7 +153,8 @@ def _load(
     parts.add_wheels(read_wheels(connection, among), read_wheel_dependencies(connection, among))
     upstream_url = upstream_simple_url.rstrip("/")
     return {
-        name: parts.publication(head, upstream_url, target_names) for name, head in heads.items()
+        name: parts.publication(head, upstream_url, columns.names, columns.distros)
+        for name, head in heads.items()
     }
 
 
@@ -189,7 +200,10 @@ def load_listing(connection: Connection) -> SiteIndex:
         if publishable_name(row.name)
     )
     return SiteIndex(
-        serial=read_site_serial(connection), projects=listed, targets=target_names_of(connection)
+        serial=read_site_serial(connection),
+        projects=listed,
+        targets=target_names_of(connection),
+        target_distros=target_distros_of(connection),
     )
 
 

@@ -10,19 +10,22 @@ come from ``templates/chrome.html``, rendered once per process.
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.publish.badges import install_release
+from wheelfarm.publish.file_list import WITHOUT_EXTENSIONS, WITHOUT_EXTENSIONS_TITLE, file_groups
 from wheelfarm.publish.html import (
     external_href,
     h,
     local_href,
     log_url,
+    release_anchor,
     segment,
     shell_word,
     shorten,
     template,
+    version_html,
 )
 from wheelfarm.publish.values import (
     BuildCell,
@@ -30,7 +33,9 @@ from wheelfarm.publish.values import (
     ReleaseIndex,
     WheelFile,
     stored_status,
+    without_extension_modules,
 )
+from wheelfarm.targets import describe_target
 
 __all__ = ["REASON_CHARS", "STATUS_LABELS", "install_commands", "render_project_page"]
 
@@ -63,41 +68,24 @@ _NO_JOB = (
 )
 
 
-def _anchor(version: str) -> str:
-    return "v-" + segment(version)
-
-
-def _files_anchor(version: str) -> str:
-    return "files-" + segment(version)
-
-
-@lru_cache(maxsize=65536)
-def _version_html(version: str) -> tuple[str, str, str]:
-    """A version escaped, and its row's and its files' anchors escaped: cached, as versions
-    recur across projects ("1.0.0") and each is used several times on a page."""
-    return h(version), h(_anchor(version)), h(_files_anchor(version))
-
-
-def human_size(size: int) -> str:
-    """A file size for people: 950 B, 12.3 kB, 4.5 MB (powers of 1000, like pip shows)."""
-    if size < 1000:
-        return f"{int(size)} B"
-    value = size / 1000
-    if value < 999.95:  # most wheels: said at once
-        return f"{value:.1f} kB"
-    value *= 1000
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if value < 999.95:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1000:.1f} TB"
-
-
 # --- the releases table ---------------------------------------------------------------------
 
 
-def _status_cell(cell: BuildCell | None, wheel: WheelFile | None, target_html: str) -> str:
-    """One ``<td>``: status word (linked to the wheel or the log), reason, reason as title."""
+_WITHOUT_EXTENSIONS_NOTE = (
+    f' <span class="note without-extensions" title="{h(WITHOUT_EXTENSIONS_TITLE)}">'
+    f"{WITHOUT_EXTENSIONS}</span>"
+)
+
+
+def _status_cell(
+    cell: BuildCell | None,
+    wheel: WheelFile | None,
+    target_html: str,
+    without_extensions: bool = False,
+) -> str:
+    """One ``<td>``: status word (linked to the wheel or the log), reason, reason as title;
+    and, for a build that gave only a pure wheel where another target's gave a platform wheel,
+    that it was built without its extension modules."""
     if cell is None:
         return _NO_JOB.format(t=target_html)
     if isinstance(cell.status, JobState):
@@ -126,9 +114,13 @@ def _status_cell(cell: BuildCell | None, wheel: WheelFile | None, target_html: s
         else ""
     )
     title_attribute = f' title="{title}">' if title else ">"
+    flag = ""
+    if without_extensions and status == "built":
+        flag = ' data-without-extensions="true"'
+        note += _WITHOUT_EXTENSIONS_NOTE
     return (
         f'<td class="status status-{status}" data-status="{status}" data-target="{target_html}"'
-        f"{title_attribute}{link}{note}</td>\n"
+        f"{flag}{title_attribute}{link}{note}</td>\n"
     )
 
 
@@ -174,7 +166,7 @@ def releases_rows(project: ProjectIndex) -> str:
     targets = [(t, h(t)) for t in project.targets]
     rows = []
     for release in project.releases:
-        version, anchor, files_anchor = _version_html(release.version)
+        version, anchor, files_anchor = version_html(release.version)
         yanked = ' class="yanked"' if release.yanked else ""
         released = release.released
         released_cell = (
@@ -186,8 +178,9 @@ def releases_rows(project: ProjectIndex) -> str:
         wheels: dict[str, WheelFile] = {}
         for wheel in release.files:
             wheels.setdefault(wheel.target, wheel)  # the first, in file name order
+        flagged = without_extension_modules(release)
         cells = "".join(
-            _status_cell(builds.get(target), wheels.get(target), target_html)
+            _status_cell(builds.get(target), wheels.get(target), target_html, target in flagged)
             for target, target_html in targets
         )
         rows.append(
@@ -195,74 +188,6 @@ def releases_rows(project: ProjectIndex) -> str:
             f"{_version_cell(release, version, files_anchor)}{released_cell}{cells}</tr>\n"
         )
     return "".join(rows)
-
-
-# --- the file list --------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1024)
-def _file_head(target: str) -> tuple[str, str]:
-    """The start of a file's item and its target row: one per target, so made once."""
-    target = h(target)
-    return (
-        f'<li class="file" data-target="{target}">\n',
-        f"<div><dt>Target</dt><dd><code>{target}</code></dd></div>\n",
-    )
-
-
-def _file_item(wheel: WheelFile) -> str:
-    href = local_href(wheel.url)
-    name = h(wheel.filename)
-    link = f'<a href="{h(href)}">{name}</a>' if href else name
-    item_start, target_row = _file_head(wheel.target)
-    apt = wheel.apt_dependencies
-    packages = f'<code class="apt">{h(" ".join(sorted(apt)))}</code>' if apt else "none"
-    unresolved = (
-        "<div><dt>Libraries no package was found for</dt>"
-        f'<dd><code class="unresolved">{h(" ".join(sorted(wheel.unresolved_libraries)))}'
-        "</code></dd></div>\n"
-        if wheel.unresolved_libraries
-        else ""
-    )
-    uploaded = wheel.uploaded
-    return (
-        f'{item_start}<p class="filename">{link}</p>\n<dl class="file-details">\n{target_row}'
-        f"<div><dt>Size</dt><dd>{human_size(wheel.size)}</dd></div>\n"
-        f'<div class="sha256"><dt>SHA256</dt><dd><code class="hash">{h(wheel.sha256)}'
-        "</code></dd></div>\n"
-        f"<div><dt>Requires-Python</dt><dd>{h(wheel.requires_python or 'any')}</dd></div>\n"
-        f"<div><dt>System packages</dt><dd>{packages}</dd></div>\n{unresolved}"
-        f'<div><dt>Uploaded</dt><dd><time datetime="{h(uploaded)}">'
-        f"{h(uploaded[:16].replace('T', ' '))}</time></dd></div>\n"
-        f"<div><dt>Build</dt><dd>{_build_log(wheel)}</dd></div>\n"
-        "</dl>\n</li>\n"
-    )
-
-
-def _build_log(wheel: WheelFile) -> str:
-    href = log_url(wheel)
-    return f'<a href="{href}">log</a>' if href else "no log kept"
-
-
-def file_groups(project: ProjectIndex) -> str:
-    """One ``<details>`` per release with wheels, the newest open, listing each wheel."""
-    groups = []
-    first = True
-    for release in project.releases:
-        if not release.files:
-            continue
-        count = len(release.files)
-        version, _, files_anchor = _version_html(release.version)
-        items = "".join([_file_item(wheel) for wheel in release.files])
-        groups.append(
-            f'<details class="release-files" id="{files_anchor}" '
-            f'data-version="{version}"{" open" if first else ""}>\n'
-            f'<summary>{version} <span class="count">({count} '
-            f"file{'' if count == 1 else 's'})</span></summary>\n"
-            f'<ul class="files">\n{items}</ul>\n</details>\n'
-        )
-        first = False
-    return "".join(groups)
 
 
 # --- install commands and the page ----------------------------------------------------------
@@ -314,7 +239,7 @@ def _install_section(project: ProjectIndex) -> str:
     which = "release (a pre-release)" if release.prerelease else "stable release"
     needs_apt = any(w.apt_dependencies for w in release.files)
     parts.append(
-        f'<p>The newest {which} is <a href="#{h(_anchor(release.version))}">'
+        f'<p>The newest {which} is <a href="#{h(release_anchor(release.version))}">'
         f"{h(release.version)}</a>. "
         + ("Its wheels need some system packages first. " if needs_apt else "")
         + 'With this index <a href="/#pip">set up for pip</a>:</p>\n'
@@ -342,8 +267,11 @@ def _releases_section(project: ProjectIndex) -> str:
         '<div class="table-wrap">\n<table class="releases">\n<thead>\n'
         '<tr><th scope="col">Version</th><th scope="col">Released</th>\n'
     )
+    distros = project.target_distros
     parts.extend(
-        f'<th scope="col" data-target="{h(t)}"><code>{h(t)}</code></th>\n' for t in project.targets
+        f'<th scope="col" data-target="{h(t)}"><span class="target-words">'
+        f"{h(describe_target(t, distros.get(t)))}</span> <code>{h(t)}</code></th>\n"
+        for t in project.targets
     )
     parts.append("</tr>\n</thead>\n<tbody>\n")
     parts.append(releases_rows(project))

@@ -63,6 +63,7 @@ __all__ = [
     "read_upstream_files",
     "read_wheel_dependencies",
     "read_wheels",
+    "target_distros_of",
     "target_names_of",
 ]
 
@@ -101,6 +102,12 @@ def _naming_columns() -> list[ColumnElement[Any]]:
 
 def target_names_of(connection: Connection) -> tuple[str, ...]:
     return tuple(connection.execute(select(targets.c.name).order_by(targets.c.name)).scalars())
+
+
+def target_distros_of(connection: Connection) -> dict[str, str]:
+    """The distro of each target that has one: a handful of rows, read once per load."""
+    rows = connection.execute(select(targets.c.name, targets.c.distro).order_by(targets.c.name))
+    return {row.name: row.distro for row in rows if row.distro}
 
 
 class HeadRow(NamedTuple):

@@ -25,7 +25,9 @@ from wheelfarm.publish.values import (
     SiteIndex,
     WheelFile,
     stored_status,
+    without_extension_modules,
 )
+from wheelfarm.targets import architecture_words, describe_target, distro_words
 
 __all__ = [
     "API_VERSION",
@@ -40,9 +42,10 @@ __all__ = [
     "render_search_page",
     "render_sitemap",
     "static_files",
+    "target_details",
 ]
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """The project JSON API's version: a new key is a minor bump, a changed or removed one major."""
 
 # The headline figures in the order the home page shows them, with readable labels; any other
@@ -68,15 +71,20 @@ def _dumps(value: Any) -> bytes:
 # --- the project JSON API -------------------------------------------------------------------
 
 
-def _build_json(cell: BuildCell) -> dict[str, Any]:
-    return {"status": stored_status(cell.status), "reason": cell.reason, "log_url": log_url(cell)}
+def _build_json(cell: BuildCell, without_extensions: bool) -> dict[str, Any]:
+    return {
+        "status": stored_status(cell.status),
+        "reason": cell.reason,
+        "log_url": log_url(cell),
+        "without_extension_modules": without_extensions,
+    }
 
 
 def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:
     return values if len(values) < 2 else tuple(sorted(values))
 
 
-def _file_json(wheel: WheelFile) -> dict[str, Any]:
+def _file_json(wheel: WheelFile, without_extensions: bool) -> dict[str, Any]:
     return {
         "filename": wheel.filename,
         "url": wheel.url,
@@ -92,10 +100,12 @@ def _file_json(wheel: WheelFile) -> dict[str, Any]:
         },
         "uploaded": wheel.uploaded,
         "metadata_sha256": wheel.metadata_sha256,
+        "without_extension_modules": without_extensions,
     }
 
 
 def _release_json(release: ReleaseIndex) -> dict[str, Any]:
+    flagged = without_extension_modules(release)
     return {
         "released": release.released,
         "prerelease": release.prerelease,
@@ -104,8 +114,19 @@ def _release_json(release: ReleaseIndex) -> dict[str, Any]:
         "skip": release.skip,
         "binary_only": release.binary_only,
         "requires_python": release.requires_python,
-        "builds": {t: _build_json(c) for t, c in sorted(release.builds.items())},
-        "files": [_file_json(f) for f in release.files],
+        "builds": {t: _build_json(c, t in flagged) for t, c in sorted(release.builds.items())},
+        "files": [_file_json(f, f.target in flagged) for f in release.files],
+    }
+
+
+def target_details(target: str, distro: str | None) -> dict[str, Any]:
+    """A target in words for machines and people: what the pages show beside its name."""
+    platform = target.rsplit("-", 1)[-1]
+    return {
+        "description": describe_target(target, distro),
+        "architecture": architecture_words(platform),
+        "distro": distro,
+        "distro_name": distro_words(distro) if distro else None,
     }
 
 
@@ -120,6 +141,9 @@ def project_json(project: ProjectIndex) -> dict[str, Any]:
         "serial": project.serial,
         "upstream_url": project.upstream_project_url,
         "targets": list(project.targets),
+        "target_details": {
+            t: target_details(t, project.target_distros.get(t)) for t in project.targets
+        },
         "releases": {r.version: _release_json(r) for r in project.releases},
     }
 
@@ -141,7 +165,8 @@ def _figures(counts: Mapping[str, int]) -> list[tuple[str, str, str]]:
 
 def render_home(site: SiteIndex) -> bytes:
     """The home page ``/``: headline figures, the targets, a search box and how to use pip."""
-    context = {"site": site, "figures": _figures(site.counts)}
+    targets = [(t, describe_target(t, site.target_distros.get(t))) for t in site.targets]
+    context = {"site": site, "figures": _figures(site.counts), "targets": targets}
     return template("home.html").render(context).encode()
 
 

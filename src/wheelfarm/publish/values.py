@@ -22,6 +22,7 @@ __all__ = [
     "SiteProject",
     "WheelFile",
     "stored_status",
+    "without_extension_modules",
 ]
 
 
@@ -84,6 +85,30 @@ class ReleaseIndex:
     files: tuple[WheelFile, ...]  # our wheels, sorted by file name
 
 
+_NONE: frozenset[str] = frozenset()
+
+
+def _pure(wheel: WheelFile) -> bool:
+    """Whether a wheel runs anywhere (every tag's platform is ``any``): no compiled code."""
+    return all(tag.endswith("-any") for tag in wheel.tags)
+
+
+def without_extension_modules(release: ReleaseIndex) -> frozenset[str]:
+    """The targets whose build of ``release`` gave only a pure wheel where another target's
+    gave a platform wheel: an optional extension that failed to compile there (a missing
+    header, a broken emulator), which users of that target should know about."""
+    files = release.files
+    if len(files) < 2:
+        return _NONE
+    platform: set[str] = set()
+    pure: set[str] = set()
+    for wheel in files:
+        (pure if _pure(wheel) else platform).add(wheel.target)
+    if not platform or not pure:
+        return _NONE
+    return frozenset(pure - platform)
+
+
 @dataclass(slots=True)
 class ProjectIndex:
     """Everything the project's pages show. Releases are newest first (PEP 440 order)."""
@@ -95,6 +120,9 @@ class ProjectIndex:
     upstream_url: str  # the project's simple page on the upstream index (PEP 708's "tracks")
     targets: tuple[str, ...]  # every configured target, the columns of the releases table
     releases: tuple[ReleaseIndex, ...]
+    # The distro of each target that has one (shared by every project of a load): what the
+    # pages put into words beside the target's name.
+    target_distros: dict[str, str] = field(default_factory=dict)
 
     @property
     def upstream_project_url(self) -> str:
@@ -127,3 +155,4 @@ class SiteIndex:
     projects: tuple[SiteProject, ...]  # live projects, sorted by normalised name
     targets: tuple[str, ...]
     counts: dict[str, int] = field(default_factory=dict)  # projects, releases, wheels, built, ...
+    target_distros: dict[str, str] = field(default_factory=dict)  # as in ProjectIndex
