@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import httpx
 
-from wheelfarm.app import builder_client, store_transaction
+from wheelfarm.app.parts import builder_client, store_transaction
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.builder.sandbox import BuildLimits
 from wheelfarm.cli.console import out, settings_of

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Connection, delete, select
 
-from wheelfarm.app import store_transaction
+from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry

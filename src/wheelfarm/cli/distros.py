@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 from sqlalchemy import select
 
-from wheelfarm.app import store_transaction
+from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import out, settings_of
 from wheelfarm.cli.output import dependencies_json
 from wheelfarm.farm.dependencies import (

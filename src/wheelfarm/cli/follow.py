@@ -9,7 +9,7 @@ from collections import Counter
 
 import click
 
-from wheelfarm.app import follow_rounds, open_follower, schedule_synced
+from wheelfarm.app.parts import follow_rounds, open_follower, schedule_synced
 from wheelfarm.cli.console import err, out, progress_bar, settings_of, until_stopped
 from wheelfarm.cli.output import counts_json, project_json, project_table
 from wheelfarm.config import Settings

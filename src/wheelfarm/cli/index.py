@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from wheelfarm.app import open_index_server, publish_index
+from wheelfarm.app.parts import publish_index
+from wheelfarm.app.serving import open_index_server
 from wheelfarm.cli.console import err, out, progress_bar, settings_of, until_stopped
 
 __all__ = ["serve", "write"]

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import click
 
-from wheelfarm.app import store_transaction
+from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import out, settings_of
 from wheelfarm.errors import NotFound
 from wheelfarm.farm.pause import pause_farm, resume_farm

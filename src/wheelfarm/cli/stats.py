@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from wheelfarm.app import store_transaction
+from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import out, settings_of, until_stopped
 from wheelfarm.stats.hits import DAY, load_secret
 from wheelfarm.stats.logs import LogIngester

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from wheelfarm.app import store_transaction
+from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.cli.output import targets_json
 from wheelfarm.errors import NotFound

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from wheelfarm.app import start_up
+from wheelfarm.app.up import start_up
 from wheelfarm.cli.console import err, out, settings_of, until_stopped
 from wheelfarm.cli.follow import keep_following
 from wheelfarm.errors import redact_url
