@@ -21,6 +21,9 @@ from tests.fixtures.sdists import make_sdist
 from wheelfarm.farm.registry import add_builder
 from wheelfarm.farm.throttle import TokenThrottle
 from wheelfarm.protocol import API_PREFIX, Heartbeat
+from wheelfarm.publish.incremental import publish_dirty
+from wheelfarm.publish.tree import Tree
+from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import builds
 
 
@@ -110,9 +113,12 @@ def _slow_body(size: int, seconds: float, started: threading.Event) -> Iterator[
         time.sleep(seconds / pieces)
 
 
-def test_claims_and_heartbeats_go_on_during_slow_uploads(farm: Farm, tmp_path: Path) -> None:
+def test_claims_heartbeats_and_publishing_go_on_during_a_30_s_upload(
+    farm: Farm, tmp_path: Path
+) -> None:
     """The token check used to write in the transaction that stayed open while the body
-    streamed: on SQLite another builder's claim then waited for the whole upload."""
+    streamed: on SQLite another builder's claim (and the publisher) then waited for the whole
+    upload, and failed after 30 s."""
     farm.publish(make_sdist(tmp_path / "sdists", "demo-two", "1.0"), "demo-two", "1.0")
     build_id = _claimed(farm, tmp_path)
     with farm.engine.begin() as connection:
@@ -130,7 +136,7 @@ def test_claims_and_heartbeats_go_on_during_slow_uploads(farm: Farm, tmp_path: P
                     "X-Wheel-Sha256": hashlib.sha256(b"x" * 20_000).hexdigest(),
                     "Content-Length": "20000",
                 },
-                content=_slow_body(20_000, 10.0, started),
+                content=_slow_body(20_000, 30.0, started),
             )
         )
 
@@ -144,6 +150,15 @@ def test_claims_and_heartbeats_go_on_during_slow_uploads(farm: Farm, tmp_path: P
         job = other.claim().job
         assert job is not None  # the other release
         assert other.heartbeat(job.build_id, Heartbeat()).command == "continue"
+        with farm.engine.begin() as connection:
+            mark_changed(connection, ["demo-two"])
+        published = publish_dirty(
+            farm.engine,
+            Tree(tmp_path / "www", tmp_path / "withdrawn"),
+            upstream_simple_url=farm.upstream.simple_url,
+            base_url="http://127.0.0.1",
+        )
+        assert "demo-two" in published.changed and not published.failed
         took = time.monotonic() - begun
         assert uploader.is_alive()  # all of that happened while the body streamed
     finally:
