@@ -15,7 +15,7 @@ import httpx
 from wheelfarm.app.parts import builder_client, store_transaction
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.builder.sandbox import BuildLimits
-from wheelfarm.cli.console import out, settings_of
+from wheelfarm.cli.console import out, settings_of, show_new_token
 from wheelfarm.errors import NotFound
 from wheelfarm.farm import registry
 
@@ -34,8 +34,7 @@ def builders_add(ctx: click.Context, name: str) -> None:
     """Register a builder and print its token (shown only this once)."""
     with store_transaction(settings_of(ctx)) as connection:
         token = registry.add_builder(connection, name, now=time.time())
-    out.print(f"builder {name} added; its token (keep it secret, it is not shown again):")
-    out.print(token, markup=False, highlight=False)
+    show_new_token("builder", name, token)
 
 
 @builders.command("list")

@@ -16,7 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from wheelfarm.config import Settings
 
-__all__ = ["err", "out", "progress_bar", "settings_of", "until_stopped"]
+__all__ = [
+    "err",
+    "out",
+    "progress_bar",
+    "settings_of",
+    "show_new_token",
+    "until_stopped",
+]
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -67,3 +74,9 @@ def until_stopped(farewell: str) -> Iterator[None]:
         yield
     except (_Stop, KeyboardInterrupt):
         err.print(farewell)
+
+
+def show_new_token(kind: str, name: str, token: str) -> None:
+    """Print a new token once, plainly (it is stored hashed and never shown again)."""
+    out.print(f"{kind} {name} added; its token (keep it secret, it is not shown again):")
+    out.print(token, markup=False, highlight=False)

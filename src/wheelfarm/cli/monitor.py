@@ -10,7 +10,7 @@ from dataclasses import asdict
 import click
 
 from wheelfarm.app.parts import store_transaction
-from wheelfarm.cli.console import out, settings_of
+from wheelfarm.cli.console import out, settings_of, show_new_token
 from wheelfarm.errors import NotFound
 from wheelfarm.farm.pause import pause_farm, resume_farm
 from wheelfarm.monitor import admins as registry
@@ -31,8 +31,7 @@ def admins_add(ctx: click.Context, name: str) -> None:
     """Add an admin and print its token (shown only this once)."""
     with store_transaction(settings_of(ctx)) as connection:
         token = registry.add_admin(connection, name, now=time.time())
-    out.print(f"admin {name} added; its token (keep it secret, it is not shown again):")
-    out.print(token, markup=False, highlight=False)
+    show_new_token("admin", name, token)
 
 
 @admins.command("list")
