@@ -64,10 +64,7 @@ class SmallIndex:
         """A release with a real, installable wheel, imported and published."""
         self.state.release(NAME, version)
         filename = f"{NAME}-{version}-py3-none-any.whl"
-        members = {
-            f"{NAME}/__init__.py": f"VERSION = {version!r}\n".encode(),
-            f"{NAME}-{version}.dist-info/RECORD": b"",
-        }
+        members = {f"{NAME}/__init__.py": f"VERSION = {version!r}\n".encode()}  # RECORD: added
         path = self.state.spool / filename
         shutil.move(make_wheel(self.state.spool, filename, members), path)
         with self.state.engine.begin() as connection:

@@ -18,7 +18,14 @@ from urllib.parse import urlsplit
 
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 
-__all__ = ["API_POLICY", "DOCS_PATHS", "DOCS_POLICY", "SITE_POLICY", "security_headers"]
+__all__ = [
+    "API_POLICY",
+    "BROWSER_PATHS",
+    "DOCS_PATHS",
+    "DOCS_POLICY",
+    "SITE_POLICY",
+    "security_headers",
+]
 
 SITE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -31,6 +38,10 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 """The builder API answers JSON: nothing in it is ever to be loaded or run by a browser."""
 
 DOCS_PATHS = ("/docs", "/redoc")
+
+#: Pages the builder API's app serves to people in browsers (the monitor's dashboard and the
+#: public status): they get the published pages' policy, not the API's.
+BROWSER_PATHS = ("/monitor", "/status")
 
 
 def _origins(*functions: object) -> str:
@@ -71,4 +82,6 @@ def security_headers(path: str, *, api: bool) -> list[tuple[bytes, bytes]]:
         return _BY_POLICY[SITE_POLICY]
     if path.startswith(DOCS_PATHS):
         return _BY_POLICY[DOCS_POLICY]
+    if path.startswith(BROWSER_PATHS):
+        return _BY_POLICY[SITE_POLICY]
     return _BY_POLICY[API_POLICY]
