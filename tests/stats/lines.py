@@ -39,7 +39,7 @@ UV_AGENT = "uv/0.4.18 " + json.dumps(
     separators=(",", ":"),
 )
 BROWSER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-BOT_AGENT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+BOT_AGENT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://bot.example.org/bot.html)"
 
 
 def stamp(at: float) -> str:
