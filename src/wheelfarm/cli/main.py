@@ -6,6 +6,7 @@ Each command group is in its own module (see docs/cli.md); this one only gathers
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ for _command in (
     cli.add_command(_command)
 
 
+#: What SQLite says when it cannot write its journal or shared-memory file: most often a full disk.
+_DISK_TROUBLE = re.compile(r"disk I/O error|database or disk is full")
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: wheelfarm errors are printed plainly and exit with status 2."""
     try:
@@ -126,5 +131,10 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(2)
     except DBAPIError as error:  # unreachable database, wrong credentials, damaged schema
         message = redact_url(f"database error: {error.orig}")
+        if _DISK_TROUBLE.search(str(error.orig)):
+            message += (
+                " (is the disk under the database full? SQLite needs free space even to open "
+                "a database; free some and start again)"
+            )
         err.print(message, style="red", markup=False, highlight=False)
         sys.exit(2)
