@@ -18,8 +18,8 @@ from sqlalchemy import Engine, select
 
 from tests.farm.conftest import Farm
 from tests.farm.test_intake import make_wheel
-from tests.publish.states import NOW, State
 from tests.fixtures.sdists import make_sdist
+from tests.publish.states import NOW, State
 from wheelfarm.builder.client import MasterRefused
 from wheelfarm.builder.libraries import ElfIdentity
 from wheelfarm.farm.architecture import check_architecture, describe_identity
