@@ -183,7 +183,9 @@ def test_ctrl_c_during_creation_stops_mmdebstrap_and_removes_the_half_made_root(
         unavailable("mmdebstrap is missing: apt-get install mmdebstrap")
     data = tmp_path / "data"
     said = tmp_path / "stderr"
-    command = [sys.executable, "-m", "wheelfarm", "--data-dir", str(data),
+    # Python leaves SIGINT ignored if it started so (as in a background job of a script, where
+    # this suite may run): restore Ctrl-C's KeyboardInterrupt, as a terminal's process has it.
+    command = [sys.executable, "-c", _WITH_CTRL_C, "--data-dir", str(data),
                "--upstream", "http://127.0.0.1:9/simple/", "rootfs", "create", "arm64"]  # fmt: skip
     environment = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     with said.open("w") as stderr:
@@ -211,6 +213,14 @@ def test_ctrl_c_during_creation_stops_mmdebstrap_and_removes_the_half_made_root(
     assert list((data / "rootfs").iterdir()) == []
     assert _processes_mentioning(str(partial)) == []
     assert mounts_under(data) == []
+
+
+_WITH_CTRL_C = (
+    "import signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from wheelfarm.cli.main import main\n"
+    "main(sys.argv[1:])\n"
+)
 
 
 def _processes_mentioning(text: str) -> list[int]:
