@@ -233,3 +233,21 @@ def _processes_mentioning(text: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@needs_root
+def test_a_ready_root_that_cannot_get_missing_packages_is_still_used_and_says_so(
+    tmp_path: Path,
+) -> None:
+    root = rootfs_path(tmp_path, "arm64")
+    for directory in ("proc", "sys", "dev", "tmp", "var/lib/dpkg", VENV.lstrip("/") + "/bin"):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    (root / VENV.lstrip("/") / "bin" / "python").write_text("")
+    (root / MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(json.dumps({"arch": "arm64", "distro": "bookworm"}))
+    (root / "var/lib/dpkg/status").write_text("")  # nothing installed, and no apt to install it
+    said: list[str] = []
+    assert create_rootfs(tmp_path, "arm64", progress=said.append) == root
+    assert is_ready(root)
+    assert any("lacks" in line and "keeps lacking them" in line for line in said), said
+    assert mounts_under(root) == []

@@ -174,7 +174,8 @@ def create_rootfs(
     """Make the root for ``arch`` and ``distro`` and return its path (at once if it is ready).
 
     A ready root lacking packages this version adds (:func:`missing_packages`) gets them
-    installed. Raises :class:`RootfsError` with a one-line reason, before changing anything, when it
+    installed; if that fails (offline, not root) ``progress`` says so and the root is used as
+    it is. Raises :class:`RootfsError` with a one-line reason, before changing anything, when it
     cannot: not root, no binfmt_misc or emulator, a tool missing (naming its Debian package);
     and, having removed what it made, when the mirror fails even without the security suite.
     ``apt_dir`` is where the apt sources to fetch from are read (this machine's by default).
@@ -185,10 +186,13 @@ def create_rootfs(
     if is_ready(path):
         missing = missing_packages(path)
         if missing:
-            if os.geteuid() != 0:
-                raise RootfsError(f"installing {', '.join(missing)} into {path} needs root")
-            enable_emulation(arch)
-            _add_packages(path, missing, say)
+            try:
+                if os.geteuid() != 0:
+                    raise RootfsError("installing packages needs root")
+                enable_emulation(arch)
+                _add_packages(path, missing, say)
+            except RootfsError as error:  # still a working root: sdists linking them fail
+                say(f"{path.name} lacks {', '.join(missing)} and keeps lacking them: {error}")
         return path
     _check_can_create(arch)
     enable_emulation(arch)
