@@ -42,7 +42,7 @@ ARCHES = ("arm64", "armhf")
 CREATION: dict[str, float] = {}
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     if os.environ.get("WHEELFARM_REQUIRE_EMULATION") == "1":
         pytest.fail(f"WHEELFARM_REQUIRE_EMULATION=1, but: {reason}")
     pytest.skip(reason)
@@ -59,10 +59,10 @@ def root(request: pytest.FixtureRequest, roots_dir: Path) -> Path:
     """A complete root of each architecture, made once per run (or found in the cache)."""
     arch: str = request.param
     if os.geteuid() != 0:
-        _unavailable("emulated builders need root (mmdebstrap, chroot, mounts)")
+        unavailable("emulated builders need root (mmdebstrap, chroot, mounts)")
     problem = emulation_problem(arch)
     if problem is not None:
-        _unavailable(problem)
+        unavailable(problem)
     started = time.monotonic()
     path = create_rootfs(roots_dir, arch)
     if time.monotonic() - started > 30:

@@ -15,6 +15,8 @@ from wheelfarm.builder.chroot import mounts_under
 from wheelfarm.builder.emulated import prepare_root
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.builder.sandbox import BuildLimits, BuildRequest, Outcome, cleanup, run_build
+from wheelfarm.farm.dependencies import load_distro, set_target_distro, wheel_dependencies
+from wheelfarm.farm.distros import read_package_list
 from wheelfarm.store.schema import build_files, builders, file_dependencies, jobs
 
 pytestmark = pytest.mark.slow
@@ -24,12 +26,13 @@ PLATFORM = {"bookworm-arm64": "linux_aarch64", "bookworm-armhf": "linux_armv7l"}
 PIP_OPTIONS = ("--no-build-isolation",)  # the fake index serves no setuptools
 
 
-def test_a_zlib_extension_is_built_for_the_roots_platform_and_imports_there(
+def test_an_extension_linking_zlib_and_libmemcached_is_built_for_the_roots_platform(
     root: Path, root_farm: RootFarm, tmp_path: Path
 ) -> None:
+    """Built, analysed against the root, net of Debian 12's base list: apt libmemcached11."""
     platform = PLATFORM[root.name]
     assert root_farm.target.platform == platform  # the root's interpreter says so, not uname
-    sdist = make_zlib_sdist(tmp_path / "sdists", "demo-zlib", "1.0")
+    sdist = make_zlib_sdist(tmp_path / "sdists", "demo-zlib", "1.0", memcached=True)
     root_farm.publish(sdist, "demo-zlib", "1.0")
     options = BuilderOptions(workdir=tmp_path / "work", pip_options=PIP_OPTIONS, rootfs=root)
     assert run_builder(root_farm.client(), options, threading.Event(), jobs=1) == 1
@@ -41,8 +44,15 @@ def test_a_zlib_extension_is_built_for_the_roots_platform_and_imports_there(
         hello = connection.execute(select(builders.c.target, builders.c.os)).one()
     assert state == "built"
     assert filename.endswith(f"-cp311-cp311-{platform}.whl")
-    assert ("apt", "zlib1g") in needs  # resolved against the root's loader cache and dpkg
+    # resolved against the root's loader cache and dpkg
+    assert {("apt", "zlib1g"), ("apt", "libmemcached11")} <= needs
     assert hello.target == root_farm.target.name and "emulated" in hello.os
+    with root_farm.engine.begin() as connection:  # what the project page's apt line says
+        _name, packages, source = read_package_list("debian-bookworm-base")
+        load_distro(connection, "debian-bookworm-base", packages, source)
+        set_target_distro(connection, root_farm.target.name, "debian-bookworm-base")
+        users_need = wheel_dependencies(connection, [filename])[filename]
+    assert users_need.apt == ("libmemcached11",) and users_need.unresolved == ()
 
     # pip of the root's venv installs the stored wheel (from the file, no index) into a
     # scratch directory, and the root's interpreter imports it and calls zlib through it.
@@ -62,6 +72,7 @@ def test_a_zlib_extension_is_built_for_the_roots_platform_and_imports_there(
         "data = b'emulated ' * 100\n"
         "packed = _zcompress.compress(data)\n"
         "assert zlib.decompress(packed) == data and len(packed) < len(data)\n"
+        "assert _zcompress.memcached_version().startswith('1.')\n"
         "import sysconfig; print(sysconfig.get_platform(), _zcompress.__file__)\n"
     )
     ran = run_in_root(root, scratch, code)

@@ -1,18 +1,25 @@
-"""Root file systems: names, refusals that change nothing, half-made roots, stale mounts."""
+"""Root file systems: names, refusals that change nothing, half-made and interrupted roots,
+stale mounts, packages a root lacks."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.emulation.conftest import unavailable
 from wheelfarm.builder.chroot import VENV, mounts_under, root_probe, unmount_stale
 from wheelfarm.builder.rootfs import (
+    LIBRARIES,
     MARKER,
+    PACKAGES,
     RootfsError,
     UnknownArchitecture,
     create_rootfs,
@@ -20,6 +27,7 @@ from wheelfarm.builder.rootfs import (
     emulation_problem,
     is_ready,
     list_rootfs,
+    missing_packages,
     remove_rootfs,
     rootfs_path,
 )
@@ -146,3 +154,100 @@ def test_a_root_the_kernel_cannot_run_gives_one_line_not_exec_format_error(
     with pytest.raises(RootfsError, match="cannot run its interpreter") as refused:
         root_probe(tmp_path)
     assert "\n" not in str(refused.value) and "update-binfmts --enable" in str(refused.value)
+
+
+def test_missing_packages_reads_the_roots_dpkg_status(tmp_path: Path) -> None:
+    status = tmp_path / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True)
+    everything = [*PACKAGES, *LIBRARIES]
+    paragraphs = [
+        f"Package: {name}\nStatus: install ok installed\nArchitecture: arm64\n"
+        for name in everything[:-2]
+    ]
+    # removed, its configuration left: not installed
+    paragraphs.append(f"Package: {everything[-2]}\nStatus: deinstall ok config-files\n")
+    status.write_text("\n".join(paragraphs))
+    assert missing_packages(tmp_path) == everything[-2:]
+    assert missing_packages(tmp_path / "nothing") == everything
+
+
+@needs_root
+def test_ctrl_c_during_creation_stops_mmdebstrap_and_removes_the_half_made_root(
+    tmp_path: Path,
+) -> None:
+    """SIGINT a few seconds into ``rootfs create``: exit 130, one line, nothing left behind."""
+    problem = emulation_problem("arm64")
+    if problem is not None:
+        unavailable(problem)
+    if shutil.which("mmdebstrap") is None:
+        unavailable("mmdebstrap is missing: apt-get install mmdebstrap")
+    data = tmp_path / "data"
+    said = tmp_path / "stderr"
+    # Python leaves SIGINT ignored if it started so (as in a background job of a script, where
+    # this suite may run): restore Ctrl-C's KeyboardInterrupt, as a terminal's process has it.
+    command = [sys.executable, "-c", _WITH_CTRL_C, "--data-dir", str(data),
+               "--upstream", "http://127.0.0.1:9/simple/", "rootfs", "create", "arm64"]  # fmt: skip
+    environment = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    with said.open("w") as stderr:
+        process = subprocess.Popen(
+            command, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    partial = data / "rootfs" / f".bookworm-arm64.partial-{process.pid}"
+    try:
+        deadline = time.monotonic() + 300
+        while not (partial.is_dir() and any(partial.iterdir())):  # mmdebstrap at work
+            assert process.poll() is None, said.read_text()
+            assert time.monotonic() < deadline, "mmdebstrap never started"
+            time.sleep(0.2)
+        time.sleep(3)  # a few seconds into it: packages being fetched or unpacked
+        helpers = _processes_mentioning(str(partial))
+        assert helpers  # mmdebstrap and its apt, in a process group of their own
+        assert all(os.getpgid(pid) != os.getpgid(process.pid) for pid in helpers)
+        process.send_signal(signal.SIGINT)  # to wheelfarm alone, as a terminal's would not be
+        assert process.wait(timeout=300) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = said.read_text().strip().splitlines()
+    assert lines[-1] == "interrupted: the half-made bookworm arm64 root was removed"
+    assert list((data / "rootfs").iterdir()) == []
+    assert _processes_mentioning(str(partial)) == []
+    assert mounts_under(data) == []
+
+
+_WITH_CTRL_C = (
+    "import signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from wheelfarm.cli.main import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@needs_root
+def test_a_ready_root_that_cannot_get_missing_packages_is_still_used_and_says_so(
+    tmp_path: Path,
+) -> None:
+    root = rootfs_path(tmp_path, "arm64")
+    for directory in ("proc", "sys", "dev", "tmp", "var/lib/dpkg", VENV.lstrip("/") + "/bin"):
+        (root / directory).mkdir(parents=True, exist_ok=True)
+    (root / VENV.lstrip("/") / "bin" / "python").write_text("")
+    (root / MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(json.dumps({"arch": "arm64", "distro": "bookworm"}))
+    (root / "var/lib/dpkg/status").write_text("")  # nothing installed, and no apt to install it
+    said: list[str] = []
+    assert create_rootfs(tmp_path, "arm64", progress=said.append) == root
+    assert is_ready(root)
+    assert any("lacks" in line and "keeps lacking them" in line for line in said), said
+    assert mounts_under(root) == []

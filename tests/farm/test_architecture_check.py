@@ -1,4 +1,4 @@
-"""Intake refuses a wheel whose ELF objects are not for the job's target machine.
+"""Intake (and ``wheelfarm import``) refuse a wheel whose ELF objects are not for its machine.
 
 The end-to-end case goes through the real builder API: a C-extension wheel really built here
 (gcc, x86_64) is renamed to claim ``linux_aarch64`` and uploaded for an aarch64 job.
@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from tests.farm.conftest import Farm
 from tests.farm.test_intake import make_wheel
 from tests.fixtures.sdists import make_sdist
+from tests.publish.states import NOW, State
 from wheelfarm.builder.client import MasterRefused
 from wheelfarm.builder.libraries import ElfIdentity
 from wheelfarm.farm.architecture import check_architecture, describe_identity
 from wheelfarm.farm.intake import IntakeError
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target
+from wheelfarm.farm.wheels import ImportRefused, import_wheel
 from wheelfarm.names import canonical
 from wheelfarm.protocol import Hello
 from wheelfarm.store.schema import build_files
@@ -144,3 +146,32 @@ def test_an_x86_64_wheel_renamed_to_linux_aarch64_is_refused_by_the_builder_api(
     with farm.engine.connect() as connection:
         stored = connection.execute(select(build_files.c.filename)).scalars().all()
     assert stored == [built.name]
+
+
+@pytest.mark.parametrize(
+    ("objects", "refused"),
+    [
+        ({"foo/_c.so": X86_64}, True),  # x86_64 code under a linux_aarch64 name
+        ({"foo/_c.so": AARCH64, "foo/b.so": ARM}, True),  # one 32-bit ARM object is enough
+        ({"foo/_c.so": AARCH64}, False),
+    ],
+)
+def test_import_checks_the_elf_architecture_like_intake(
+    engine: Engine, tmp_path: Path, objects: dict[str, bytes], refused: bool
+) -> None:
+    state = State(engine, tmp_path)
+    state.release("foo", "1.0")
+    state.target(Target.parse("cp311-cp311-linux_aarch64"))
+    spooled = make_wheel(tmp_path, "foo-1.0-cp311-cp311-linux_aarch64.whl", objects)
+    wheel = spooled.rename(tmp_path / "foo-1.0-cp311-cp311-linux_aarch64.whl")
+    with engine.begin() as connection:
+        if not refused:
+            import_wheel(connection, wheel, state.wheel_dir, now=NOW)
+        else:
+            with pytest.raises(ImportRefused) as error:
+                import_wheel(connection, wheel, state.wheel_dir, now=NOW)
+            assert "object, but target cp311-cp311-linux_aarch64 runs" in str(error.value)
+    with engine.connect() as connection:
+        stored = connection.execute(select(build_files.c.filename)).scalars().all()
+    assert stored == ([] if refused else [wheel.name])
+    assert (state.wheel_dir / "foo" / wheel.name).exists() is not refused

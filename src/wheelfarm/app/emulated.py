@@ -88,6 +88,8 @@ def run_emulated(
             started = time.monotonic()
             create_rootfs(settings.data_dir, arch, progress=lambda line: say(f"{arch}: {line}"))
             say(f"{arch}: root file system ready in {time.monotonic() - started:.0f} s")
+        else:  # installs what this version adds to a root an older one made (seconds)
+            create_rootfs(settings.data_dir, arch, progress=lambda line: say(f"{arch}: {line}"))
         prepared = prepare_root(root)
         marker_distro = root.name.rsplit("-", 1)[0]  # <distro>-<arch>, e.g. bookworm-arm64
         with engine.begin() as connection:

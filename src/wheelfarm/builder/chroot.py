@@ -54,7 +54,8 @@ __all__ = [
 BUILD_AREA = "/build"
 #: The build venv inside the root (its pip, setuptools and wheel are current).
 VENV = "/opt/wheelfarm/venv"
-#: The extra address space a 32-bit guest's emulator needs: its 4 GiB reservation and its own.
+#: The extra address space a 32-bit guest's emulator needs: its 4 GiB reservation and its own
+#: (see :meth:`ChrootIsolation.address_space` for the measurement).
 EMULATOR_ALLOWANCE = 5 << 30
 #: The user and group a build runs as inside the root.
 NOBODY = 65534
@@ -160,9 +161,17 @@ class ChrootIsolation:
     def address_space(self, memory_bytes: int) -> int:
         """The RLIMIT_AS a build limited to ``memory_bytes`` gets (the sandbox asks).
 
-        qemu reserves the whole 4 GiB space of a 32-bit guest up front (and this qemu cannot
-        reserve less), so for one the limit grows by :data:`EMULATOR_ALLOWANCE`: a 32-bit
-        build's processes are bounded by their 4 GiB architecture instead.
+        Why a 32-bit guest gets :data:`EMULATOR_ALLOWANCE` more: on a 64-bit host, qemu-arm
+        reserves the guest's whole 4 GiB address space with one mapping when it starts, and
+        that mapping counts against RLIMIT_AS before the guest allocates a byte. Measured with
+        Debian 12's qemu-arm 7.2 running ``/bin/true`` from the armhf root under ``prlimit
+        --as``: 4,200 MiB or less and qemu never starts (it hangs, it does not fail: a build
+        would sit until its timeout), 4,400 MiB and up it runs; ``QEMU_RESERVED_VA`` does not
+        lower it. qemu-aarch64 reserves nothing of the kind (1 GiB is plenty for ``true``).
+        So for a 32-bit guest the address-space limit cannot bound the guest's memory: its
+        allocations land inside the reservation that is already counted. What bounds each of
+        its processes is its architecture (4 GiB); the 5 GiB added cover the reservation and
+        qemu's own memory (its translation buffers grow with the code run).
         """
         return memory_bytes + EMULATOR_ALLOWANCE if self.emulated_32bit else memory_bytes
 

@@ -42,13 +42,16 @@ class RootBuilder:
 
 def prepare_root(root: Path) -> RootBuilder:
     """Check ``root`` and make it ready to build in; :class:`RootfsError` says why not."""
+    if os.geteuid() != 0:  # first, so that nothing is touched (made, unmounted) without it
+        raise RootfsError(
+            f"building in a root file system needs root (chroot, mounts, namespaces); "
+            f"this is user {os.geteuid()}: run the builder as root"
+        )
     root = root.resolve()
     if not is_ready(root):
         raise RootfsError(
             f"{root} is not a complete root file system (make one with: wheelfarm rootfs create)"
         )
-    if os.geteuid() != 0:
-        raise RootfsError("building in a root file system needs root (chroot and mounts)")
     marker = json.loads((root / MARKER).read_text())
     arch = str(marker.get("arch", ""))
     enable_emulation(arch)

@@ -260,9 +260,8 @@ def run_builder(
     jobs: int | None = None,
 ) -> int:
     """Claim and build until ``stop`` is set (or ``jobs`` jobs were handled); returns the count."""
-    options.workdir.mkdir(parents=True, exist_ok=True)
     if options.rootfs is not None:
-        prepared = prepare_root(options.rootfs)
+        prepared = prepare_root(options.rootfs)  # refuses first, before anything is made
         options = replace(
             options,
             isolation=options.isolation or prepared.isolation,
@@ -274,6 +273,7 @@ def run_builder(
         target, python, system = local_target(), platform.python_version(), platform.platform()
     isolation = _confined(options)
     options = replace(options, isolation=isolation)
+    options.workdir.mkdir(parents=True, exist_ok=True)
     reply = client.hello(
         Hello(
             target=target.name,

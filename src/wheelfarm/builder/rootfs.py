@@ -8,7 +8,9 @@ lives at ``<data_dir>/rootfs/<distro>-<arch>/``.
 Creation is all or nothing. The root is made under a hidden temporary name, its completion
 marker (:data:`MARKER`, which records what it is) is written last, and only then is it renamed
 into place; a root without its marker (killed half-way, damaged) is never used: it is listed as
-broken and :func:`create_rootfs` rebuilds it. The packages come from this machine's own apt
+broken and :func:`create_rootfs` rebuilds it. Interrupted (Ctrl-C: ``KeyboardInterrupt``),
+creation stops mmdebstrap, which runs in its own process group, and removes the half-made root
+before the interruption goes on. The packages come from this machine's own apt
 sources (:func:`apt_sources`), their suites renamed for the distro asked for; if the mirror
 fails, creation is tried once more without the security suite, and the marker records that.
 The host's CA bundle and its system-wide pip configuration (never a user's) are copied in, so
@@ -22,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -43,6 +46,7 @@ from wheelfarm.builder.sources import APT_DIR, apt_sources, config_files
 from wheelfarm.errors import NotFound
 
 __all__ = [
+    "LIBRARIES",
     "MARKER",
     "PACKAGES",
     "RootInfo",
@@ -53,6 +57,7 @@ __all__ = [
     "emulation_problem",
     "is_ready",
     "list_rootfs",
+    "missing_packages",
     "remove_rootfs",
     "rootfs_path",
 ]
@@ -61,8 +66,11 @@ __all__ = [
 MARKER = "etc/wheelfarm-rootfs.json"
 #: What a root holds beyond the apt variant: Python with venv and headers, and a C toolchain.
 PACKAGES = ("python3", "python3-venv", "python3-pip", "python3-dev", "gcc", "libc6-dev")
-#: Extra libraries with headers, so sdists linking them build (the tests link zlib).
-LIBRARIES = ("zlib1g-dev", "libyaml-dev")  # what the default projects link (pyyaml: libyaml)
+#: Extra libraries with headers, so sdists linking them build: the tests link zlib, the default
+#: projects libyaml (pyyaml) and libmemcached (pylibmc, whose wheels then need libmemcached11,
+#: outside Debian's base list: the apt line users see). A ready root lacking one that a newer
+#: wheelfarm added gets it installed by :func:`create_rootfs` (seconds, not a new root).
+LIBRARIES = ("zlib1g-dev", "libyaml-dev", "libmemcached-dev")
 _NAME = re.compile(r"[a-z0-9][a-z0-9.+-]*")
 _PARTIAL = ".partial-"
 
@@ -165,7 +173,9 @@ def create_rootfs(
 ) -> Path:
     """Make the root for ``arch`` and ``distro`` and return its path (at once if it is ready).
 
-    Raises :class:`RootfsError` with a one-line reason, before changing anything, when it
+    A ready root lacking packages this version adds (:func:`missing_packages`) gets them
+    installed; if that fails (offline, not root) ``progress`` says so and the root is used as
+    it is. Raises :class:`RootfsError` with a one-line reason, before changing anything, when it
     cannot: not root, no binfmt_misc or emulator, a tool missing (naming its Debian package);
     and, having removed what it made, when the mirror fails even without the security suite.
     ``apt_dir`` is where the apt sources to fetch from are read (this machine's by default).
@@ -174,6 +184,15 @@ def create_rootfs(
     path = rootfs_path(data_dir, arch, distro)
     arch = debian_arch(arch)
     if is_ready(path):
+        missing = missing_packages(path)
+        if missing:
+            try:
+                if os.geteuid() != 0:
+                    raise RootfsError("installing packages needs root")
+                enable_emulation(arch)
+                _add_packages(path, missing, say)
+            except RootfsError as error:  # still a working root: sdists linking them fail
+                say(f"{path.name} lacks {', '.join(missing)} and keeps lacking them: {error}")
         return path
     _check_can_create(arch)
     enable_emulation(arch)
@@ -206,6 +225,35 @@ def create_rootfs(
         raise
     say(f"{path.name} ready in {time.monotonic() - started:.0f} s")
     return path
+
+
+def missing_packages(path: Path) -> list[str]:
+    """What of :data:`PACKAGES` and :data:`LIBRARIES` the root at ``path`` has not installed."""
+    try:
+        status = (path / "var/lib/dpkg/status").read_text(errors="replace")
+    except OSError:
+        return [*PACKAGES, *LIBRARIES]
+    installed = set()
+    for paragraph in status.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in paragraph.splitlines()
+            if ": " in line and line[0] != " "
+        )
+        if fields.get("Status") == "install ok installed" and "Package" in fields:
+            installed.add(fields["Package"])
+    return [name for name in (*PACKAGES, *LIBRARIES) if name not in installed]
+
+
+def _add_packages(path: Path, names: list[str], say: Progress) -> None:
+    """Install ``names`` into the ready root at ``path`` with its own apt (under emulation)."""
+    say(f"installing {', '.join(names)} into {path.name} (added since it was made)")
+    apt = ["apt-get", "-q", "-y"]
+    _in_root(path, [*apt, "update"])
+    _in_root(path, [*apt, "install", "--no-install-recommends", *names])
+    _in_root(path, [*apt, "clean"])
+    for lists in (path / "var/lib/apt/lists").glob("*_*"):  # as mmdebstrap leaves it: no lists
+        lists.unlink(missing_ok=True)
 
 
 def _check_can_create(arch: str) -> None:
@@ -252,25 +300,56 @@ def _mmdebstrap(partial: Path, arch: str, distro: str, sources: list[str], say: 
         distro, str(partial), *sources,
     ]  # fmt: skip
     say(f"mmdebstrap {distro} {arch} into {partial.name} (a few minutes)")
+    # Its own process group: a Ctrl-C at the terminal reaches us alone, and we stop it in order
+    # (:func:`_stop`) before the half-made root is removed.
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        process_group=0,
     )
     assert process.stdout is not None  # asked for
     errors: list[str] = []  # apt's reasons (the line after "Err:") first, then E: lines
     after_err = False
-    with process.stdout:
-        for line in process.stdout:
-            line = line.rstrip()
-            if line.startswith("I: "):
-                say(line[3:])
-            elif after_err and line.startswith(" "):
-                errors.insert(0, line.strip())
-            elif line.startswith("E: "):
-                errors.append(line)
-            after_err = line.startswith("Err:")
-    if process.wait() != 0:
-        return errors[0] if errors else f"exit status {process.returncode}"
+    try:
+        with process.stdout:
+            for line in process.stdout:
+                line = line.rstrip()
+                if line.startswith("I: "):
+                    say(line[3:])
+                elif after_err and line.startswith(" "):
+                    errors.insert(0, line.strip())
+                elif line.startswith("E: "):
+                    errors.append(line)
+                after_err = line.startswith("Err:")
+        returncode = process.wait()
+    except BaseException:
+        _stop(process)
+        raise
+    if returncode != 0:
+        return errors[0] if errors else f"exit status {returncode}"
     return ""
+
+
+def _stop(process: subprocess.Popen[str], grace: float = 60) -> None:
+    """Stop mmdebstrap and everything it started (its process group), then reap it.
+
+    SIGTERM first: mmdebstrap then unmounts what it mounted in the root and kills its apt and
+    dpkg; after ``grace`` seconds the group is killed. What it still left mounted,
+    :func:`_remove` unmounts before deleting.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # what it started and left behind
 
 
 def _prepare(partial: Path, say: Progress) -> None:
@@ -294,8 +373,9 @@ def _prepare(partial: Path, say: Progress) -> None:
 
 def _in_root(root: Path, command: list[str]) -> None:
     """Run ``command`` as root inside ``root`` (writable); RootfsError with its last line."""
+    environment = {**root_environment(root, "/root"), "DEBIAN_FRONTEND": "noninteractive"}
     done = subprocess.run(
-        root_command(root, command, root_environment(root, "/root"), read_only=False, user=None),
+        root_command(root, command, environment, read_only=False, user=None),
         capture_output=True,
         text=True,
         env={"LANG": "C.UTF-8"},

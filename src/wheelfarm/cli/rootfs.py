@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from rich.markup import escape
@@ -27,6 +28,7 @@ def rootfs_create(ctx: click.Context, arch: str, distro: str) -> None:
 
     Its packages come from this machine's apt sources; emulation is enabled if it must be.
     Does nothing when a complete root is there already; a half-made one is made again.
+    Ctrl-C stops it and removes the half-made root (exit status 130).
     """
     data_dir = settings_of(ctx).data_dir
     with err.status(f"making the {distro} {arch} root") as status:
@@ -35,7 +37,16 @@ def rootfs_create(ctx: click.Context, arch: str, distro: str) -> None:
             err.print(f"  {escape(message)}", highlight=False)
             status.update(escape(message))
 
-        path = create_rootfs(data_dir, arch, distro, progress)
+        try:
+            path = create_rootfs(data_dir, arch, distro, progress)
+        except KeyboardInterrupt:
+            status.stop()
+            err.print(
+                f"interrupted: the half-made {distro} {arch} root was removed",
+                markup=False,
+                highlight=False,
+            )
+            sys.exit(130)
     out.print(f"root file system ready: {path}", markup=False, highlight=False)
     out.print(f"build in it with: wheelfarm builder --rootfs {path} ...", markup=False)
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from wheelfarm.builder.sysdeps import analyse_wheel
 from wheelfarm.errors import WheelfarmError
+from wheelfarm.farm.architecture import check_architecture
 from wheelfarm.farm.dependencies import forget_dependencies, record_dependencies
 from wheelfarm.farm.intake import (
     AcceptedWheel,
@@ -42,9 +43,11 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
     """Validate a wheel built elsewhere like an upload, store it, record it; returns its name.
 
     The release must be live here: the index publishes nothing the upstream does not have.
-    Its target is the one it installs on among ours (else the first of its tags). Its system
-    dependencies are analysed here, against this machine's libraries: those it lacks end up
-    unresolved.
+    Its target is the one it installs on among ours (else the first of its tags). Like an
+    upload, every ELF object in it must be for the machine of each platform its tags claim
+    (:func:`~wheelfarm.farm.architecture.check_architecture`): a wheel tagged
+    ``linux_aarch64`` holding x86_64 code is refused. Its system dependencies are analysed
+    here, against this machine's libraries: those it lacks end up unresolved.
     """
     try:
         name, version, _build, tags = parse_wheel_filename(path.name)
@@ -60,6 +63,10 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
     ).scalar()
     if exists is not None:
         raise ImportRefused(path, "a file with this name is already published")
+    targets = list_targets(connection)
+    target = next(
+        (t.name for t in targets if tags & t.compatible_tags()), str(sorted(map(str, tags))[0])
+    )
     try:
         wheel = inspect_wheel(
             path,
@@ -71,13 +78,11 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
             expected_size=None,
             limits=IntakeLimits(),
         )
+        for platform in sorted({tag.platform for tag in tags}):
+            check_architecture(path, path.name, target, platform)
         stored = store_wheel(path, wheel, wheel_dir / project)
     except IntakeError as error:
         raise ImportRefused(path, error.reason) from error
-    targets = list_targets(connection)
-    target = next(
-        (t.name for t in targets if tags & t.compatible_tags()), str(sorted(map(str, tags))[0])
-    )
     build_id = connection.execute(
         insert(builds)
         .values(
