@@ -271,8 +271,10 @@ def bench(url: str, scratch: str, builders: int, seconds: float, engine: str) ->
         master.join()
     where = f"heartbeats [{engine}] {builders} builders x every {EVERY:.0f} s x {wall:.0f} s"
     latencies = run.latencies
-    print(f"{where}: {len(latencies)} heartbeats, {len(latencies) / wall:.0f}/s, "
-          f"{run.failures} failed")
+    print(
+        f"{where}: {len(latencies)} heartbeats, {len(latencies) / wall:.0f}/s, "
+        f"{run.failures} failed"
+    )
     print(
         f"{where}: heartbeat latency median {statistics.median(latencies) * 1000:.1f} ms, "
         f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms (target < 50 ms)"
@@ -287,9 +289,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--builders", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument(
-        "--engine", choices=("sqlite", "postgresql", "both"), default="sqlite"
-    )
+    parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="sqlite")
     options = parser.parse_args()
     if options.engine in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as scratch:

@@ -102,7 +102,9 @@ def heartbeat(
     presence.readings(builder, health, now)
     if lease.expires is None or lease.expires - now < lease_seconds / 2:
         with engine.begin() as connection:
-            command = renew_lease(connection, build_id, builder, now=now, lease_seconds=lease_seconds)
+            command = renew_lease(
+                connection, build_id, builder, now=now, lease_seconds=lease_seconds
+            )
         presence.forget_renewal(build_id)
         return command
     renewal = Renewal(lease.project, lease.version, lease.target, builder, now + lease_seconds)

@@ -42,9 +42,7 @@ def record_readings(connection: Connection, builder: str, health: Health, *, now
     connection.execute(upsert(connection, builder_readings, row, ["builder"]))
 
 
-def record_all_readings(
-    connection: Connection, latest: Mapping[str, tuple[float, Health]]
-) -> None:
+def record_all_readings(connection: Connection, latest: Mapping[str, tuple[float, Health]]) -> None:
     """Keep each builder's latest readings, ``(received, health)`` by builder, in one statement."""
     if not latest:
         return
