@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -283,6 +284,9 @@ def bench(url: str, scratch: str, builders: int, seconds: float, engine: str) ->
     print(f"{where}: dashboard data during the run {ms(run.dashboard)} (target < 200 ms)")
     print(f"{where}: dashboard data after the run {ms(idle)} (target < 200 ms)")
     print(f"{where}: stored: {stored(url, began)}")
+    print(
+        f"{where}: machine load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 def main() -> None:
