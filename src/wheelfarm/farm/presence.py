@@ -59,7 +59,8 @@ def renew_leases(connection: Connection, renewals: Mapping[int, Renewal]) -> Non
 
     A job that ended, expired or went to another builder since the heartbeat is left alone:
     its ``builder`` or ``state`` no longer match (:func:`~wheelfarm.farm.jobs.expire_leases`
-    clears the builder).
+    clears the builder). Rows are updated in key order, so two writers never wait for each
+    other's rows in opposite orders (a deadlock, on PostgreSQL).
     """
     if not renewals:
         return
@@ -83,7 +84,7 @@ def renew_leases(connection: Connection, renewals: Mapping[int, Renewal]) -> Non
             "r_builder": r.builder,
             "r_expires": r.expires,
         }
-        for r in renewals.values()
+        for r in sorted(renewals.values(), key=lambda r: (r.project, r.version, r.target))
     ]
     connection.execute(statement, rows)
 

@@ -111,7 +111,8 @@ def list_builders(connection: Connection) -> list[BuilderInfo]:
 
 
 def remove_builder(connection: Connection, name: str) -> bool:
-    """Revoke a builder: its token stops working at once."""
+    """Revoke a builder: its token stops working at once here, and within
+    :data:`~wheelfarm.farm.tokens.REFRESH_SECONDS` (2 s) on a running master's builder API."""
     return connection.execute(delete(builders).where(builders.c.name == name)).rowcount > 0
 
 
@@ -148,7 +149,8 @@ def note_seen(connection: Connection, seen: Mapping[str, float]) -> None:
         .where(builders.c.name == bindparam("b_name"))
         .values(last_seen=bindparam("b_seen"))
     )
-    connection.execute(statement, [{"b_name": n, "b_seen": t} for n, t in seen.items()])
+    rows = [{"b_name": name, "b_seen": seen[name]} for name in sorted(seen)]  # in key order
+    connection.execute(statement, rows)
 
 
 def set_command(connection: Connection, name: str, command: str | None) -> bool:
