@@ -9,11 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from tests.farm.conftest import POLICY, Clock
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.farm.api import FarmConfig, create_builder_app
+from wheelfarm.farm.presence import Presence
 from wheelfarm.farm.registry import add_builder, add_target
 from wheelfarm.monitor.admins import add_admin
 from wheelfarm.monitor.routes import MonitorOptions, create_monitor_router
@@ -31,6 +33,11 @@ class Master:
     clock: Clock
     http: httpx.Client
     tree: Path
+    presence: Presence
+
+    def flush(self) -> None:
+        """Write what requests noted (last seen, leases, readings) now, not within a second."""
+        self.presence.flush()
 
     @property
     def url(self) -> str:
@@ -52,15 +59,22 @@ class Master:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
 
-def start_master(
-    engine: Engine, tmp_path: Path, clock: Clock, options: MonitorOptions
-) -> RunningServer:
-    """The index server with the builder API and the monitor's routes, as ``up`` wires them."""
+def monitored_api(engine: Engine, tmp_path: Path, clock: Clock, options: MonitorOptions) -> FastAPI:
+    """The builder API with the monitor's routes, as ``up`` wires them."""
     config = FarmConfig(index_url="http://127.0.0.1:9/simple/", wheel_dir=tmp_path / "wheels")
     api = create_builder_app(engine, config, clock)
     api.include_router(create_monitor_router(engine, options, clock))
+    return api
+
+
+def start_master(
+    engine: Engine, tmp_path: Path, clock: Clock, options: MonitorOptions
+) -> RunningServer:
+    """The index server with the builder API and the monitor's routes."""
     assert options.tree_dir is not None
-    return serve_index_in_thread(options.tree_dir, api=api)
+    return serve_index_in_thread(
+        options.tree_dir, api=monitored_api(engine, tmp_path, clock, options)
+    )
 
 
 @pytest.fixture
@@ -72,9 +86,12 @@ def master(engine: Engine, tmp_path: Path) -> Iterator[Master]:
         admin_token = add_admin(connection, "alice", now=clock())
     tree = tmp_path / "www"
     (tree / "simple").mkdir(parents=True)
-    server = start_master(engine, tmp_path, clock, MonitorOptions(tree_dir=tree))
+    api = monitored_api(engine, tmp_path, clock, MonitorOptions(tree_dir=tree))
+    server = serve_index_in_thread(tree, api=api)
     try:
         with httpx.Client(timeout=30) as http:
-            yield Master(engine, server, builder_token, admin_token, clock, http, tree)
+            yield Master(
+                engine, server, builder_token, admin_token, clock, http, tree, api.state.presence
+            )
     finally:
         server.stop()

@@ -44,6 +44,7 @@ def test_the_dashboard_shows_the_farm_and_updates_live(
     master.hello()
     hot = Health(load=3.5, cpu_temperature=85.0, memory_total=8 << 30, memory_available=6 << 30)
     master.builder().claim(Heartbeat(health=hot.model_copy(update={"clock": master.clock()})))
+    master.flush()  # the readings reach the store, for the sampler
     config = SamplerConfig(tmp_path, tmp_path, tmp_path, min_free_disk=1)
     for minutes in (3, 2, 1):
         sample_once(master.engine, config, master.clock() - 60 * minutes)

@@ -86,6 +86,7 @@ def test_a_heartbeat_with_nonsense_keeps_the_sensible_readings(master: Master) -
         },
     )
     assert answer.status_code == 200, answer.text
+    master.flush()
     with master.engine.connect() as connection:
         _, readings = latest_readings(connection)["pi-1"]
     assert readings == {"load15": 2.5, "memory_available": float(4 << 30), "uptime": 1234.0}
@@ -96,6 +97,7 @@ def test_a_builder_clock_hours_off_is_shown_and_its_lease_still_works(master: Ma
     hours_ahead = master.clock() + 5 * 3600
     reply = master.builder().heartbeat(build, Heartbeat(health=Health(clock=hours_ahead, load=1)))
     assert reply.command == "continue"
+    master.flush()
     with master.engine.connect() as connection:
         received, readings = latest_readings(connection)["pi-1"]
         lease = connection.execute(select(jobs.c.lease_expires)).scalar_one()
@@ -111,6 +113,7 @@ def test_an_idle_builder_sends_its_readings_with_each_claim(master: Master) -> N
     master.hello()
     master.builder().claim(Heartbeat(health=Health(load=0.25, swap_total=0)))
     master.builder().claim()  # an older builder sends none: the last readings stay
+    master.flush()
     with master.engine.connect() as connection:
         _, readings = latest_readings(connection)["pi-1"]
     assert readings == {"load": 0.25, "swap_total": 0.0}

@@ -72,6 +72,7 @@ def _history(master: Master) -> None:
 def test_the_status_counts_queues_and_builders_and_names_none(master: Master) -> None:
     master.hello()
     master.builder().claim(Heartbeat(health=Health(load=1.0)))  # nothing queued yet: idle
+    master.flush()  # the builder's last request and readings reach the store
     _queue(master, 30.0, 600.0)
     _history(master)
     (master.tree / "simple" / "index.html").write_text("x")
@@ -88,6 +89,7 @@ def test_the_status_counts_queues_and_builders_and_names_none(master: Master) ->
 def test_metrics_read_the_store_at_each_scrape(master: Master) -> None:
     master.hello()
     master.builder().claim(Heartbeat(health=Health(load=2.5, clock=master.clock() - 90)))
+    master.flush()
     _queue(master, 30.0)
     _history(master)
     text = httpx.get(master.url + "/metrics", headers=master.admin()).text
@@ -130,6 +132,7 @@ def test_a_paused_farm_hands_out_nothing_until_resumed(master: Master) -> None:
     assert pause.status_code == 200
     claimed = master.builder().claim()
     assert claimed.job is None and claimed.command == "pause"
+    master.flush()
     data = httpx.get(master.url + "/monitor/data.json", headers=master.admin()).json()
     assert data["farm"]["paused"] == "operator" and data["builders"][0]["state"] == "paused"
     httpx.post(master.url + "/monitor/control", json={"action": "resume"}, headers=master.admin())

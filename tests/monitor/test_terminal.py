@@ -18,6 +18,7 @@ from wheelfarm.protocol import Health, Heartbeat
 def test_the_terminal_monitor_lists_builders_and_sends_controls(master: Master) -> None:
     master.hello()
     master.builder().claim(Heartbeat(health=Health(load=1.5, clock=master.clock())))
+    master.flush()
     with master.engine.begin() as connection:
         for minute, load in enumerate((0.5, 1.0, 2.0, 1.5)):
             at = master.clock() - 300 + 60 * minute

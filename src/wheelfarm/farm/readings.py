@@ -4,20 +4,23 @@ A builder sends readings with each heartbeat (during a build) and each claim (be
 Readings the protocol dropped as nonsense are simply absent. The builder's clock becomes its
 offset from the master's (``clock_offset``, seconds, positive when the builder is ahead): leases
 never use the builder's clock, so a builder hours off still builds, and the offset is shown.
-The history of readings is :mod:`wheelfarm.monitor.history`'s.
+The history of readings is :mod:`wheelfarm.monitor.history`'s. The builder API does not write
+readings per request: it notes them, and :mod:`wheelfarm.farm.presence` writes the latest of
+each builder every second with :func:`record_all_readings` (one statement for all of them).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from sqlalchemy import Connection, select
 
 from wheelfarm.protocol import Health
-from wheelfarm.store.dialect import upsert
+from wheelfarm.store.dialect import upsert, upsert_all
 from wheelfarm.store.schema import builder_readings
 
-__all__ = ["latest_readings", "readings_of", "record_readings"]
+__all__ = ["latest_readings", "readings_of", "record_all_readings", "record_readings"]
 
 
 def readings_of(health: Health, *, now: float) -> dict[str, float]:
@@ -37,6 +40,21 @@ def record_readings(connection: Connection, builder: str, health: Health, *, now
         "readings": json.dumps(readings_of(health, now=now), separators=(",", ":")),
     }
     connection.execute(upsert(connection, builder_readings, row, ["builder"]))
+
+
+def record_all_readings(connection: Connection, latest: Mapping[str, tuple[float, Health]]) -> None:
+    """Keep each builder's latest readings, ``(received, health)`` by builder, in one statement."""
+    if not latest:
+        return
+    rows = [
+        {
+            "builder": builder,
+            "received_at": received,
+            "readings": json.dumps(readings_of(health, now=received), separators=(",", ":")),
+        }
+        for builder, (received, health) in latest.items()
+    ]
+    upsert_all(connection, builder_readings, rows, ["builder"])
 
 
 def latest_readings(connection: Connection) -> dict[str, tuple[float, dict[str, float]]]:

@@ -2,15 +2,20 @@
 
 Builder tokens are 256-bit random strings shown once at creation; only their SHA-256 is stored.
 A slow password hash buys nothing for a secret that long, and lookups stay one indexed query.
+The builder API does not look a token up per request: it keeps the whole table of hashes in
+memory and reads it again every few seconds (:mod:`wheelfarm.farm.tokens`), with
+:func:`builder_tokens` and :func:`builder_with_token`; requests note ``last_seen`` for
+:func:`note_seen` to write in batches (:mod:`wheelfarm.farm.presence`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wheelfarm.errors import WheelfarmError
@@ -24,9 +29,12 @@ __all__ = [
     "add_builder",
     "add_target",
     "authenticate",
+    "builder_tokens",
+    "builder_with_token",
     "command_of",
     "list_builders",
     "list_targets",
+    "note_seen",
     "remove_builder",
     "remove_target",
     "set_command",
@@ -103,7 +111,8 @@ def list_builders(connection: Connection) -> list[BuilderInfo]:
 
 
 def remove_builder(connection: Connection, name: str) -> bool:
-    """Revoke a builder: its token stops working at once."""
+    """Revoke a builder: its token stops working at once here, and within
+    :data:`~wheelfarm.farm.tokens.REFRESH_SECONDS` (2 s) on a running master's builder API."""
     return connection.execute(delete(builders).where(builders.c.name == name)).rowcount > 0
 
 
@@ -116,6 +125,32 @@ def authenticate(connection: Connection, token: str, *, now: float) -> str | Non
     if name is not None:
         connection.execute(update(builders).where(builders.c.name == name).values(last_seen=now))
     return name
+
+
+def builder_tokens(connection: Connection) -> dict[str, str]:
+    """Every builder's name by its token's hash: the whole table, for a cache."""
+    rows = connection.execute(select(builders.c.token_hash, builders.c.name))
+    return {row.token_hash: row.name for row in rows}
+
+
+def builder_with_token(connection: Connection, digest: str) -> str | None:
+    """The name of the builder whose token hashes to ``digest`` (None: unknown or revoked)."""
+    return connection.execute(
+        select(builders.c.name).where(builders.c.token_hash == digest)
+    ).scalar()
+
+
+def note_seen(connection: Connection, seen: Mapping[str, float]) -> None:
+    """Set the builders' ``last_seen`` times, all in one statement."""
+    if not seen:
+        return
+    statement = (
+        update(builders)
+        .where(builders.c.name == bindparam("b_name"))
+        .values(last_seen=bindparam("b_seen"))
+    )
+    rows = [{"b_name": name, "b_seen": seen[name]} for name in sorted(seen)]  # in key order
+    connection.execute(statement, rows)
 
 
 def set_command(connection: Connection, name: str, command: str | None) -> bool:

@@ -8,7 +8,7 @@ readings. A handful of queries whatever the number of builders, all on the maste
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -186,6 +186,13 @@ def latest_master(connection: Connection) -> tuple[float | None, dict[str, float
     return (row.at, json.loads(row.readings)) if row else (None, {})
 
 
+def _plain(view: BuilderView | TargetView) -> dict[str, Any]:
+    """A view's fields as a dict, sharing its values: each view is made afresh per call, so
+    nothing needs copying (``dataclasses.asdict`` deep-copied, and took two thirds of the
+    dashboard's data for 1,000 builders: 36 ms of CPU, cProfile)."""
+    return dict(vars(view))
+
+
 def overview(connection: Connection, now: float, limits: Thresholds) -> dict[str, Any]:
     """What the dashboard shows, as JSON-ready values; alerts gathered in one list too."""
     views = builder_views(connection, now, limits)
@@ -206,7 +213,7 @@ def overview(connection: Connection, now: float, limits: Thresholds) -> dict[str
         "now": now,
         "farm": {"paused": paused},
         "master": {"at": at, "readings": master, "alerts": reading_alerts(master, limits)},
-        "builders": [asdict(view) for view in views],
-        "targets": [asdict(queue) for queue in queues],
+        "builders": [_plain(view) for view in views],
+        "targets": [_plain(queue) for queue in queues],
         "alerts": alerts,
     }
