@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, select
 
 from wheelfarm.farm.dependencies import FileDependencies, project_wheel_dependencies
 from wheelfarm.farm.jobs import JobState
@@ -124,11 +124,16 @@ class HeadRow(NamedTuple):
     listed: str | None
     dirty: bool | None
     quarantined: bool  # quarantined upstream (PEP 792): its pages say so and offer no files
+    # PEP 792's marker and reason as the upstream's page last stated them since the project's
+    # latest removal (None: none stated, so active).
+    status_marker: str | None = None
+    status_reason: str | None = None
 
 
 def read_heads(connection: Connection, among: Among) -> list[HeadRow]:
     p, ip = projects.c, index_projects.c
     quarantined = and_(p.live_key > p.removed_key, p.quarantined, p.quarantine_key > p.removed_key)
+    stated = p.status_key > p.removed_key
     statement = (
         select(
             *_naming_columns(),
@@ -138,6 +143,8 @@ def read_heads(connection: Connection, among: Among) -> list[HeadRow]:
             ip.listed,
             ip.dirty,
             quarantined,
+            case((stated, p.status_marker), else_=None),
+            case((stated, p.status_reason), else_=None),
         )
         .select_from(projects.outerjoin(index_projects, ip.name == p.name))
         .where(among(p.name))
