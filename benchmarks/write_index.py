@@ -80,6 +80,7 @@ def fill(engine: Engine, count: int) -> int:
                 module = name.replace("-", "_")
                 rows["projects"].append(
                     (name, KEY, 0, KEY, name, KEY, name, 0, False, f"Summary of {name}", 1, 1, KEY)
+                    + (0, None, None)  # no status marker (PEP 792) read: active
                 )
                 rows["index_projects"].append((name, number + 1, False, f"{name}\n"))
                 for release in range(RELEASES):
