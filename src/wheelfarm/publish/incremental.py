@@ -92,7 +92,9 @@ def publish_dirty(
                     listing_changed |= publication.listed != publication.listing
                 clock.pending = True
                 if listing_changed:
-                    report.add(write_site(tree, load_site(connection), base_url))
+                    report.add(
+                        write_site(tree, load_site(connection, with_unlisted=True), base_url)
+                    )
                     clock.pending, clock.written_at = False, time.time()
             tree.sync()
             with engine.begin() as connection:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, not_, or_, select
 
 from wheelfarm.farm.dependencies import FileDependencies, project_wheel_dependencies
 from wheelfarm.farm.jobs import JobState
@@ -47,6 +47,7 @@ __all__ = [
     "PublishedCounts",
     "ReleaseRow",
     "SkipRow",
+    "UnlistedRow",
     "UpstreamFileRow",
     "WheelRow",
     "chunked",
@@ -60,6 +61,7 @@ __all__ = [
     "read_releases",
     "read_site_serial",
     "read_skips",
+    "read_unlisted",
     "read_upstream_files",
     "read_wheel_dependencies",
     "read_wheels",
@@ -342,6 +344,25 @@ def read_listing(connection: Connection) -> list[ListingRow]:
         .order_by(p.name)
     )
     return _rows(connection, statement, ListingRow)
+
+
+class UnlistedRow(NamedTuple):
+    """A project published once and not live now (deleted, quarantined): its last serial."""
+
+    name: str
+    serial: int
+
+
+def read_unlisted(connection: Connection) -> list[UnlistedRow]:
+    """Every project with a serial that the site does not list: what mirrors must remove."""
+    p, ip = projects.c, index_projects.c
+    statement = (
+        select(ip.name, ip.serial)
+        .select_from(index_projects.outerjoin(projects, p.name == ip.name))
+        .where(or_(p.name.is_(None), not_(project_live_clause())))
+        .order_by(ip.name)
+    )
+    return _rows(connection, statement, UnlistedRow)
 
 
 def read_site_serial(connection: Connection) -> int:

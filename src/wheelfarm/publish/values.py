@@ -160,3 +160,6 @@ class SiteIndex:
     targets: tuple[str, ...]
     counts: dict[str, int] = field(default_factory=dict)  # projects, releases, wheels, built, ...
     target_distros: dict[str, str] = field(default_factory=dict)  # as in ProjectIndex
+    # Projects published once and not listed now (deleted, quarantined), with their serials:
+    # the mirroring API's changelog names them, so a mirror learns they are gone.
+    unlisted: dict[str, int] = field(default_factory=dict)
