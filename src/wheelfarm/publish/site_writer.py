@@ -20,7 +20,7 @@ from wheelfarm.publish.write_report import WriteReport
 
 __all__ = ["UNLISTED", "unlisted_json", "write_home", "write_listings", "write_roots", "write_site"]
 
-UNLISTED = ".wheelfarm-unlisted.json"
+UNLISTED = "unlisted.json"
 """Under the tree's root: ``{name: serial}`` of the projects published once and not listed now,
 read by the mirroring API (:mod:`wheelfarm.web.mirror_api`) for its changelog's removals."""
 

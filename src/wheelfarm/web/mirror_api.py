@@ -14,7 +14,7 @@ because mirrors keep only files whose path starts there.
 
 The changelog is synthesised from the root: one ``update`` row per listed project whose serial
 is above the one asked for, and one ``remove project`` row per project the site no longer lists
-(deleted or quarantined: the publisher writes their serials to ``.wheelfarm-unlisted.json``).
+(deleted or quarantined: the publisher writes their serials to ``unlisted.json``).
 A file removed from a listed project raises that project's serial, so its ``update`` row covers
 it. bandersnatch reads only the names and serials, whatever the action: a row makes it read the
 project again, which drops a removed file from the mirror's simple page; a removed project
@@ -41,7 +41,7 @@ __all__ = [
     "xmlrpc_answer",
 ]
 
-UNLISTED_FILE = ".wheelfarm-unlisted.json"
+UNLISTED_FILE = "unlisted.json"
 """Where under the tree the publisher lists the unlisted projects' serials (the publisher's
 ``site_writer.UNLISTED``: the server imports nothing of the publisher, a test holds them equal)."""
 
