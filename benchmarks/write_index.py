@@ -80,10 +80,10 @@ def fill(engine: Engine, count: int) -> int:
             for number in range(start, min(start + 10_000, count)):
                 name = f"project-{number:06d}"
                 module = name.replace("-", "_")
-                rows["projects"].append(
-                    (name, KEY, 0, KEY, name, KEY, name, 0, False, f"Summary of {name}", 1, 1, KEY)
-                    + (0, None, None)  # no status marker (PEP 792) read: active
-                )
+                summary = f"Summary of {name}"
+                # ... touched_key, then no status marker (PEP 792) read: active
+                project = (name, KEY, 0, KEY, name, KEY, name, 0, False, summary, 1, 1, KEY)
+                rows["projects"].append((*project, 0, None, None))
                 rows["index_projects"].append((name, number + 1, False, f"{name}\n"))
                 for release in range(RELEASES):
                     version = f"{release}.{number % 7}.0"
