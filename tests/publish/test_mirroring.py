@@ -21,6 +21,7 @@ import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -190,7 +191,7 @@ def test_bandersnatch_drops_what_the_index_removed(
     small_index.remove(NAME, "1.0")
     small_index.remove("gone")
     with xmlrpc.client.ServerProxy(f"{small_index.url}/pypi") as proxy:
-        rows = proxy.changelog_since_serial(mirrored_serial)
+        rows: list[list[Any]] = proxy.changelog_since_serial(mirrored_serial)  # type: ignore[assignment]
     assert {(row[0], row[3]) for row in rows} == {(NAME, "update"), ("gone", "remove project")}
 
     second = bandersnatch(mirror_tools, small_index, web.parent)

@@ -87,17 +87,8 @@ def diff_project(ours: ProjectView, theirs: UpstreamProject | None) -> list[Diff
                 theirs=theirs.display_name,
             )
         )
-    if live and _status_text(ours.status_marker, ours.status_reason) != _status_text(
-        theirs.status, theirs.status_reason
-    ):
-        found.append(
-            Difference(
-                DifferenceKind.STATUS,
-                name,
-                ours=_status_text(ours.status_marker, ours.status_reason),
-                theirs=_status_text(theirs.status, theirs.status_reason),
-            )
-        )
+    if live and (status := _status_difference(ours, theirs)) is not None:
+        found.append(status)
     if live and theirs.summary is not None and ours.summary != theirs.summary:
         found.append(
             Difference(DifferenceKind.SUMMARY, name, ours=ours.summary, theirs=theirs.summary)
@@ -161,10 +152,17 @@ def _diff_quarantined(ours: ProjectView, theirs: UpstreamProject) -> list[Differ
                 DifferenceKind.QUARANTINED, ours.name, ours=ours.status.value, theirs=theirs_text
             )
         ]
+    status = _status_difference(ours, theirs)
+    return [] if status is None else [status]
+
+
+def _status_difference(ours: ProjectView, theirs: UpstreamProject) -> Difference | None:
+    """PEP 792's marker (or its reason) as the page states it, when it is not what we hold."""
     ours_text = _status_text(ours.status_marker, ours.status_reason)
+    theirs_text = _status_text(theirs.status, theirs.status_reason)
     if ours_text == theirs_text:
-        return []
-    return [Difference(DifferenceKind.STATUS, ours.name, ours=ours_text, theirs=theirs_text)]
+        return None
+    return Difference(DifferenceKind.STATUS, ours.name, ours=ours_text, theirs=theirs_text)
 
 
 def _status_text(marker: str, reason: str | None) -> str:
