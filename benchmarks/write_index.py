@@ -7,7 +7,9 @@ built job. Then, into a temporary directory:
 1. the first write into an empty tree (every page and .metadata file is created);
 2. a full regeneration (``write --all``) over that tree, as every start of ``wheelfarm up``
    does: every project is loaded and rendered, and only files whose bytes differ are replaced;
-3. one project changed (a yank read from a page), published by the incremental writer.
+3. one project changed (a yank read from a page), published by the incremental writer as
+   ``wheelfarm up``'s publisher runs it (with its clock: the simple root and home page, which
+   sum up every project, follow in its next round, a second later).
 
 Prints one line: the regeneration's rate, the change-to-published latency, and the first
 write's rate.
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from packaging.utils import NormalizedName  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
-from wheelfarm.publish.incremental import publish_dirty  # noqa: E402
+from wheelfarm.publish.incremental import SiteClock, publish_dirty  # noqa: E402
 from wheelfarm.publish.regenerate import write_all  # noqa: E402
 from wheelfarm.publish.tree import Tree  # noqa: E402
 from wheelfarm.store.bulk import insert_rows  # noqa: E402
@@ -78,9 +80,10 @@ def fill(engine: Engine, count: int) -> int:
             for number in range(start, min(start + 10_000, count)):
                 name = f"project-{number:06d}"
                 module = name.replace("-", "_")
-                rows["projects"].append(
-                    (name, KEY, 0, KEY, name, KEY, name, 0, False, f"Summary of {name}", 1, 1, KEY)
-                )
+                summary = f"Summary of {name}"
+                # ... touched_key, then no status marker (PEP 792) read: active
+                project = (name, KEY, 0, KEY, name, KEY, name, 0, False, summary, 1, 1, KEY)
+                rows["projects"].append((*project, 0, None, None))
                 rows["index_projects"].append((name, number + 1, False, f"{name}\n"))
                 for release in range(RELEASES):
                     version = f"{release}.{number % 7}.0"
@@ -158,7 +161,9 @@ def main() -> None:
         changed = time.perf_counter()
         with engine.begin() as connection:
             write_changes(connection, changes)
-        report = publish_dirty(engine, tree, upstream_simple_url=UPSTREAM, base_url="x")
+        report = publish_dirty(
+            engine, tree, upstream_simple_url=UPSTREAM, base_url="x", clock=SiteClock()
+        )
         latency = (time.perf_counter() - changed) * 1000
         assert report.changed == [name], report.changed
         engine.dispose()

@@ -302,12 +302,39 @@ def test_quarantine_hides_and_clearing_restores(up: FakeUpstream, http: httpx.Cl
     assert simple(http, up, "p").json()["versions"] == ["1.0", "2.0"]
 
     up.quarantine_project("p")
-    assert simple(http, up, "p").status_code == 404
+    page = simple(http, up, "p").json()  # PEP 792: the status, and no files
+    assert (page["project-status"], page["files"], page["versions"]) == (
+        {"status": "quarantined"},
+        [],
+        [],
+    )
     assert json_api(http, up, "p").status_code == 404
     last = up.clear_project_quarantine("p")
     page = simple(http, up, "p").json()
     assert (page["versions"], page["meta"]["_last-serial"]) == (["1.0", "2.0"], last)
     assert len(page["files"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "files"),
+    [
+        ("archived", None, ["p-1.0.tar.gz"]),
+        ("deprecated", "use q", ["p-1.0.tar.gz"]),
+        ("active", None, ["p-1.0.tar.gz"]),
+        ("quarantined", "malware", []),  # a quarantined project offers no files
+    ],
+)
+def test_status_markers_show_on_the_simple_page(
+    up: FakeUpstream, http: httpx.Client, status: str, reason: str | None, files: list[str]
+) -> None:
+    up.release("p", "1.0")
+    up.add_file("p", "1.0", "p-1.0.tar.gz")
+    up.set_status("p", status, reason)
+    page = simple(http, up, "p").json()
+    expected = {"status": status} | ({"reason": reason} if reason else {})
+    assert page["project-status"] == expected
+    assert [f["filename"] for f in page["files"]] == files
+    assert page["meta"]["api-version"] == "1.4"
 
 
 def test_non_normalised_names_redirect(up: FakeUpstream, http: httpx.Client) -> None:

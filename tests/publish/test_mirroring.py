@@ -17,9 +17,11 @@ import subprocess
 import sys
 import threading
 import venv
+import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -60,15 +62,23 @@ class SmallIndex:
     def url(self) -> str:
         return self.server.url
 
-    def add(self, version: str) -> None:
+    def add(self, version: str, name: str = NAME) -> None:
         """A release with a real, installable wheel, imported and published."""
-        self.state.release(NAME, version)
-        filename = f"{NAME}-{version}-py3-none-any.whl"
-        members = {f"{NAME}/__init__.py": f"VERSION = {version!r}\n".encode()}  # RECORD: added
+        self.state.release(name, version)
+        filename = f"{name}-{version}-py3-none-any.whl"
+        members = {f"{name}/__init__.py": f"VERSION = {version!r}\n".encode()}  # RECORD: added
         path = self.state.spool / filename
         shutil.move(make_wheel(self.state.spool, filename, members), path)
         with self.state.engine.begin() as connection:
             import_wheel(connection, path, self.state.wheel_dir, now=NOW)
+        self.publish()
+
+    def remove(self, name: str, version: str | None = None) -> None:
+        """The upstream removes a release (or, without a version, the project): published."""
+        self.state.event(name, version, "remove release" if version else "remove project")
+        self.publish()
+
+    def publish(self) -> None:
         publish_dirty(
             self.state.engine, self.state.tree, upstream_simple_url=UPSTREAM, base_url="x"
         )
@@ -159,6 +169,40 @@ def test_bandersnatch_mirrors_the_index_and_pip_installs_from_the_mirror(
     status = json.loads((web.parent / "status").read_text())
     published = json.loads((small_index.state.tree.simple / "index.json").read_bytes())
     assert status == published["meta"]["_last-serial"]
+
+
+def test_bandersnatch_drops_what_the_index_removed(
+    mirror_tools: Path, small_index: SmallIndex, static_server: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A removed release leaves the mirror's simple page at the next run (its project's serial
+    moved); a removed project is named by the changelog as removed (bandersnatch then reads
+    its JSON, gets 404 and skips it: ``mirror`` deletes nothing, see docs/serving.md)."""
+    web, mirror_url = static_server
+    small_index.add("2.0")
+    small_index.add("1.0", name="gone")
+    first = bandersnatch(mirror_tools, small_index, web.parent)
+    assert first.returncode == 0, first.stdout + first.stderr
+    packages = web / "packages"
+    old_wheel = packages / NAME / f"{NAME}-1.0-py3-none-any.whl"
+    gone_wheel = packages / "gone" / "gone-1.0-py3-none-any.whl"
+    assert old_wheel.is_file() and gone_wheel.is_file()
+    mirrored_serial = json.loads((web.parent / "status").read_text())
+
+    small_index.remove(NAME, "1.0")
+    small_index.remove("gone")
+    with xmlrpc.client.ServerProxy(f"{small_index.url}/pypi") as proxy:
+        rows: list[list[Any]] = proxy.changelog_since_serial(mirrored_serial)  # type: ignore[assignment]
+    assert {(row[0], row[3]) for row in rows} == {(NAME, "update"), ("gone", "remove project")}
+
+    second = bandersnatch(mirror_tools, small_index, web.parent)
+    assert second.returncode == 0, second.stdout + second.stderr
+    page = (web / "simple" / NAME / "index.html").read_text()
+    assert f"{NAME}-2.0-py3-none-any.whl" in page and f"{NAME}-1.0-" not in page
+    assert pip_install_from(mirror_url, tmp_path / "pinned", f"{NAME}==2.0")[0] == "2.0"
+
+    # The files stay on disk until ``bandersnatch verify --delete --json-update``, which
+    # refuses a master that is not https (7.1), as this test's loopback server is not.
+    assert old_wheel.is_file()
 
 
 PYPI_SIMPLE_SCRIPT = """

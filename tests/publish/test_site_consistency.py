@@ -96,6 +96,22 @@ def test_the_publisher_coalesces_root_writes_but_never_drops_one(state: State) -
     assert not dirty(state, clock).site  # nothing published since: nothing to write
 
 
+def test_a_lone_change_is_published_before_the_root_catches_up(state: State) -> None:
+    """With up's clock, the round that publishes a project leaves the roots (a pass over every
+    project) to the next round, a second later: the change itself waits for nothing else."""
+    state.release("foo", "1.0")
+    write_all(state.engine, state.tree, upstream_simple_url=UPSTREAM, base_url=BASE)
+    www = state.tree.root
+    clock = SiteClock()  # due at once: nothing was written for a long time
+    state.yank("foo", "1.0", "broken")
+    first = dirty(state, clock)
+    assert first.projects and not first.site
+    assert root_serials(www)["foo"] < page_serial(www, "foo")
+    second = dirty(state, clock)  # the next round, nothing dirty: the roots catch up
+    assert second.site and not second.projects
+    assert root_serials(www)["foo"] == page_serial(www, "foo")
+
+
 def test_the_publisher_refreshes_the_root_within_seconds_by_default() -> None:
     clock = SiteClock()
     assert clock.refresh_seconds <= 5.0

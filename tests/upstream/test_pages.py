@@ -352,7 +352,6 @@ def test_fetch_without_a_json_api_uses_the_page_alone(
     [
         [],  # never created
         ["create", "remove project"],  # deleted
-        ["create", "project quarantined"],  # hidden
     ],
 )
 def test_fetch_of_a_project_the_upstream_does_not_show_is_none(
@@ -361,6 +360,52 @@ def test_fetch_of_a_project_the_upstream_does_not_show_is_none(
     for action in history:
         up.add("Foo", None, action)
     assert pages.fetch(FOO) is None
+
+
+def test_fetch_of_a_quarantined_project_gives_its_status_and_no_files(
+    up: FakeUpstream, pages: PageClient
+) -> None:
+    up.create("Foo")
+    up.add_file("Foo", "1.0", "foo-1.0.tar.gz")
+    up.quarantine_project("Foo")
+    up.set_status("Foo", "quarantined", "malware")
+    project = pages.fetch(FOO)
+    assert project is not None
+    assert (project.status, project.status_reason, project.files) == ("quarantined", "malware", ())
+
+
+@pytest.mark.parametrize(
+    ("stated", "expected"),
+    [
+        (None, ("active", None)),  # no marker: active (PEP 792)
+        ({"status": "archived"}, ("archived", None)),
+        ({"status": "deprecated", "reason": "use bar"}, ("deprecated", "use bar")),
+        ({"status": "active", "reason": ""}, ("active", None)),  # an empty reason is none
+        ({"status": "sunset"}, ("active", None)),  # a marker we cannot honour: active
+        ({"reason": "no marker"}, ("active", "no marker")),  # the default marker, with reason
+    ],
+)
+def test_project_status_is_read_from_the_page(
+    stated: dict[str, str] | None, expected: tuple[str, str | None]
+) -> None:
+    page: dict[str, object] = {"name": "foo", "files": []}
+    if stated is not None:
+        page["project-status"] = stated
+    project = parse_project("u", page, 1, None)
+    assert (project.status, project.status_reason) == expected
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [
+        "archived",  # not an object
+        {"status": 3},  # not a string
+        {"status": "archived", "reason": 5},  # a reason that is not text
+    ],
+)
+def test_a_malformed_project_status_refuses_the_page(stated: object) -> None:
+    with pytest.raises(MalformedResponse, match="project-status"):
+        parse_project("u", {"name": "foo", "files": [], "project-status": stated}, 1, None)
 
 
 @pytest.mark.parametrize("kind", ["ratelimit", "http500"])

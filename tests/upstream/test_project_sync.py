@@ -144,3 +144,68 @@ def test_a_yanked_release_without_files_stays_yanked(
     (result,) = follower.sync_projects(["foo"])  # the page cannot show a yank without files
     assert result.differences == []
     assert view(follower, "foo").releases["1.0"].yanked
+
+
+def test_sync_follows_the_status_marker_as_the_page_changes_it(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    follower.sync_projects(["foo"])
+    assert (view(follower, "foo").status_marker, view(follower, "foo").status_reason) == (
+        "active",
+        None,
+    )
+    steps = [
+        ("archived", None),
+        ("deprecated", "use bar"),
+        ("active", None),  # lifted
+    ]
+    for marker, reason in steps:
+        upstream.set_status("foo", marker, reason)
+        (result,) = follower.sync_projects(["foo"])
+        assert kinds(result.differences) == [DifferenceKind.STATUS]
+        project = view(follower, "foo")
+        assert (project.status_marker, project.status_reason) == (marker, reason)
+        assert files_of(follower, "foo") == {"1.0": ["foo-1.0.tar.gz"]}  # files stay offered
+    (again,) = follower.sync_projects(["foo"])
+    assert again.differences == []
+
+
+def test_a_page_that_says_quarantined_hides_the_project_and_lifting_it_restores_it(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    follower.sync_projects(["foo"])
+    upstream.set_status("foo", "quarantined", "malware")  # no event: only the page says so
+    (result,) = follower.sync_projects(["foo"])
+    assert kinds(result.differences) == [DifferenceKind.QUARANTINED]
+    project = view(follower, "foo")
+    assert (project.status, project.status_marker, project.status_reason) == (
+        ProjectStatus.QUARANTINED,
+        "quarantined",
+        "malware",
+    )
+    (again,) = follower.sync_projects(["foo"])
+    assert again.differences == []  # its page lists no files: that removes none of ours
+    upstream.set_status("foo", "active")
+    (lifted,) = follower.sync_projects(["foo"])
+    assert kinds(lifted.differences) == [  # a quarantined project shows us nothing
+        DifferenceKind.FILE_MISSING,
+        DifferenceKind.PROJECT_MISSING,
+        DifferenceKind.RELEASE_MISSING,
+    ]
+    assert view(follower, "foo").status is ProjectStatus.LIVE
+    assert files_of(follower, "foo") == {"1.0": ["foo-1.0.tar.gz"]}
+
+
+def test_a_project_first_seen_quarantined_is_held_quarantined(
+    upstream: FakeUpstream, follower: Follower
+) -> None:
+    upstream.create("foo")
+    upstream.add_file("foo", "1.0", "foo-1.0.tar.gz")
+    upstream.quarantine_project("foo")
+    (result,) = follower.sync_projects(["foo"])
+    assert kinds(result.differences) == [DifferenceKind.QUARANTINED]
+    assert view(follower, "foo").status is ProjectStatus.QUARANTINED

@@ -14,7 +14,15 @@ import orjson
 import pytest
 
 from tests.publish.servers import BIG_PROJECT_JSON, BIG_SERIAL, WHEEL, WHEEL_BYTES
-from wheelfarm.web.mirror_api import changelog_rows, json_api, project_serials, xmlrpc_answer
+from wheelfarm.publish.site_writer import UNLISTED
+from wheelfarm.web.mirror_api import (
+    UNLISTED_FILE,
+    changelog_rows,
+    json_api,
+    project_serials,
+    unlisted_serials,
+    xmlrpc_answer,
+)
 
 ROOT = orjson.dumps(
     {
@@ -121,6 +129,23 @@ def test_project_serials_read_the_root() -> None:
 )
 def test_changelog_rows_after_a_serial(since: int, expected: list[list[object]]) -> None:
     assert changelog_rows(project_serials(ROOT)[1], since, 7) == expected
+
+
+def test_changelog_rows_name_the_projects_no_longer_listed_as_removed() -> None:
+    unlisted = unlisted_serials(orjson.dumps({"gone": 6, "older": 2}))
+    assert changelog_rows(project_serials(ROOT)[1], 3, 7, unlisted) == [
+        ["Foo.Bar", "", 7, "update", 4],
+        ["gone", "", 7, "remove project", 6],
+        ["baz", "", 7, "update", 9],
+    ]
+    body = xmlrpc.client.dumps((0,), "changelog_since_serial").encode()
+    (rows,), _ = xmlrpc.client.loads(xmlrpc_answer(body, ROOT, 7, orjson.dumps({"gone": 6})))
+    assert ["gone", "", 7, "remove project", 6] in list(rows)  # type: ignore[arg-type]
+    assert unlisted_serials(None) == {}  # a tree written before the file existed
+
+
+def test_the_server_reads_the_file_the_publisher_writes() -> None:
+    assert UNLISTED_FILE == UNLISTED
 
 
 def test_xmlrpc_methods() -> None:

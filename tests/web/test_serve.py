@@ -16,7 +16,6 @@ import sys
 import time
 from email.utils import formatdate
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -39,6 +38,7 @@ from tests.publish.servers import (
 )
 from wheelfarm.cli.main import main
 from wheelfarm.errors import ConfigError
+from wheelfarm.farm.api_docs import add_offline_docs
 from wheelfarm.web.index_app import ACCESS_LOGGER
 from wheelfarm.web.negotiation import HTML, JSON, V1_HTML, negotiate
 from wheelfarm.web.runner import serve_index_in_thread as serve
@@ -339,26 +339,25 @@ def test_every_response_carries_the_security_headers_once(
 
 
 def test_the_api_docs_page_loads_only_what_its_policy_allows(tmp_path: Path) -> None:
-    """FastAPI's /docs page: its scripts and styles come from origins its policy names, and its
-    one inline script is allowed; the site's policy would have blocked all of them."""
-    server = serve(write_tree(tmp_path), api=FastAPI())
+    """The /docs page (Swagger UI): every script and style sheet it names is served here, it
+    has no inline script or style, and its policy allows this origin only."""
+    api = FastAPI(docs_url=None, redoc_url=None)
+    add_offline_docs(api)
+    server = serve(write_tree(tmp_path), api=api)
     try:
         response = httpx.get(server.url + "/docs")
+        page = response.text
+        assets = re.findall(r'<(?:script src|link rel="stylesheet" href)="([^"]+)"', page)
+        served = {url: httpx.get(server.url + url) for url in assets}
     finally:
         server.stop()
-    policy = dict(
-        part.strip().split(" ", 1)
-        for part in response.headers["content-security-policy"].split(";")
-    )
     assert response.headers["content-security-policy"] == DOCS_POLICY
-    page = response.text
-    scripts = re.findall(r'<script src="([^"]+)"', page)
-    styles = re.findall(r'<link type="text/css" rel="stylesheet" href="([^"]+)"', page)
-    assert scripts and styles and "<script>" in page
-    for url, directive in [(u, "script-src") for u in scripts] + [(u, "style-src") for u in styles]:
-        parts = urlsplit(url)
-        assert f"{parts.scheme}://{parts.netloc}" in policy[directive].split(), (url, directive)
-    assert "'unsafe-inline'" in policy["script-src"].split()
+    policy = dict(part.strip().split(" ", 1) for part in DOCS_POLICY.split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert "<script>" not in page and "<style" not in page and " style=" not in page
+    assert len(assets) == 3  # Swagger UI's style sheet and script, and the script starting it
+    for url, answer in served.items():
+        assert url.startswith("/") and answer.status_code == 200, url
 
 
 # --- path safety ----------------------------------------------------------------------------------

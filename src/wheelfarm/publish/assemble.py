@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 from wheelfarm.farm.dependencies import FileDependencies
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.names import SDIST_SUFFIXES
-from wheelfarm.publish.publication import Publication
+from wheelfarm.publish.publication import Publication, Quarantine
 from wheelfarm.publish.queries import (
     BuildRow,
     HeadRow,
@@ -254,8 +254,15 @@ class Parts:
         serial = int(head.serial or 0)
         project = None
         quarantine = None
+        marker, reason = head.status_marker or "active", head.status_reason
         if head.quarantined:
-            quarantine = (display_name(head._asdict()), f"{upstream_url}/{name}/")
+            quarantine = Quarantine(
+                display_name(head._asdict()),
+                f"{upstream_url}/{name}/",
+                reason if marker == "quarantined" else None,
+            )
+        if marker == "quarantined":  # its page said so, an event lifted it since: active
+            marker, reason = "active", None
         if name in self.live:
             project = ProjectIndex(
                 name,
@@ -266,6 +273,8 @@ class Parts:
                 target_names,
                 self._visible_releases(name),
                 target_distros,
+                marker,
+                reason if marker != "active" else None,
             )
         return Publication(
             name,

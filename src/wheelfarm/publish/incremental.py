@@ -7,7 +7,10 @@ so a change that lands while its project is written is written again by the next
 The simple root lists each project's serial and the home page counts every wheel, so both are
 rewritten whenever a project was published: at once by ``wheelfarm write``; by ``up``'s
 publisher at most every :attr:`SiteClock.refresh_seconds` (5 s), which coalesces a busy farm's
-changes while keeping the root within a few seconds of the project pages.
+changes while keeping the root within a few seconds of the project pages. With such a clock the
+roots are also never written in the round that made them stale, only from the next round on
+(a second later): rewriting them reads every live project and counts every wheel (0.4 s at
+20,000 projects, measured), which a lone change's own round should not wait for.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def publish_dirty(
     """
     report = WriteReport()
     clock = clock if clock is not None else SiteClock(refresh_seconds=0.0)
+    stale_before = clock.pending or not clock.refresh_seconds
     failures = failures if failures is not None else PublishFailures()
     with tree.lock():
         while True:
@@ -92,7 +96,9 @@ def publish_dirty(
                     listing_changed |= publication.listed != publication.listing
                 clock.pending = True
                 if listing_changed:
-                    report.add(write_site(tree, load_site(connection), base_url))
+                    report.add(
+                        write_site(tree, load_site(connection, with_unlisted=True), base_url)
+                    )
                     clock.pending, clock.written_at = False, time.time()
             tree.sync()
             with engine.begin() as connection:
@@ -103,7 +109,7 @@ def publish_dirty(
             if len(found) < limit + len(waiting):
                 break
         now = time.time()
-        if clock.due(now):
+        if stale_before and clock.due(now):
             with engine.connect() as connection:
                 report.add(write_roots(tree, load_site(connection)))
             tree.sync()

@@ -31,6 +31,7 @@ from wheelfarm.publish.queries import (
     read_releases,
     read_site_serial,
     read_skips,
+    read_unlisted,
     read_upstream_files,
     read_wheel_dependencies,
     read_wheels,
@@ -181,19 +182,26 @@ def _heads(connection: Connection, wanted: set[str], among: Among) -> dict[str, 
     return heads
 
 
-def load_site(connection: Connection, *, published: PublishedCounts | None = None) -> SiteIndex:
+def load_site(
+    connection: Connection,
+    *,
+    published: PublishedCounts | None = None,
+    with_unlisted: bool = False,
+) -> SiteIndex:
     """The whole index in brief: live projects (sorted by name), targets, counts.
 
     ``published``: what a full regeneration just published, which saves counting it again over
-    every wheel in the store.
+    every wheel in the store. ``with_unlisted``: also the projects no longer listed (what the
+    listings' writer needs, and the simple root and home page do not).
     """
-    site = load_listing(connection)
+    site = load_listing(connection, with_unlisted=with_unlisted)
     site.counts = site_counts(connection, site, published)
     return site
 
 
-def load_listing(connection: Connection) -> SiteIndex:
-    """The index without its counts: what every site-wide page but the home page shows."""
+def load_listing(connection: Connection, *, with_unlisted: bool = True) -> SiteIndex:
+    """The index without its counts: what every site-wide page but the home page shows
+    (``with_unlisted``: and the projects it no longer lists, one more pass over the store)."""
     listed = tuple(
         SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
         for row in read_listing(connection)
@@ -204,6 +212,11 @@ def load_listing(connection: Connection) -> SiteIndex:
         projects=listed,
         targets=target_names_of(connection),
         target_distros=target_distros_of(connection),
+        unlisted={
+            row.name: int(row.serial)
+            for row in (read_unlisted(connection) if with_unlisted else ())
+            if publishable_name(row.name)
+        },
     )
 
 

@@ -306,6 +306,25 @@ def _links_section(project: ProjectIndex, name: str) -> str:
     )
 
 
+# PEP 792's markers as people read them; "active" says nothing.
+_STATUS_NOTICES = {
+    "archived": "Archived: the project expects no more releases.",
+    "deprecated": "Deprecated: the project is obsolete, perhaps superseded by another.",
+}
+
+
+def _status_notice(project: ProjectIndex) -> str:
+    """The upstream's status marker (PEP 792), when it is one people should heed."""
+    notice = _STATUS_NOTICES.get(project.status)
+    if notice is None:
+        return ""
+    reason = f" {h(project.status_reason)}" if project.status_reason else ""
+    return (
+        f'<p class="status-notice" role="note" data-project-status="{h(project.status)}">'
+        f"<strong>{notice}</strong>{reason}</p>\n"
+    )
+
+
 def path_html(path: str) -> str:
     """A path built from quoted segments, escaped for HTML all the same."""
     return h(path)
@@ -341,6 +360,7 @@ def render_project_page(project: ProjectIndex) -> bytes:
         f'<article class="project" data-project="{h(project.name)}">\n'
         f'<header class="project-header">\n<h1 id="project-name">{display}</h1>\n',
         f'<p class="summary">{summary}</p>\n' if summary else "",
+        _status_notice(project),
         "</header>\n",
         _install_section(project),
         _releases_section(project),

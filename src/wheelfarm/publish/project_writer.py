@@ -64,12 +64,12 @@ def _take_down(tree: Tree, publication: Publication, report: WriteReport) -> Non
         tree.simple / name / "index.html",
         tree.simple / name / "index.json",
     )
-    if publication.quarantine is not None:
-        display, tracks = publication.quarantine
-        serial = publication.serial
-        html = simple.quarantined_html(name, display, serial, tracks)
+    quarantine = publication.quarantine
+    if quarantine is not None:
+        html = simple.quarantined_html(name, publication.serial, quarantine)
         report.written += tree.put(simple_pages[0], html)
-        report.written += tree.put(simple_pages[1], simple.quarantined_json(name, serial, tracks))
+        json = simple.quarantined_json(name, publication.serial, quarantine)
+        report.written += tree.put(simple_pages[1], json)
         simple_pages = ()
     for path in (
         *simple_pages,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from wheelfarm.publish.values import ProjectIndex
 
-__all__ = ["Publication", "listing_of", "publishable_name"]
+__all__ = ["Publication", "Quarantine", "listing_of", "publishable_name"]
 
 # A normalised name that is safe as a path component and a URL segment. Anything else (the
 # upstream is trusted to refuse such names, but is not relied on) is never published.
@@ -23,6 +23,15 @@ _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 def publishable_name(name: str) -> bool:
     """Whether ``name`` is a normalised project name we can use as a path and URL segment."""
     return len(name) <= 255 and _NAME.fullmatch(name) is not None
+
+
+@dataclass(slots=True)
+class Quarantine:
+    """What a quarantined project's simple pages still say (PEP 792): no files, only that."""
+
+    display_name: str
+    tracks: str  # the project's simple page on the upstream (PEP 708)
+    reason: str | None  # the upstream's reason, when its page gives one
 
 
 @dataclass(slots=True)
@@ -36,7 +45,7 @@ class Publication:
     withdrawn: tuple[str, ...]  # our wheels whose release (or project) is no longer visible
     logs: tuple[int, ...]  # builds of this project that have a log
     dirty: bool = True  # marked changed, or never recorded as written
-    quarantine: tuple[str, str] | None = None  # quarantined: (display name, upstream simple page)
+    quarantine: Quarantine | None = None  # quarantined upstream: what its pages still say
 
     @property
     def to_record(self) -> bool:

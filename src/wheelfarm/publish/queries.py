@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, not_, or_, select
 
 from wheelfarm.farm.dependencies import FileDependencies, project_wheel_dependencies
 from wheelfarm.farm.jobs import JobState
@@ -47,6 +47,7 @@ __all__ = [
     "PublishedCounts",
     "ReleaseRow",
     "SkipRow",
+    "UnlistedRow",
     "UpstreamFileRow",
     "WheelRow",
     "chunked",
@@ -60,6 +61,7 @@ __all__ = [
     "read_releases",
     "read_site_serial",
     "read_skips",
+    "read_unlisted",
     "read_upstream_files",
     "read_wheel_dependencies",
     "read_wheels",
@@ -124,11 +126,16 @@ class HeadRow(NamedTuple):
     listed: str | None
     dirty: bool | None
     quarantined: bool  # quarantined upstream (PEP 792): its pages say so and offer no files
+    # PEP 792's marker and reason as the upstream's page last stated them since the project's
+    # latest removal (None: none stated, so active).
+    status_marker: str | None = None
+    status_reason: str | None = None
 
 
 def read_heads(connection: Connection, among: Among) -> list[HeadRow]:
     p, ip = projects.c, index_projects.c
     quarantined = and_(p.live_key > p.removed_key, p.quarantined, p.quarantine_key > p.removed_key)
+    stated = p.status_key > p.removed_key
     statement = (
         select(
             *_naming_columns(),
@@ -138,6 +145,8 @@ def read_heads(connection: Connection, among: Among) -> list[HeadRow]:
             ip.listed,
             ip.dirty,
             quarantined,
+            case((stated, p.status_marker), else_=None),
+            case((stated, p.status_reason), else_=None),
         )
         .select_from(projects.outerjoin(index_projects, ip.name == p.name))
         .where(among(p.name))
@@ -335,6 +344,25 @@ def read_listing(connection: Connection) -> list[ListingRow]:
         .order_by(p.name)
     )
     return _rows(connection, statement, ListingRow)
+
+
+class UnlistedRow(NamedTuple):
+    """A project published once and not live now (deleted, quarantined): its last serial."""
+
+    name: str
+    serial: int
+
+
+def read_unlisted(connection: Connection) -> list[UnlistedRow]:
+    """Every project with a serial that the site does not list: what mirrors must remove."""
+    p, ip = projects.c, index_projects.c
+    statement = (
+        select(ip.name, ip.serial)
+        .select_from(index_projects.outerjoin(projects, p.name == ip.name))
+        .where(or_(p.name.is_(None), not_(project_live_clause())))
+        .order_by(ip.name)
+    )
+    return _rows(connection, statement, UnlistedRow)
 
 
 def read_site_serial(connection: Connection) -> int:

@@ -4,8 +4,9 @@ Version 1.1 adds PEP 700's ``versions``, ``size`` and ``upload-time`` to the JSO
 PEP 708's ``tracks`` (the upstream project's simple page, as ``meta.tracks`` and a
 ``pypi:tracks`` meta tag); 1.3 PEP 740's ``provenance`` (``null`` for every file: we build the
 wheels, no attestation is published; the HTML form then has no ``data-provenance``); 1.4
-PEP 792's project status (``project-status`` and the ``pypi:project-status`` meta tag):
-``active``, or ``quarantined`` (mirrored from the upstream) with no files at all. Each
+PEP 792's project status (``project-status`` with its ``reason``, and the
+``pypi:project-status`` and ``pypi:project-status-reason`` meta tags): ``active``, or what the
+upstream's page states (``archived``, ``deprecated``; ``quarantined`` with no files at all). Each
 file links to ``/files/<project>/<filename>#sha256=...``; its METADATA is announced for PEP 658
 (``data-core-metadata``, and the older ``data-dist-info-metadata`` that PEP 714 keeps for
 clients that predate the rename). Our serial is ``meta._last-serial`` in JSON and an
@@ -25,6 +26,7 @@ from urllib.parse import quote
 import orjson
 
 from wheelfarm.publish.html import h
+from wheelfarm.publish.publication import Quarantine
 from wheelfarm.publish.values import ProjectIndex, SiteIndex
 
 __all__ = [
@@ -65,12 +67,19 @@ def _head(title: str, serial: int, meta: str = "") -> list[str]:
     ]
 
 
-def _project_meta(status: str, tracks: str) -> str:
-    """PEP 792's status and PEP 708's tracks, as the HTML form carries them."""
+def _project_meta(status: str, reason: str | None, tracks: str) -> str:
+    """PEP 792's status (and reason) and PEP 708's tracks, as the HTML form carries them."""
+    said = f'<meta name="pypi:project-status-reason" content="{h(reason)}">\n' if reason else ""
     return (
-        f'<meta name="pypi:project-status" content="{status}">\n'
+        f'<meta name="pypi:project-status" content="{h(status)}">\n'
+        f"{said}"
         f'<meta name="pypi:tracks" content="{h(tracks)}">\n'
     )
+
+
+def _project_status(status: str, reason: str | None) -> dict[str, str]:
+    """PEP 792's ``project-status`` object: the marker, and the reason when there is one."""
+    return {"status": status, "reason": reason} if reason else {"status": status}
 
 
 def root_html(site: SiteIndex) -> bytes:
@@ -106,7 +115,8 @@ def _yank_attribute(yanked: bool, reason: str | None) -> str:
 def project_html(project: ProjectIndex) -> bytes:
     """One project's files, each with its hash, Requires-Python, yank and metadata hash."""
     title = f"Links for {project.display_name}"
-    parts = _head(title, project.serial, _project_meta("active", project.upstream_url))
+    meta = _project_meta(project.status, project.status_reason, project.upstream_url)
+    parts = _head(title, project.serial, meta)
     parts.append(f"<h1>{h(title)}</h1>\n")
     for release in project.releases:
         yank = _yank_attribute(release.yanked, release.yanked_reason)
@@ -168,28 +178,30 @@ def project_json(project: ProjectIndex) -> bytes:
                 "tracks": [project.upstream_url],
             },
             "name": project.name,
-            "project-status": {"status": "active"},
+            "project-status": _project_status(project.status, project.status_reason),
             "versions": versions[::-1],  # oldest first, as the releases are newest first
             "files": entries,
         }
     )
 
 
-def quarantined_html(name: str, display_name: str, serial: int, tracks: str) -> bytes:
+def quarantined_html(name: str, serial: int, quarantine: Quarantine) -> bytes:
     """A quarantined project's page (PEP 792): its status, and no files to install."""
-    title = f"Links for {display_name}"
-    parts = _head(title, serial, _project_meta("quarantined", tracks))
+    title = f"Links for {quarantine.display_name}"
+    meta = _project_meta("quarantined", quarantine.reason, quarantine.tracks)
+    parts = _head(title, serial, meta)
     parts.append(f"<h1>{h(title)}</h1>\n</body>\n</html>\n")
     return "".join(parts).encode()
 
 
-def quarantined_json(name: str, serial: int, tracks: str) -> bytes:
+def quarantined_json(name: str, serial: int, quarantine: Quarantine) -> bytes:
     """The JSON form of :func:`quarantined_html`."""
+    tracks = quarantine.tracks
     return _dump(
         {
             "meta": {"api-version": API_VERSION, "_last-serial": serial, "tracks": [tracks]},
             "name": name,
-            "project-status": {"status": "quarantined"},
+            "project-status": _project_status("quarantined", quarantine.reason),
             "versions": [],
             "files": [],
         }

@@ -10,13 +10,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
+
 from wheelfarm.publish import simple, site_pages
 from wheelfarm.publish.existing import entries
 from wheelfarm.publish.tree import Tree
 from wheelfarm.publish.values import SiteIndex
 from wheelfarm.publish.write_report import WriteReport
 
-__all__ = ["write_home", "write_listings", "write_roots", "write_site"]
+__all__ = ["UNLISTED", "unlisted_json", "write_home", "write_listings", "write_roots", "write_site"]
+
+UNLISTED = "unlisted.json"
+"""Under the tree's root: ``{name: serial}`` of the projects published once and not listed now,
+read by the mirroring API (:mod:`wheelfarm.web.mirror_api`) for its changelog's removals."""
 
 _SITEMAP_PART = re.compile(r"sitemap-[0-9]+\.xml")
 
@@ -44,6 +50,11 @@ def write_roots(tree: Tree, site: SiteIndex) -> WriteReport:
     return report
 
 
+def unlisted_json(site: SiteIndex) -> bytes:
+    """The projects the site no longer lists, with their serials (see :data:`UNLISTED`)."""
+    return orjson.dumps(site.unlisted, option=orjson.OPT_SORT_KEYS)
+
+
 def write_listings(tree: Tree, site: SiteIndex, base_url: str) -> WriteReport:
     """Every site-wide file but the home page: these need the project list, not the counts."""
     report = WriteReport(site=True)
@@ -53,6 +64,7 @@ def write_listings(tree: Tree, site: SiteIndex, base_url: str) -> WriteReport:
         (tree.root / "search" / "index.html", site_pages.render_search_page(site)),
         (tree.root / "packages.json", site_pages.render_packages_json(site)),
         (tree.root / "404.html", site_pages.render_not_found()),
+        (tree.root / UNLISTED, unlisted_json(site)),
     ]
     sitemaps = site_pages.render_sitemap(site, base_url)
     outputs.extend((tree.root / name, data) for name, data in sitemaps.items())

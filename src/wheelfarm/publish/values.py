@@ -123,6 +123,10 @@ class ProjectIndex:
     # The distro of each target that has one (shared by every project of a load): what the
     # pages put into words beside the target's name.
     target_distros: dict[str, str] = field(default_factory=dict)
+    # PEP 792's status marker, mirrored from the upstream's page: "active", "archived" or
+    # "deprecated" (a quarantined project has no ProjectIndex: it offers nothing), and its reason.
+    status: str = "active"
+    status_reason: str | None = None
 
     @property
     def upstream_project_url(self) -> str:
@@ -156,3 +160,6 @@ class SiteIndex:
     targets: tuple[str, ...]
     counts: dict[str, int] = field(default_factory=dict)  # projects, releases, wheels, built, ...
     target_distros: dict[str, str] = field(default_factory=dict)  # as in ProjectIndex
+    # Projects published once and not listed now (deleted, quarantined), with their serials:
+    # the mirroring API's changelog names them, so a mirror learns they are gone.
+    unlisted: dict[str, int] = field(default_factory=dict)

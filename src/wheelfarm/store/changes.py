@@ -50,6 +50,9 @@ class ProjectChange:
     last_serial: int = 0
     synced_serial: int = 0
     touched_key: int = 0
+    status_key: int = 0
+    status_marker: str | None = None
+    status_reason: str | None = None
 
     def assert_live(self, key: int, spelling: str) -> None:
         """Something of this project exists as of ``key`` (under that spelling of its name)."""
@@ -66,6 +69,11 @@ class ProjectChange:
     def set_quarantine(self, key: int, quarantined: bool) -> None:
         if key > self.quarantine_key:
             self.quarantine_key, self.quarantined = key, quarantined
+
+    def set_status(self, key: int, marker: str, reason: str | None) -> None:
+        """PEP 792's status marker (and its reason) as a page read at ``key`` states it."""
+        if key > self.status_key:
+            self.status_key, self.status_marker, self.status_reason = key, marker, reason
 
 
 @dataclass(slots=True)
@@ -198,6 +206,8 @@ def _merge_rule(table: Table, excluded: Any, name: str) -> ColumnElement[Any]:
         return _latest(table, excluded, "yank_key", name)
     if name == "quarantined":
         return _latest(table, excluded, "quarantine_key", name)
+    if name in ("status_marker", "status_reason"):
+        return _latest(table, excluded, "status_key", name)
     return _kept(table, excluded, name)
 
 

@@ -95,6 +95,11 @@ projects = Table(
     _key("last_serial"),
     _key("synced_serial"),
     _key("touched_key"),
+    # PEP 792's status marker as the upstream's page states it (NULL: never read, so active),
+    # with its reason; both follow ``status_key``, the page read that set them.
+    _key("status_key"),
+    Column("status_marker", String(32)),
+    Column("status_reason", Text),
 )
 
 releases = Table(

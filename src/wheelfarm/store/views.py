@@ -28,6 +28,7 @@ __all__ = [
     "count_store",
     "live_project_names",
     "read_project",
+    "status_marker",
 ]
 
 Row = RowMapping
@@ -76,6 +77,13 @@ class ProjectView:
     synced_serial: int = 0
     touched_key: int = 0
     releases: dict[str, ReleaseView] = field(default_factory=dict)
+    # PEP 792's marker as the upstream's page last stated it ("active" when it never did, or
+    # did so before the project's latest removal), and its reason.
+    status_marker: str = "active"
+    status_reason: str | None = None
+    # The keys of the registers only page reads and quarantine events set (see diff.changes_for).
+    status_key: int = 0
+    quarantine_key: int = 0
 
 
 def _project_status(project: Row) -> ProjectStatus:
@@ -84,6 +92,13 @@ def _project_status(project: Row) -> ProjectStatus:
     if project["quarantined"] and project["quarantine_key"] > project["removed_key"]:
         return ProjectStatus.QUARANTINED
     return ProjectStatus.LIVE
+
+
+def status_marker(project: RowMapping | Mapping[str, Any]) -> tuple[str, str | None]:
+    """PEP 792's marker and reason: the page's, unless set before the latest removal."""
+    if project["status_marker"] and project["status_key"] > project["removed_key"]:
+        return str(project["status_marker"]), project["status_reason"]
+    return "active", None
 
 
 def _release_visible(release: Row, project: Row) -> bool:
@@ -119,6 +134,7 @@ def read_project(connection: Connection, name: NormalizedName) -> ProjectView:
     if project is None:
         return ProjectView(name, name, None, ProjectStatus.UNKNOWN)
     status = _project_status(project)
+    marker, reason = status_marker(project)
     view = ProjectView(
         name=name,
         display_name=display_name(project),
@@ -127,6 +143,10 @@ def read_project(connection: Connection, name: NormalizedName) -> ProjectView:
         last_serial=project["last_serial"],
         synced_serial=project["synced_serial"],
         touched_key=project["touched_key"],
+        status_marker=marker,
+        status_reason=reason,
+        status_key=project["status_key"],
+        quarantine_key=project["quarantine_key"],
     )
     if status is not ProjectStatus.LIVE:
         return view

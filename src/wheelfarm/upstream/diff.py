@@ -29,6 +29,8 @@ class DifferenceKind(enum.Enum):
     FILE_DETAILS = "file details differ"
     DISPLAY_NAME = "display name differs"
     SUMMARY = "summary differs"
+    STATUS = "project status differs"
+    QUARANTINED = "project quarantined upstream"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def diff_project(ours: ProjectView, theirs: UpstreamProject | None) -> list[Diff
         if ours.status is ProjectStatus.LIVE:
             return [Difference(DifferenceKind.PROJECT_EXTRA, name)]
         return []  # a quarantined project is hidden upstream too; deleted or unknown: agreed
+    if theirs.status == "quarantined":
+        return _diff_quarantined(ours, theirs)
     found: list[Difference] = []
     live = ours.status is ProjectStatus.LIVE
     if not live:
@@ -83,6 +87,8 @@ def diff_project(ours: ProjectView, theirs: UpstreamProject | None) -> list[Diff
                 theirs=theirs.display_name,
             )
         )
+    if live and (status := _status_difference(ours, theirs)) is not None:
+        found.append(status)
     if live and theirs.summary is not None and ours.summary != theirs.summary:
         found.append(
             Difference(DifferenceKind.SUMMARY, name, ours=ours.summary, theirs=theirs.summary)
@@ -135,14 +141,55 @@ def diff_project(ours: ProjectView, theirs: UpstreamProject | None) -> list[Diff
     return found
 
 
+def _diff_quarantined(ours: ProjectView, theirs: UpstreamProject) -> list[Difference]:
+    """A page whose project is quarantined (PEP 792) offers no files: it says nothing of them,
+    so only the quarantine itself (and its reason) is compared. Our releases stay as they are,
+    hidden by the quarantine, and come back as they were if it is lifted."""
+    theirs_text = _status_text(theirs.status, theirs.status_reason)
+    if ours.status is not ProjectStatus.QUARANTINED:
+        return [
+            Difference(
+                DifferenceKind.QUARANTINED, ours.name, ours=ours.status.value, theirs=theirs_text
+            )
+        ]
+    status = _status_difference(ours, theirs)
+    return [] if status is None else [status]
+
+
+def _status_difference(ours: ProjectView, theirs: UpstreamProject) -> Difference | None:
+    """PEP 792's marker (or its reason) as the page states it, when it is not what we hold."""
+    ours_text = _status_text(ours.status_marker, ours.status_reason)
+    theirs_text = _status_text(theirs.status, theirs.status_reason)
+    if ours_text == theirs_text:
+        return None
+    return Difference(DifferenceKind.STATUS, ours.name, ours=ours_text, theirs=theirs_text)
+
+
+def _status_text(marker: str, reason: str | None) -> str:
+    return f"{marker}: {reason}" if reason else marker
+
+
 def _yank_text(yanked: bool, reason: str | None) -> str:
     if not yanked:
         return "not yanked"
     return f"yanked: {reason}" if reason else "yanked"
 
 
-def changes_for(differences: list[Difference], theirs: UpstreamProject | None, key: int) -> Changes:
-    """Register updates at ``key`` that make our state equal the page, difference by difference."""
+def changes_for(
+    differences: list[Difference],
+    theirs: UpstreamProject | None,
+    key: int,
+    *,
+    marker_key: int = 0,
+) -> Changes:
+    """Register updates at ``key`` that make our state equal the page, difference by difference.
+
+    The project's status marker and quarantine are written at ``max(key, marker_key)``: the
+    upstream journals no archival or deprecation (and a page can say "quarantined" before its
+    event arrives), so two reads at one serial, with one key, can disagree. The later read is
+    the truth, and ``marker_key`` (one above the keys those registers hold) lets it win.
+    """
+    marker_key = max(key, marker_key)
     changes = Changes()
     files = {f.filename: f for f in theirs.files} if theirs else {}
     yanks: dict[str, list[UpstreamFile]] = defaultdict(list)
@@ -159,7 +206,14 @@ def changes_for(differences: list[Difference], theirs: UpstreamProject | None, k
             changes.project(name).removed_key = key
         elif kind in (DifferenceKind.PROJECT_MISSING, DifferenceKind.DISPLAY_NAME) and theirs:
             changes.project(name).register(key, theirs.display_name)
-            changes.project(name).set_quarantine(key, False)
+            changes.project(name).set_quarantine(marker_key, False)
+            changes.project(name).set_status(marker_key, theirs.status, theirs.status_reason)
+        elif kind is DifferenceKind.QUARANTINED and theirs:
+            changes.project(name).register(key, theirs.display_name)
+            changes.project(name).set_quarantine(marker_key, True)
+            changes.project(name).set_status(marker_key, theirs.status, theirs.status_reason)
+        elif kind is DifferenceKind.STATUS and theirs:
+            changes.project(name).set_status(marker_key, theirs.status, theirs.status_reason)
         elif kind is DifferenceKind.RELEASE_MISSING:
             release = changes.release(name, version)
             release.live_key = key

@@ -214,7 +214,8 @@ class Follower:
         key = max(
             self._state_key(theirs.serial if theirs else ours.last_serial), ours.touched_key + 1
         )
-        changes = changes_for(result.differences, theirs, key)
+        marker_key = max(ours.status_key, ours.quarantine_key) + 1
+        changes = changes_for(result.differences, theirs, key, marker_key=marker_key)
         # Read, whatever it said: the project is reconciled up to what we knew of it.
         changes.project(key_name).synced_serial = max(
             theirs.serial if theirs else 0, ours.last_serial

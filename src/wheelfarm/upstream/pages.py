@@ -1,8 +1,9 @@
 """A project's state read from the upstream: its PEP 691 JSON page plus its JSON API page.
 
 The PEP 691 page is what pip sees (files, hashes, sizes, upload times, yanks, Requires-Python,
-PEP 700 ``versions``); the JSON API adds the display name, the summary, and which release each
-file belongs to. Everything is validated before use and a page with any problem is refused whole.
+PEP 700 ``versions``, PEP 792's ``project-status``); the JSON API adds the display name, the
+summary, and which release each file belongs to. Everything is validated before use and a page
+with any problem is refused whole.
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ from wheelfarm.names import (
 )
 from wheelfarm.store.events import MAX_SERIAL
 
-__all__ = ["PageClient", "UpstreamFile", "UpstreamProject", "parse_project"]
+__all__ = ["STATUS_MARKERS", "PageClient", "UpstreamFile", "UpstreamProject", "parse_project"]
 
 PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+
+# PEP 792's markers. A page without one means ``active``; a marker outside this set (a later
+# standard's, an index's own) is one we cannot honour, so it is read as ``active`` too.
+STATUS_MARKERS = frozenset({"active", "archived", "deprecated", "quarantined"})
+MAX_STATUS_REASON = 2_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class UpstreamProject:
     serial: int
     versions: tuple[str, ...]
     files: tuple[UpstreamFile, ...]
+    status: str = "active"  # PEP 792: one of STATUS_MARKERS
+    status_reason: str | None = None
 
 
 def version_from_filename(project: NormalizedName, filename: str) -> str | None:
@@ -151,6 +159,26 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
+def _project_status(page: Mapping[str, Any], problems: list[str]) -> tuple[str, str | None]:
+    """PEP 792's ``project-status`` object: its marker (``active`` when absent) and reason."""
+    raw = page.get("project-status")
+    if raw is None:
+        return "active", None
+    if not isinstance(raw, dict):
+        problems.append(f"project-status: expected an object, got {raw!r:.300}")
+        return "active", None
+    marker = raw.get("status", "active")
+    if not isinstance(marker, str):
+        problems.append(f"project-status.status: expected a string, got {marker!r:.300}")
+        return "active", None
+    reason = _optional_str(raw.get("reason"), "project-status.reason", problems)
+    if reason and len(reason) > MAX_STATUS_REASON:
+        reason = reason[:MAX_STATUS_REASON]  # prose shown to people: a long one is cut, not refused
+    if marker not in STATUS_MARKERS:
+        return "active", None
+    return marker, reason or None
+
+
 def _placements(api: Mapping[str, Any] | None) -> dict[str, str]:
     """filename -> version from the JSON API's ``releases`` (tolerating its absence)."""
     placed: dict[str, str] = {}
@@ -207,6 +235,7 @@ def parse_project(
     if canonical(display_name) != project:
         problems.append(f"JSON API name {display_name!r} is not the project {project!r}")
     summary = _optional_str(info.get("summary"), "info.summary", problems)
+    status, status_reason = _project_status(page, problems)
     if problems:
         raise MalformedResponse(url, "; ".join(problems))
     return UpstreamProject(
@@ -216,6 +245,8 @@ def parse_project(
         serial=serial,
         versions=tuple(sort_versions(list(versions))),
         files=tuple(files),
+        status=status,
+        status_reason=status_reason,
     )
 
 

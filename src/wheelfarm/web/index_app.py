@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 from wheelfarm.web.asgi import ASGIApp, Message, Receive, Scope, Send
 from wheelfarm.web.files import CONTENT_TYPES, FileCache, FileEntry
 from wheelfarm.web.headers import page_cache_control
-from wheelfarm.web.mirror_api import json_api, xmlrpc_answer
+from wheelfarm.web.mirror_api import UNLISTED_FILE, json_api, xmlrpc_answer
 from wheelfarm.web.negotiation import VARIANTS, negotiate
 from wheelfarm.web.responses import (
     accepts_gzip_of,
@@ -217,7 +217,13 @@ class IndexApp:
             timestamp = int(os.stat(root).st_mtime)
         except OSError:
             root_json, timestamp = None, 0
-        answer = xmlrpc_answer(b"".join(chunks), root_json, timestamp)
+        try:
+            unlisted: bytes | None = await anyio.to_thread.run_sync(
+                read_bytes, f"{self.root}/{UNLISTED_FILE}"
+            )
+        except OSError:
+            unlisted = None  # a tree written before there was such a file
+        answer = xmlrpc_answer(b"".join(chunks), root_json, timestamp, unlisted)
         return await plain(send, 200, answer, content_type=b"text/xml")
 
     async def _json_api(self, scope: Scope, send: Send, parts: list[str]) -> int:

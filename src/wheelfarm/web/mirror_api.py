@@ -12,9 +12,14 @@ files from its project JSON (``project/<name>/json/index.json``), reshaped here 
 upstream JSON API's shape. Wheels are linked under ``/packages/`` (an alias of ``/files/``)
 because mirrors keep only files whose path starts there.
 
-The changelog is synthesised from the root: one ``update`` row per project whose serial is
-above the one asked for. A project that was deleted has no row (it is gone from the root),
-so a mirror keeps it until its operator removes it: a limit of this scheme.
+The changelog is synthesised from the root: one ``update`` row per listed project whose serial
+is above the one asked for, and one ``remove project`` row per project the site no longer lists
+(deleted or quarantined: the publisher writes their serials to ``unlisted.json``).
+A file removed from a listed project raises that project's serial, so its ``update`` row covers
+it. bandersnatch reads only the names and serials, whatever the action: a row makes it read the
+project again, which drops a removed file from the mirror's simple page; a removed project
+answers 404, which ``bandersnatch mirror`` skips and ``bandersnatch verify --delete
+--json-update`` takes as the order to delete the project's files (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -27,12 +32,18 @@ import orjson
 from wheelfarm.errors import WheelfarmError
 
 __all__ = [
+    "UNLISTED_FILE",
     "XmlRpcError",
     "changelog_rows",
     "json_api",
     "project_serials",
+    "unlisted_serials",
     "xmlrpc_answer",
 ]
+
+UNLISTED_FILE = "unlisted.json"
+"""Where under the tree the publisher lists the unlisted projects' serials (the publisher's
+``site_writer.UNLISTED``: the server imports nothing of the publisher, a test holds them equal)."""
 
 _NULL_INFO_KEYS = (
     "author",
@@ -67,18 +78,36 @@ def project_serials(root_json: bytes) -> tuple[int, dict[str, int]]:
     return int(root.get("meta", {}).get("_last-serial") or 0), serials
 
 
-def changelog_rows(serials: dict[str, int], since: int, timestamp: int) -> list[list[str | int]]:
-    """``changelog_since_serial``'s rows: ``[name, version, time, action, serial]``, by serial."""
+def changelog_rows(
+    serials: dict[str, int], since: int, timestamp: int, unlisted: dict[str, int] | None = None
+) -> list[list[str | int]]:
+    """``changelog_since_serial``'s rows: ``[name, version, time, action, serial]``, by serial;
+    ``unlisted``: the projects removed from the listing, by name, with their serials."""
     rows: list[list[str | int]] = [
         [name, "", timestamp, "update", serial]
         for name, serial in serials.items()
         if serial > since
     ]
+    rows.extend(
+        [name, "", timestamp, "remove project", serial]
+        for name, serial in (unlisted or {}).items()
+        if serial > since
+    )
     rows.sort(key=lambda row: row[4])
     return rows
 
 
-def xmlrpc_answer(body: bytes, root_json: bytes | None, timestamp: int) -> bytes:
+def unlisted_serials(unlisted_json: bytes | None) -> dict[str, int]:
+    """The publisher's list of unlisted projects (absent: none, as before the first write)."""
+    if not unlisted_json:
+        return {}
+    found = orjson.loads(unlisted_json)
+    return {str(name): int(serial) for name, serial in found.items()}
+
+
+def xmlrpc_answer(
+    body: bytes, root_json: bytes | None, timestamp: int, unlisted_json: bytes | None = None
+) -> bytes:
     """The XML-RPC response (a result or a fault) to a call in ``body``."""
     try:
         try:
@@ -96,7 +125,8 @@ def xmlrpc_answer(body: bytes, root_json: bytes | None, timestamp: int) -> bytes
         elif method == "changelog_since_serial":
             if len(params) != 1 or not isinstance(params[0], int):
                 raise XmlRpcError(-32602, "changelog_since_serial takes one integer, the serial")
-            result = changelog_rows(serials, params[0], timestamp)
+            unlisted = unlisted_serials(unlisted_json)
+            result = changelog_rows(serials, params[0], timestamp, unlisted)
         else:
             raise XmlRpcError(-32601, f"method {method!r} is not offered here")
     except XmlRpcError as error:

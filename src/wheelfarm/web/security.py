@@ -6,17 +6,13 @@
   the upstream) tells nobody which page it was on.
 - ``Content-Security-Policy``: the pages load only the index's own script, style sheet and
   images (they have no inline script or style), may not be framed, and post forms only here.
-  The builder API's ``/docs`` and ``/redoc`` pages are FastAPI's: they load their script and
-  style from the CDN FastAPI names and start it with an inline script, so those two pages get
-  a policy that allows exactly that, with the CDN's origin read from FastAPI's own defaults.
+  The builder API's ``/docs`` page (Swagger UI, :mod:`wheelfarm.farm.api_docs`) loads its
+  assets from here too and starts from a served script, so its policy differs only in what
+  Swagger UI needs beyond the pages': images from ``data:`` URLs (its icons) and connections
+  here (it reads ``/openapi.json``); no other origin, no inline script.
 """
 
 from __future__ import annotations
-
-import inspect
-from urllib.parse import urlsplit
-
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 
 __all__ = [
     "API_POLICY",
@@ -37,34 +33,19 @@ SITE_POLICY = (
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 """The builder API answers JSON: nothing in it is ever to be loaded or run by a browser."""
 
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = ("/docs",)
 
 #: Pages the builder API's app serves to people in browsers (the monitor's dashboard and the
 #: public status): they get the published pages' policy, not the API's.
 BROWSER_PATHS = ("/monitor", "/status")
 
 
-def _origins(*functions: object) -> str:
-    """The origins of the URL defaults of FastAPI's docs pages (their scripts, styles, icons)."""
-    found: set[str] = set()
-    for function in functions:
-        for parameter in inspect.signature(function).parameters.values():  # type: ignore[arg-type]
-            default = parameter.default
-            if isinstance(default, str) and default.startswith("https://"):
-                parts = urlsplit(default)
-                found.add(f"{parts.scheme}://{parts.netloc}")
-    return " ".join(sorted(found))
-
-
-_CDN = _origins(get_swagger_ui_html, get_redoc_html)
-
 DOCS_POLICY = (
-    f"default-src 'none'; script-src 'self' 'unsafe-inline' {_CDN}; "
-    f"style-src 'self' 'unsafe-inline' {_CDN}; img-src 'self' data: {_CDN}; "
-    f"font-src 'self' {_CDN}; worker-src blob:; connect-src 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
-"""FastAPI's Swagger UI and ReDoc pages: their CDN, and their one inline script."""
+"""Swagger UI's page: its assets and its start script from here, no inline code."""
 
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
