@@ -22,7 +22,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, select, text, update
 
 from wheelfarm.farm.dependencies import forget_dependencies
-from wheelfarm.names import SDIST_SUFFIXES, NormalizedName
+from wheelfarm.names import SDIST_SUFFIXES, NormalizedName, build_number
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
@@ -60,6 +60,7 @@ class Claim:
     version: str
     target: str
     attempts: int
+    build_number: int = 0  # the build tag the build's wheels must carry
 
 
 def _wheel_tags(filename: str) -> frozenset[Tag]:
@@ -120,13 +121,15 @@ def schedule_project(
     skipped = {row["version"]: row["reason"] for row in skip_rows}
     # A wheel we built counts for every target it installs on, not only the one it was built
     # for: a pure-Python wheel built once serves them all.
-    built: dict[str, list[frozenset[Tag]]] = {}
+    built: dict[str, list[tuple[frozenset[Tag], int]]] = {}
     for row in connection.execute(
         select(build_files.c.version, build_files.c.filename).where(
             build_files.c.project == project
         )
     ):
-        built.setdefault(row.version, []).append(_wheel_tags(row.filename))
+        built.setdefault(row.version, []).append(
+            (_wheel_tags(row.filename), build_number(row.filename))
+        )
     priority = {
         row.version: row.live_key
         for row in connection.execute(
@@ -139,12 +142,23 @@ def schedule_project(
             select(jobs.c.version, jobs.c.target, jobs.c.state).where(jobs.c.project == project)
         )
     }
+    numbers = {
+        (row.version, row.target): row.build_number
+        for row in connection.execute(
+            select(jobs.c.version, jobs.c.target, jobs.c.build_number).where(
+                jobs.c.project == project, jobs.c.build_number > 0
+            )
+        )
+    }
     wanted: dict[tuple[str, str], tuple[JobState, str | None]] = {}
     for target in targets:
         accepted = target.compatible_tags()
         for version, release in live.items():
             skip = skipped.get(version, skipped.get(""))
-            decision = _decide(release, target, accepted, skip, built.get(version, []))
+            # a rebuild waits for a wheel of its own build number: the old one does not count
+            wanted_number = numbers.get((version, target.name), 0)
+            ours = [tags for tags, n in built.get(version, []) if n >= wanted_number]
+            decision = _decide(release, target, accepted, skip, ours)
             if decision is not None:
                 wanted[(version, target.name)] = decision
     newly_pending = 0
@@ -196,10 +210,11 @@ def settle_release(
     """Mark built every job of a release that a wheel we hold installs on; returns how many.
 
     Called when a build ends: a pure-Python wheel built for one target also serves the others,
-    whether their jobs are pending or lost the race to upload the same file name.
+    whether their jobs are pending or lost the race to upload the same file name. A job being
+    rebuilt (build number N) is settled only by a wheel numbered N or more.
     """
     ours = [
-        _wheel_tags(name)
+        (_wheel_tags(name), build_number(name))
         for name in connection.execute(
             select(build_files.c.filename).where(
                 build_files.c.project == project, build_files.c.version == version
@@ -209,7 +224,8 @@ def settle_release(
     settled = 0
     for target in targets:
         accepted = target.compatible_tags()
-        if any(tags & accepted for tags in ours):
+        covering = [number for tags, number in ours if tags & accepted]
+        if covering:
             settled += connection.execute(
                 update(jobs)
                 .where(
@@ -217,6 +233,8 @@ def settle_release(
                     jobs.c.version == version,
                     jobs.c.target == target.name,
                     jobs.c.state.in_([JobState.PENDING.value, JobState.FAILED.value]),
+                    # a rebuild is settled only by a wheel of its build number (or later)
+                    jobs.c.build_number <= max(covering),
                 )
                 .values(state=JobState.BUILT.value, reason=None)
             ).rowcount
@@ -298,7 +316,7 @@ _CLAIM_SQLITE = text(
         SELECT project, version, target FROM jobs
         WHERE target = :target AND state = 'pending'
         ORDER BY urgent DESC, priority DESC LIMIT 1)
-    RETURNING project, version, target, attempts
+    RETURNING project, version, target, attempts, build_number
     """
 )
 
@@ -314,7 +332,8 @@ _CLAIM_POSTGRESQL = text(
     FROM next
     WHERE jobs.project = next.project AND jobs.version = next.version
       AND jobs.target = next.target
-    RETURNING jobs.project, jobs.version, jobs.target, jobs.attempts
+    RETURNING jobs.project, jobs.version, jobs.target, jobs.attempts,
+              jobs.build_number
     """
 )
 
@@ -335,4 +354,6 @@ def claim_job(
     if row is None:
         return None
     mark_changed(connection, [row.project])
-    return Claim(NormalizedName(row.project), row.version, row.target, row.attempts)
+    return Claim(
+        NormalizedName(row.project), row.version, row.target, row.attempts, row.build_number
+    )
