@@ -57,6 +57,8 @@ class BuildCell:
     reason: str | None  # why it failed or was skipped
     build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
     has_log: bool = True  # whether that attempt's log is kept
+    build_number: int = 0  # the build tag of its rebuild (0: never rebuilt; docs/farm.md)
+    rebuild_reason: str | None = None  # why an operator rebuilt it
 
 
 def stored_status(status: JobState | str) -> str:
