@@ -18,6 +18,7 @@ from wheelfarm.farm import registry
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.listings import list_builds
 from wheelfarm.farm.rebuilds import rebuild_project, rebuild_target
+from wheelfarm.farm.unserved import unserved_targets
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
@@ -57,6 +58,13 @@ def _reschedule(connection: Connection, project: str) -> None:
     )
 
 
+def _say_unserved(connection: Connection, silence_minutes: float) -> None:
+    """One line (on stderr) per target whose pending jobs no builder is there to take."""
+    now = time.time()
+    for target in unserved_targets(connection, now=now, silence_seconds=silence_minutes * 60):
+        err.print(target.describe(now), style="yellow", markup=False, highlight=False)
+
+
 @click.command("builds")
 @click.option("--failed", is_flag=True, help="Only failed builds.")
 @click.option("--project", help="Only this project.")
@@ -68,6 +76,7 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
         found = list_builds(
             connection, project=_known(connection, project) if project else None, failed_only=failed
         )
+        _say_unserved(connection, settings_of(ctx).builder_silence_minutes)
     if as_json:
         out.print_json(json.dumps([row.as_json() for row in found]))
         return

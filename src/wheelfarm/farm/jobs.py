@@ -19,13 +19,13 @@ from pathlib import Path
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, or_, select, text, update
 
 from wheelfarm.farm.dependencies import forget_dependencies
 from wheelfarm.names import SDIST_SUFFIXES, NormalizedName, build_number
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
-from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
+from wheelfarm.store.schema import build_files, builds, files, jobs, releases, skips
 from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
 from wheelfarm.targets import Target
 
@@ -35,7 +35,9 @@ __all__ = [
     "claim_job",
     "expire_leases",
     "prioritise",
+    "projects_with_sources",
     "schedule_project",
+    "schedule_target",
     "settle_release",
     "withdraw_build_wheels",
 ]
@@ -151,6 +153,8 @@ def schedule_project(
         )
     }
     wanted: dict[tuple[str, str], tuple[JobState, str | None]] = {}
+    targets = list(targets)
+    names = {target.name for target in targets}
     for target in targets:
         accepted = target.compatible_tags()
         for version, release in live.items():
@@ -180,7 +184,12 @@ def schedule_project(
         }
         connection.execute(upsert(connection, jobs, job, ["project", "version", "target"]))
         wanted_changed = True
-    withdrawn = [key for key, state in existing.items() if state == "pending" and key not in wanted]
+    # only the given targets' jobs are ours to withdraw (a new target's backfill passes one)
+    withdrawn = [
+        key
+        for key, state in existing.items()
+        if state == "pending" and key[1] in names and key not in wanted
+    ]
     for version, target_name in withdrawn:
         connection.execute(
             delete(jobs).where(
@@ -189,6 +198,33 @@ def schedule_project(
         )
     mark_changed(connection, [project] if wanted_changed or withdrawn else [])
     return newly_pending
+
+
+def projects_with_sources(connection: Connection) -> list[NormalizedName]:
+    """Every project that has (or had) a source file: the ones a new target may need jobs for."""
+    rows = connection.execute(
+        select(files.c.project).where(files.c.python_version == "source").distinct()
+    ).scalars()
+    named = connection.execute(
+        select(files.c.project)
+        .where(or_(*(files.c.filename.endswith(suffix) for suffix in SDIST_SUFFIXES)))
+        .distinct()
+    ).scalars()
+    return sorted({NormalizedName(name) for name in [*rows, *named]})
+
+
+def schedule_target(
+    connection: Connection, target: Target, projects: Iterable[NormalizedName], *, now: float
+) -> int:
+    """Queue the given projects' existing releases for a target just added; returns how many
+    jobs became pending.
+
+    A new target would otherwise get jobs only as projects next change. The backlog is not
+    urgent: fresh releases still go first. The usual rules apply (binary-only releases, skips,
+    Requires-Python, upstream wheels, our pure wheels), and only the new target's jobs are
+    touched.
+    """
+    return sum(schedule_project(connection, name, [target], now=now) for name in projects)
 
 
 def prioritise(connection: Connection, project: str, version: str) -> int:
