@@ -26,6 +26,8 @@ from pathlib import Path
 from installer.records import Hash, RecordEntry, parse_record_file
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from wheelfarm.errors import WheelfarmError
+
 __all__ = [
     "BuildTagError",
     "dist_info_member",
@@ -37,7 +39,7 @@ __all__ = [
 _ZIP64_LIMIT = (1 << 31) - 1  # members at least this large need zip64 written up front
 
 
-class BuildTagError(ValueError):
+class BuildTagError(WheelfarmError):
     """A wheel that cannot be given a build tag: its name, WHEEL or RECORD is unreadable."""
 
 

@@ -104,6 +104,26 @@ def _decide(
     return JobState.PENDING, None
 
 
+def _our_wheels(
+    connection: Connection, project: NormalizedName
+) -> dict[str, list[tuple[frozenset[Tag], int]]]:
+    """The tags and build number of each wheel we hold of the project, by version.
+
+    A wheel we built counts for every target it installs on, not only the one it was built
+    for: a pure-Python wheel built once serves them all.
+    """
+    built: dict[str, list[tuple[frozenset[Tag], int]]] = {}
+    for row in connection.execute(
+        select(build_files.c.version, build_files.c.filename).where(
+            build_files.c.project == project
+        )
+    ):
+        built.setdefault(row.version, []).append(
+            (_wheel_tags(row.filename), build_number(row.filename))
+        )
+    return built
+
+
 def schedule_project(
     connection: Connection,
     project: NormalizedName,
@@ -121,37 +141,22 @@ def schedule_project(
     live = view.releases if view.status is ProjectStatus.LIVE else {}
     skip_rows = connection.execute(select(skips).where(skips.c.project == project)).mappings()
     skipped = {row["version"]: row["reason"] for row in skip_rows}
-    # A wheel we built counts for every target it installs on, not only the one it was built
-    # for: a pure-Python wheel built once serves them all.
-    built: dict[str, list[tuple[frozenset[Tag], int]]] = {}
-    for row in connection.execute(
-        select(build_files.c.version, build_files.c.filename).where(
-            build_files.c.project == project
-        )
-    ):
-        built.setdefault(row.version, []).append(
-            (_wheel_tags(row.filename), build_number(row.filename))
-        )
+    built = _our_wheels(connection, project)
     priority = {
         row.version: row.live_key
         for row in connection.execute(
             select(releases.c.version, releases.c.live_key).where(releases.c.project == project)
         )
     }
-    existing = {
-        (row.version, row.target): row.state
-        for row in connection.execute(
-            select(jobs.c.version, jobs.c.target, jobs.c.state).where(jobs.c.project == project)
+    existing: dict[tuple[str, str], str] = {}
+    numbers: dict[tuple[str, str], int] = {}  # a rebuild's number (0: none)
+    for row in connection.execute(
+        select(jobs.c.version, jobs.c.target, jobs.c.state, jobs.c.build_number).where(
+            jobs.c.project == project
         )
-    }
-    numbers = {
-        (row.version, row.target): row.build_number
-        for row in connection.execute(
-            select(jobs.c.version, jobs.c.target, jobs.c.build_number).where(
-                jobs.c.project == project, jobs.c.build_number > 0
-            )
-        )
-    }
+    ):
+        existing[(row.version, row.target)] = row.state
+        numbers[(row.version, row.target)] = row.build_number
     wanted: dict[tuple[str, str], tuple[JobState, str | None]] = {}
     targets = list(targets)
     names = {target.name for target in targets}
