@@ -17,6 +17,8 @@ from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target
 from wheelfarm.farm.unserved import UnservedTarget, describe_silence, unserved_targets
 from wheelfarm.names import canonical
+from wheelfarm.publish.loader import load_site
+from wheelfarm.publish.site_pages import render_home
 from wheelfarm.store.schema import builders, jobs
 from wheelfarm.upstream.follow import CatchUp
 
@@ -157,3 +159,16 @@ def test_sync_queues_urgent_builds_only_after_a_catch_up_near_the_head(
         )
     assert synced.returncode == 0, synced.stderr
     assert queue(engine) == {("demo", CP311.name): ("pending", urgent, None)}
+
+
+def test_the_home_page_says_since_when_a_target_has_had_no_builder(engine: Engine) -> None:
+    History(engine)("foo", "1.0", "add source file foo-1.0.tar.gz")
+    with engine.begin() as connection:
+        add_target(connection, CP39_ARM)
+        schedule_project(connection, canonical("foo"), [CP39_ARM], now=NOW)
+        add_builder(connection, "pi", now=NOW)
+        connection.execute(update(builders).values(target=CP39_ARM.name, last_seen=NOW))
+        site = load_site(connection)
+    line = f"{CP39_ARM.name}: 1 job pending, no builder seen since 2023-11-14 22:13 UTC"
+    assert site.unserved == (line,)
+    assert f"<li>{line}</li>" in render_home(site).decode()

@@ -9,13 +9,18 @@ builder was last seen (any authenticated request sets ``builders.last_seen``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
 
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.store.schema import builders, jobs
 
-__all__ = ["UnservedTarget", "describe_silence", "unserved_targets"]
+__all__ = ["UNSERVED_SILENCE_SECONDS", "UnservedTarget", "describe_silence", "unserved_targets"]
+
+#: The default of the ``builder_silence_minutes`` setting, in seconds; the published home page
+#: uses it (the publisher is not handed the setting).
+UNSERVED_SILENCE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,17 @@ class UnservedTarget:
             since = "no builder has ever said hello for it"
         else:
             since = f"no builder seen for {describe_silence(now - self.last_seen)}"
+        return f"{self.target}: {self.pending} {jobs_word} pending, {since}"
+
+    def describe_since(self) -> str:
+        """``...: 12 jobs pending, no builder seen since 2026-11-29 06:00 UTC``: true until the
+        page that shows it is written again."""
+        jobs_word = "job" if self.pending == 1 else "jobs"
+        if self.last_seen is None:
+            since = "no builder has ever said hello for it"
+        else:
+            when = datetime.fromtimestamp(self.last_seen, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            since = f"no builder seen since {when}"
         return f"{self.target}: {self.pending} {jobs_word} pending, {since}"
 
 

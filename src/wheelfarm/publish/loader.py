@@ -9,11 +9,13 @@ wheels, and a release's yank, dates and Requires-Python are the upstream's.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
+from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, unserved_targets
 from wheelfarm.publish.assemble import Parts
 from wheelfarm.publish.publication import Publication, publishable_name
 from wheelfarm.publish.queries import (
@@ -199,11 +201,14 @@ def load_listing(connection: Connection) -> SiteIndex:
         for row in read_listing(connection)
         if publishable_name(row.name)
     )
+    now = time.time()
+    unserved = unserved_targets(connection, now=now, silence_seconds=UNSERVED_SILENCE_SECONDS)
     return SiteIndex(
         serial=read_site_serial(connection),
         projects=listed,
         targets=target_names_of(connection),
         target_distros=target_distros_of(connection),
+        unserved=tuple(target.describe_since() for target in unserved),
     )
 
 

@@ -158,3 +158,6 @@ class SiteIndex:
     targets: tuple[str, ...]
     counts: dict[str, int] = field(default_factory=dict)  # projects, releases, wheels, built, ...
     target_distros: dict[str, str] = field(default_factory=dict)  # as in ProjectIndex
+    # Targets whose pending jobs no builder serves, as the home page says it: a static page must
+    # stay true until it is written again, so "since <time>", never "for 3 h".
+    unserved: tuple[str, ...] = ()
