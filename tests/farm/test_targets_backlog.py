@@ -13,6 +13,8 @@ from sqlalchemy import Engine, select, update
 
 from tests.farm.test_queue import CP39_ARM, CP311, NOW, History
 from tests.fixtures.fake_upstream import FakeUpstream
+from wheelfarm.app.up import _register_local as register_local
+from wheelfarm.config import Settings
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target
 from wheelfarm.farm.unserved import UnservedTarget, describe_silence, unserved_targets
@@ -172,3 +174,11 @@ def test_the_home_page_says_since_when_a_target_has_had_no_builder(engine: Engin
     line = f"{CP39_ARM.name}: 1 job pending, no builder seen since 2023-11-14 22:13 UTC"
     assert site.unserved == (line,)
     assert f"<li>{line}</li>" in render_home(site).decode()
+
+
+def test_up_queues_the_existing_releases_for_a_target_it_adds(engine: Engine) -> None:
+    History(engine)("foo", "1.0", "add source file foo-1.0.tar.gz")
+    with engine.begin() as connection:
+        target, _token = register_local(connection, Settings())
+        register_local(connection, Settings())  # the next start: the target is known
+    assert queue(engine) == {("foo", target.name): ("pending", False, None)}
