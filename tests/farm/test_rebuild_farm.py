@@ -99,7 +99,10 @@ def test_a_rebuilt_release_is_published_beside_the_original_and_pip_takes_it(
         assert ORIGINAL in html and REBUILT in html
         assert {ORIGINAL, REBUILT} <= {f["filename"] for f in listing["files"]}
         page = httpx.get(f"{server.url}/project/demo-pure/").text
-        assert "build 1" in page and "toolchain regression" in page
+        assert "build 1: toolchain regression" in page
+        document = httpx.get(f"{server.url}/project/demo-pure/json/").json()
+        (cell,) = document["releases"]["1.0"]["builds"].values()
+        assert (cell["build_number"], cell["rebuild_reason"]) == (1, "toolchain regression")
         python = fresh_venv(tmp_path)
         report = tmp_path / "report.json"
         installed = subprocess.run(
