@@ -56,6 +56,8 @@ class Settings:
     monitor_seconds: float = 60.0  # how often the master samples readings into the history
     min_free_disk: int = 2 << 30  # bytes free for wheels below which building pauses
     page_max_age: int = 0  # seconds clients may reuse a page before revalidating it
+    builder_silence_minutes: float = 10.0  # a target with pending jobs and no builder seen
+    urgent_catch_up_serials: int = 10_000  # a larger catch-up queues its builds as backlog
     source: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -250,6 +252,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "monitor_seconds": _as_float,
     "min_free_disk": _as_int,
     "emulate": _as_arches,
+    "builder_silence_minutes": _as_float,
+    "urgent_catch_up_serials": _as_int,
 }
 
 

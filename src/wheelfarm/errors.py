@@ -29,6 +29,7 @@ and every one is listed here (a test holds this list to the code)::
         `DistroFileError` (wheelfarm.farm.distros)
         `UnknownDistro` (wheelfarm.farm.dependencies)
         `MasterRefused` (wheelfarm.builder.client)
+        `BuildTagError` (wheelfarm.builder.build_tags): a built wheel could not be given its tag
         `DataDirBusy` (wheelfarm.guards)
         `StoreMissing` (wheelfarm.store.database)
         `UnknownProject` (wheelfarm.cli.builds)

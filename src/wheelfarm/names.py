@@ -5,7 +5,12 @@ from __future__ import annotations
 import functools
 import re
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "MAX_NAME",
     "SDIST_SUFFIXES",
     "NormalizedName",
+    "build_number",
     "canonical",
     "is_prerelease",
     "shown_text",
@@ -87,3 +93,18 @@ def unsafe_text_problem(what: str, value: str) -> str | None:
 def shown_text(value: str) -> str:
     """``value`` with each control or bidi override character replaced by U+FFFD, to show."""
     return _UNSAFE.sub("\ufffd", value)
+
+
+def build_number(filename: str) -> int:
+    """The number of a wheel file name's build tag (``demo-1.0-2-py3-none-any.whl``: 2); 0 when
+    it has none or is no wheel name.
+
+    The wheel spec (PEP 427) lets a rebuild of one release be told apart by this tag alone, and
+    installers prefer the higher number when everything else is equal: wheelfarm's rebuilds
+    number their wheels 1, 2, ... and leave the first build untagged.
+    """
+    try:
+        build = parse_wheel_filename(filename)[2]
+    except InvalidWheelFilename:
+        return 0
+    return build[0] if build else 0

@@ -30,6 +30,7 @@ __all__ = [
     "API_PREFIX",
     "DEPENDENCIES_HEADER",
     "MAX_BUILD_ID",
+    "MAX_BUILD_NUMBER",
     "MAX_BYTES",
     "MAX_DEPENDENCIES_HEADER",
     "MAX_DURATION",
@@ -57,6 +58,8 @@ API_PREFIX = "/api/builder/v1"
 
 #: The largest build id: the store's ``builds.id`` is a 32-bit integer on PostgreSQL.
 MAX_BUILD_ID = 2**31 - 1
+#: The largest build number a job may carry (a build tag; far more rebuilds than any release gets).
+MAX_BUILD_NUMBER = 9999
 #: The longest build a builder may report, in seconds (30 days; a build times out long before).
 MAX_DURATION = 30 * 86400.0
 #: The longest build log a report may carry, in characters.
@@ -117,6 +120,9 @@ class Job(Message):
     version: ShownText = Field(min_length=1, max_length=255)
     target: ShownText = Field(min_length=1, max_length=100)
     index_url: str = Field(min_length=1, max_length=2000)
+    #: The build tag the job's wheels must carry (0: none): a rebuild of a built release gets
+    #: the next number, so its wheels have new file names (docs/farm.md, Rebuilds).
+    build_number: int = Field(default=0, ge=0, le=MAX_BUILD_NUMBER)
 
 
 class ClaimReply(Message):

@@ -505,8 +505,17 @@ def check_schema(document: dict[str, Any]) -> None:
             assert isinstance(rel[key], bool)
         assert list(rel["builds"]) == sorted(rel["builds"])
         for build in rel["builds"].values():
-            assert list(build) == ["status", "reason", "log_url", "without_extension_modules"]
+            assert list(build) == [
+                "status",
+                "reason",
+                "log_url",
+                "without_extension_modules",
+                "build_number",
+                "rebuild_reason",
+            ]
             assert isinstance(build["status"], str)
+            assert isinstance(build["build_number"], int)
+            assert isinstance(build["rebuild_reason"], OPT_STR)
             assert isinstance(build["without_extension_modules"], bool)
             assert isinstance(build["reason"], OPT_STR) and isinstance(build["log_url"], OPT_STR)
         for file in rel["files"]:
@@ -545,6 +554,8 @@ def test_project_json_follows_the_documented_schema() -> None:
         "reason": FAIL_REASON,
         "log_url": "/logs/22.txt",
         "without_extension_modules": False,
+        "build_number": 0,
+        "rebuild_reason": None,
     }
     assert stable["builds"][ARM]["log_url"] == "/logs/21.txt"
     assert document["releases"]["2.0rc1"]["builds"][ARM64]["log_url"] is None

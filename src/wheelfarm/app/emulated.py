@@ -27,6 +27,7 @@ from wheelfarm.farm.dependencies import (
     target_distros,
 )
 from wheelfarm.farm.distros import read_package_list, shipped_lists
+from wheelfarm.farm.jobs import projects_with_sources, schedule_target
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.targets import Target
 
@@ -114,7 +115,8 @@ def _register_emulated(
     """Add an emulated builder's target with its distro (the setting, else the root's Debian
     release, whose shipped base list is loaded if it is not); returns the builder's name."""
     if target.name not in {t.name for t in list_targets(connection)}:
-        add_target(connection, target)
+        add_target(connection, target)  # and its backlog, as `wheelfarm targets add` does
+        schedule_target(connection, target, projects_with_sources(connection), now=time.time())
     distro = settings.distro_of(target.name) or f"debian-{root_distro}-base"
     loaded = {d.name for d in list_distros(connection)}
     if distro not in loaded and distro in shipped_lists():

@@ -26,6 +26,7 @@ from wheelfarm.farm.dependencies import (
     set_target_distro,
     target_distros,
 )
+from wheelfarm.farm.jobs import projects_with_sources, schedule_target
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.guards import SpaceWatch, disk_full, hold_data_dir
 from wheelfarm.monitor.sampler import start_sampler
@@ -80,10 +81,14 @@ class Running:
 
 
 def _register_local(connection: Connection, settings: Settings) -> tuple[Target, str]:
-    """Add this machine's target (and its configured distro) and a fresh local builder token."""
+    """Add this machine's target (and its configured distro) and a fresh local builder token.
+
+    A target added here gets the existing releases queued, as ``wheelfarm targets add`` does.
+    """
     target = local_target()
     if target.name not in {t.name for t in list_targets(connection)}:
         add_target(connection, target)
+        schedule_target(connection, target, projects_with_sources(connection), now=time.time())
     distro = settings.distro_of(target.name)
     if distro is not None and target_distros(connection).get(target.name) != distro:
         set_target_distro(connection, target.name, distro)

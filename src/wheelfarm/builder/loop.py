@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from wheelfarm import __version__
+from wheelfarm.builder.build_tags import BuildTagError, retag_wheel
 from wheelfarm.builder.client import MasterClient, MasterRefused
 from wheelfarm.builder.emulated import prepare_root
 from wheelfarm.builder.health import read_health
@@ -231,12 +232,15 @@ def handle_job(
     status, reason = _REPORTED[result.outcome], result.reason
     try:
         if result.outcome is Outcome.BUILT:
-            for wheel in result.wheels:
+            for built in result.wheels:
+                wheel = retag_wheel(built, job.build_number)  # a rebuild's wheels: new names
                 # Cheap next to the build, and it never raises: problems are recorded in it.
                 dependencies = to_wire(analyse_wheel(wheel, options.libraries))
                 client.upload(job.build_id, wheel, _sha256(wheel), dependencies)
     except MasterRefused as error:
         status, reason = "failed", f"upload refused: {error.detail}"
+    except BuildTagError as error:
+        status, reason = "failed", f"could not give the wheel build tag {job.build_number}: {error}"
     finally:
         cleanup(result)
     secrets = (client.token, *options.secrets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +16,9 @@ from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
 from wheelfarm.farm.jobs import schedule_project
-from wheelfarm.farm.listings import list_builds, requeue_failed
+from wheelfarm.farm.listings import list_builds
+from wheelfarm.farm.rebuilds import rebuild_project, rebuild_target
+from wheelfarm.farm.unserved import unserved_targets
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
@@ -55,6 +58,13 @@ def _reschedule(connection: Connection, project: str) -> None:
     )
 
 
+def _say_unserved(connection: Connection, silence_minutes: float) -> None:
+    """One line (on stderr) per target whose pending jobs no builder is there to take."""
+    now = time.time()
+    for target in unserved_targets(connection, now=now, silence_seconds=silence_minutes * 60):
+        err.print(target.describe(now), style="yellow", markup=False, highlight=False)
+
+
 @click.command("builds")
 @click.option("--failed", is_flag=True, help="Only failed builds.")
 @click.option("--project", help="Only this project.")
@@ -66,6 +76,7 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
         found = list_builds(
             connection, project=_known(connection, project) if project else None, failed_only=failed
         )
+        _say_unserved(connection, settings_of(ctx).builder_silence_minutes)
     if as_json:
         out.print_json(json.dumps([row.as_json() for row in found]))
         return
@@ -79,17 +90,53 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.argument("version", required=False)
 @click.option("--target", help="Only this target.")
+@click.option("--reason", help="Why (shown on the project page with the build number).")
+@click.option("--all", "everything", is_flag=True, help="Every built release of --target.")
+@click.option(
+    "--built-before",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="With --all: only wheels built before this time (UTC).",
+)
 @click.pass_context
-def rebuild(ctx: click.Context, name: str, version: str | None, target: str | None) -> None:
-    """Queue failed builds of a project (or release) again."""
+def rebuild(
+    ctx: click.Context,
+    name: str | None,
+    version: str | None,
+    target: str | None,
+    reason: str | None,
+    everything: bool,
+    built_before: datetime | None,
+) -> None:
+    """Build a project (or release) again: built wheels get the next build tag, failed builds
+    are queued again; with --all, every built release of a target, in the background."""
+    if everything == (name is not None):
+        raise click.UsageError("give a project NAME, or --all with --target (not both)")
+    if everything and target is None:
+        raise click.UsageError("--all needs --target: a mass rebuild is one target's")
+    if built_before is not None and not everything:
+        raise click.UsageError("--built-before goes with --all")
     with store_transaction(settings_of(ctx), existing=True) as connection:
-        count = requeue_failed(
-            connection, _known(connection, name), version, target, now=time.time()
-        )
-    out.print(f"queued {count} failed builds of {canonical(name)} again")
+        if name is not None:
+            project = _known(connection, name)
+            done = rebuild_project(
+                connection, project, version, target, reason=reason, now=time.time()
+            )
+        else:
+            cutoff = built_before.replace(tzinfo=UTC).timestamp() if built_before else None
+            done = rebuild_target(
+                connection, target or "", built_before=cutoff, reason=reason, now=time.time()
+            )
+    for rebuilt, release, target_name, number in done.renumbered:
+        out.print(f"{rebuilt} {release} {target_name}: build {number}", markup=False)
+    where = f"{target} in the background" if everything else canonical(name or "")
+    out.print(
+        f"queued {done.queued} builds of {where} again "
+        f"({len(done.renumbered)} with a new build number, {done.failed} failed before)",
+        markup=False,
+    )
 
 
 @click.command()

@@ -58,8 +58,12 @@ def _sync_named(follower: Follower, names: list[str], *, urgent: bool = False) -
     return failed
 
 
-def _sync_changelog(follower: Follower, reconcile: bool) -> int:
-    """Apply the changelog, then (``reconcile``) read the pages it left unreconciled."""
+def _sync_changelog(follower: Follower, reconcile: bool, urgent_serials: int) -> int:
+    """Apply the changelog, then (``reconcile``) read the pages it left unreconciled.
+
+    Their builds are urgent only after a catch-up that started near the head (at most
+    ``urgent_serials`` behind, the ``urgent_catch_up_serials`` setting): a larger one is backlog.
+    """
     with progress_bar("following the changelog") as progress:
         summary = follower.catch_up(progress=progress)
     out.print(
@@ -71,7 +75,7 @@ def _sync_changelog(follower: Follower, reconcile: bool) -> int:
     dirty = follower.dirty_projects()
     if not dirty:
         return 0
-    return _sync_named(follower, list(dirty), urgent=True)
+    return _sync_named(follower, list(dirty), urgent=summary.near_head(urgent_serials))
 
 
 def _report_round_error(error: WheelfarmError) -> None:
@@ -90,7 +94,7 @@ def keep_following(settings: Settings, space: SpaceWatch | None = None) -> None:
         if names:
             _sync_named(follower, names)
         else:
-            _sync_changelog(follower, reconcile=True)
+            _sync_changelog(follower, True, settings.urgent_catch_up_serials)
 
     with open_follower(settings, with_changelog=not names) as follower:
         follow_rounds(follower, one_round, settings.poll_seconds, _report_round_error, space)
@@ -106,7 +110,9 @@ def sync(ctx: click.Context, projects: tuple[str, ...], no_reconcile: bool) -> N
     names = list(projects or settings.projects)
     with open_follower(settings, with_changelog=not names) as follower:
         failed = (
-            _sync_named(follower, names) if names else _sync_changelog(follower, not no_reconcile)
+            _sync_named(follower, names)
+            if names
+            else _sync_changelog(follower, not no_reconcile, settings.urgent_catch_up_serials)
         )
     sys.exit(1 if failed else 0)
 

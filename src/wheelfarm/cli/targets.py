@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -13,9 +14,12 @@ from wheelfarm.errors import NotFound
 from wheelfarm.farm import registry
 from wheelfarm.farm.dependencies import list_distros, set_target_distro, target_distros
 from wheelfarm.farm.distros import check_distro_name
+from wheelfarm.farm.jobs import projects_with_sources, schedule_target
 from wheelfarm.targets import Target, local_target
 
 __all__ = ["targets"]
+
+_BACKFILL_CHUNK = 500  # projects per transaction when a new target's backlog is queued
 
 
 @click.group()
@@ -39,8 +43,15 @@ def targets_add(
         check_distro_name(distro)
     with store_transaction(settings) as connection:
         registry.add_target(connection, target, distro)
+        names = projects_with_sources(connection)
     shown = ", ".join(target.platforms[:3]) + (", ..." if len(target.platforms) > 3 else "")
     out.print(f"added target {target.name}: accepts {len(target.platforms)} platforms ({shown})")
+    queued = 0
+    for start in range(0, len(names), _BACKFILL_CHUNK):  # short transactions: builders go on
+        with store_transaction(settings) as connection:
+            chunk = names[start : start + _BACKFILL_CHUNK]
+            queued += schedule_target(connection, target, chunk, now=time.time())
+    out.print(f"queued {queued} builds of existing releases for {target.name} (not urgent)")
 
 
 @targets.command("list")

@@ -222,6 +222,7 @@ def create_builder_app(
                 version=build.version,
                 target=build.target,
                 index_url=config.index_url,
+                build_number=build.build_number,
             )
         )
 

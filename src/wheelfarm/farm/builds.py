@@ -65,6 +65,7 @@ class OwnedBuild:
     version: str
     target: str
     builder: str
+    build_number: int = 0  # the build tag its wheels must carry
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class StartedBuild:
     project: NormalizedName
     version: str
     target: str
+    build_number: int = 0  # the build tag its wheels must carry
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,13 @@ def claim_build(
             builder=builder,
             started_at=now,
             status="building",
+            build_number=job.build_number,
         )
         .returning(builds.c.id)
     ).scalar_one()
-    return ClaimOutcome(StartedBuild(int(build_id), job.project, job.version, job.target))
+    return ClaimOutcome(
+        StartedBuild(int(build_id), job.project, job.version, job.target, job.build_number)
+    )
 
 
 def own_build(connection: Connection, build_id: int, builder: str) -> OwnedBuild:
@@ -175,7 +180,7 @@ def own_build(connection: Connection, build_id: int, builder: str) -> OwnedBuild
         raise NotYourBuild(build_id)
     if row.status != "building":
         raise BuildOver(build_id)
-    return OwnedBuild(row.id, row.project, row.version, row.target, row.builder)
+    return OwnedBuild(row.id, row.project, row.version, row.target, row.builder, row.build_number)
 
 
 def renew_lease(

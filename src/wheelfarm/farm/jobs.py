@@ -19,13 +19,13 @@ from pathlib import Path
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, or_, select, text, update
 
 from wheelfarm.farm.dependencies import forget_dependencies
-from wheelfarm.names import SDIST_SUFFIXES, NormalizedName
+from wheelfarm.names import SDIST_SUFFIXES, NormalizedName, build_number
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
-from wheelfarm.store.schema import build_files, builds, jobs, releases, skips
+from wheelfarm.store.schema import build_files, builds, files, jobs, releases, skips
 from wheelfarm.store.views import ProjectStatus, ReleaseView, read_project
 from wheelfarm.targets import Target
 
@@ -35,7 +35,9 @@ __all__ = [
     "claim_job",
     "expire_leases",
     "prioritise",
+    "projects_with_sources",
     "schedule_project",
+    "schedule_target",
     "settle_release",
     "withdraw_build_wheels",
 ]
@@ -60,6 +62,7 @@ class Claim:
     version: str
     target: str
     attempts: int
+    build_number: int = 0  # the build tag the build's wheels must carry
 
 
 def _wheel_tags(filename: str) -> frozenset[Tag]:
@@ -101,6 +104,26 @@ def _decide(
     return JobState.PENDING, None
 
 
+def _our_wheels(
+    connection: Connection, project: NormalizedName
+) -> dict[str, list[tuple[frozenset[Tag], int]]]:
+    """The tags and build number of each wheel we hold of the project, by version.
+
+    A wheel we built counts for every target it installs on, not only the one it was built
+    for: a pure-Python wheel built once serves them all.
+    """
+    built: dict[str, list[tuple[frozenset[Tag], int]]] = {}
+    for row in connection.execute(
+        select(build_files.c.version, build_files.c.filename).where(
+            build_files.c.project == project
+        )
+    ):
+        built.setdefault(row.version, []).append(
+            (_wheel_tags(row.filename), build_number(row.filename))
+        )
+    return built
+
+
 def schedule_project(
     connection: Connection,
     project: NormalizedName,
@@ -118,33 +141,33 @@ def schedule_project(
     live = view.releases if view.status is ProjectStatus.LIVE else {}
     skip_rows = connection.execute(select(skips).where(skips.c.project == project)).mappings()
     skipped = {row["version"]: row["reason"] for row in skip_rows}
-    # A wheel we built counts for every target it installs on, not only the one it was built
-    # for: a pure-Python wheel built once serves them all.
-    built: dict[str, list[frozenset[Tag]]] = {}
-    for row in connection.execute(
-        select(build_files.c.version, build_files.c.filename).where(
-            build_files.c.project == project
-        )
-    ):
-        built.setdefault(row.version, []).append(_wheel_tags(row.filename))
+    built = _our_wheels(connection, project)
     priority = {
         row.version: row.live_key
         for row in connection.execute(
             select(releases.c.version, releases.c.live_key).where(releases.c.project == project)
         )
     }
-    existing = {
-        (row.version, row.target): row.state
-        for row in connection.execute(
-            select(jobs.c.version, jobs.c.target, jobs.c.state).where(jobs.c.project == project)
+    existing: dict[tuple[str, str], str] = {}
+    numbers: dict[tuple[str, str], int] = {}  # a rebuild's number (0: none)
+    for row in connection.execute(
+        select(jobs.c.version, jobs.c.target, jobs.c.state, jobs.c.build_number).where(
+            jobs.c.project == project
         )
-    }
+    ):
+        existing[(row.version, row.target)] = row.state
+        numbers[(row.version, row.target)] = row.build_number
     wanted: dict[tuple[str, str], tuple[JobState, str | None]] = {}
+    targets = list(targets)
+    names = {target.name for target in targets}
     for target in targets:
         accepted = target.compatible_tags()
         for version, release in live.items():
             skip = skipped.get(version, skipped.get(""))
-            decision = _decide(release, target, accepted, skip, built.get(version, []))
+            # a rebuild waits for a wheel of its own build number: the old one does not count
+            wanted_number = numbers.get((version, target.name), 0)
+            ours = [tags for tags, n in built.get(version, []) if n >= wanted_number]
+            decision = _decide(release, target, accepted, skip, ours)
             if decision is not None:
                 wanted[(version, target.name)] = decision
     newly_pending = 0
@@ -166,7 +189,12 @@ def schedule_project(
         }
         connection.execute(upsert(connection, jobs, job, ["project", "version", "target"]))
         wanted_changed = True
-    withdrawn = [key for key, state in existing.items() if state == "pending" and key not in wanted]
+    # only the given targets' jobs are ours to withdraw (a new target's backfill passes one)
+    withdrawn = [
+        key
+        for key, state in existing.items()
+        if state == "pending" and key[1] in names and key not in wanted
+    ]
     for version, target_name in withdrawn:
         connection.execute(
             delete(jobs).where(
@@ -175,6 +203,33 @@ def schedule_project(
         )
     mark_changed(connection, [project] if wanted_changed or withdrawn else [])
     return newly_pending
+
+
+def projects_with_sources(connection: Connection) -> list[NormalizedName]:
+    """Every project that has (or had) a source file: the ones a new target may need jobs for."""
+    rows = connection.execute(
+        select(files.c.project).where(files.c.python_version == "source").distinct()
+    ).scalars()
+    named = connection.execute(
+        select(files.c.project)
+        .where(or_(*(files.c.filename.endswith(suffix) for suffix in SDIST_SUFFIXES)))
+        .distinct()
+    ).scalars()
+    return sorted({NormalizedName(name) for name in [*rows, *named]})
+
+
+def schedule_target(
+    connection: Connection, target: Target, projects: Iterable[NormalizedName], *, now: float
+) -> int:
+    """Queue the given projects' existing releases for a target just added; returns how many
+    jobs became pending.
+
+    A new target would otherwise get jobs only as projects next change. The backlog is not
+    urgent: fresh releases still go first. The usual rules apply (binary-only releases, skips,
+    Requires-Python, upstream wheels, our pure wheels), and only the new target's jobs are
+    touched.
+    """
+    return sum(schedule_project(connection, name, [target], now=now) for name in projects)
 
 
 def prioritise(connection: Connection, project: str, version: str) -> int:
@@ -196,10 +251,11 @@ def settle_release(
     """Mark built every job of a release that a wheel we hold installs on; returns how many.
 
     Called when a build ends: a pure-Python wheel built for one target also serves the others,
-    whether their jobs are pending or lost the race to upload the same file name.
+    whether their jobs are pending or lost the race to upload the same file name. A job being
+    rebuilt (build number N) is settled only by a wheel numbered N or more.
     """
     ours = [
-        _wheel_tags(name)
+        (_wheel_tags(name), build_number(name))
         for name in connection.execute(
             select(build_files.c.filename).where(
                 build_files.c.project == project, build_files.c.version == version
@@ -209,7 +265,8 @@ def settle_release(
     settled = 0
     for target in targets:
         accepted = target.compatible_tags()
-        if any(tags & accepted for tags in ours):
+        covering = [number for tags, number in ours if tags & accepted]
+        if covering:
             settled += connection.execute(
                 update(jobs)
                 .where(
@@ -217,6 +274,8 @@ def settle_release(
                     jobs.c.version == version,
                     jobs.c.target == target.name,
                     jobs.c.state.in_([JobState.PENDING.value, JobState.FAILED.value]),
+                    # a rebuild is settled only by a wheel of its build number (or later)
+                    jobs.c.build_number <= max(covering),
                 )
                 .values(state=JobState.BUILT.value, reason=None)
             ).rowcount
@@ -298,7 +357,7 @@ _CLAIM_SQLITE = text(
         SELECT project, version, target FROM jobs
         WHERE target = :target AND state = 'pending'
         ORDER BY urgent DESC, priority DESC LIMIT 1)
-    RETURNING project, version, target, attempts
+    RETURNING project, version, target, attempts, build_number
     """
 )
 
@@ -314,7 +373,8 @@ _CLAIM_POSTGRESQL = text(
     FROM next
     WHERE jobs.project = next.project AND jobs.version = next.version
       AND jobs.target = next.target
-    RETURNING jobs.project, jobs.version, jobs.target, jobs.attempts
+    RETURNING jobs.project, jobs.version, jobs.target, jobs.attempts,
+              jobs.build_number
     """
 )
 
@@ -335,4 +395,6 @@ def claim_job(
     if row is None:
         return None
     mark_changed(connection, [row.project])
-    return Claim(NormalizedName(row.project), row.version, row.target, row.attempts)
+    return Claim(
+        NormalizedName(row.project), row.version, row.target, row.attempts, row.build_number
+    )

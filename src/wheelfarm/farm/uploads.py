@@ -13,12 +13,15 @@ import contextlib
 import errno
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import parse_wheel_filename
 from sqlalchemy import Connection, func, select
 
+from wheelfarm.builder.build_tags import wheel_build_line
 from wheelfarm.farm.architecture import check_architecture
 from wheelfarm.farm.builds import OwnedBuild
 from wheelfarm.farm.dependencies import record_dependencies
@@ -154,6 +157,7 @@ def accept_upload(
         limits=limits,
     )
     _check_tags_unclaimed(connection, build, wheel)
+    _check_build_tag(staged, upload.filename, build.build_number)
     check_architecture(staged, upload.filename, target.name, target.platform)
     store_wheel(staged, wheel, wheel_dir / build.project)
     record_wheel(connection, wheel, build.id, build.version, build.target)
@@ -172,3 +176,25 @@ def _check_tags_unclaimed(connection: Connection, build: OwnedBuild, wheel: Acce
             raise IntakeError(
                 wheel.filename, f"{other} of the same build already has the tag {shared[0]}"
             )
+
+
+def _check_build_tag(staged: Path, filename: str, number: int) -> None:
+    """Refuse a wheel whose build tag is not exactly the build's number (0: no tag), in its file
+    name or in its ``WHEEL`` file's ``Build`` line.
+
+    A builder that chose its own number could outrank a later rebuild (installers take the
+    highest), or give an old name new bytes; the spec wants the name and WHEEL to agree.
+    """
+    tag = parse_wheel_filename(filename)[2]  # intake checked the name parses
+    shown = f"{tag[0]}{tag[1]}" if tag else "none"
+    wanted = str(number) if number else "none"
+    if tag != ((number, "") if number else ()):
+        raise IntakeError(
+            filename, f"build tag {shown} in the file name, expected {wanted} (the job's)"
+        )
+    with zipfile.ZipFile(staged) as archive:
+        line = wheel_build_line(archive)
+    if line != (str(number) if number else None):
+        raise IntakeError(
+            filename, f"WHEEL says Build: {line or 'none'}, the file name's build tag is {wanted}"
+        )

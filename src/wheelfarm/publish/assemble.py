@@ -177,7 +177,9 @@ class Parts:
             if by_target is None:
                 by_target = cells[(row.project, row.version)] = {}
             state = states.get(row.state, row.state)
-            by_target[row.target] = BuildCell(row.target, state, row.reason, None)
+            cell = by_target[row.target] = BuildCell(row.target, state, row.reason, None)
+            if row.build_number:
+                cell.build_number, cell.rebuild_reason = row.build_number, row.rebuild_reason
 
     def add_skips(self, rows: list[SkipRow]) -> None:
         for row in rows:

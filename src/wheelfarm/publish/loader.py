@@ -9,11 +9,13 @@ wheels, and a release's yank, dates and Requires-Python are the upstream's.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
+from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, unserved_targets
 from wheelfarm.publish.assemble import Parts
 from wheelfarm.publish.publication import Publication, publishable_name
 from wheelfarm.publish.queries import (
@@ -207,6 +209,8 @@ def load_listing(connection: Connection, *, with_unlisted: bool = True) -> SiteI
         for row in read_listing(connection)
         if publishable_name(row.name)
     )
+    now = time.time()
+    unserved = unserved_targets(connection, now=now, silence_seconds=UNSERVED_SILENCE_SECONDS)
     return SiteIndex(
         serial=read_site_serial(connection),
         projects=listed,
@@ -217,6 +221,7 @@ def load_listing(connection: Connection, *, with_unlisted: bool = True) -> SiteI
             for row in (read_unlisted(connection) if with_unlisted else ())
             if publishable_name(row.name)
         },
+        unserved=tuple(target.describe_since() for target in unserved),
     )
 
 

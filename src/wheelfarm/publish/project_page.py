@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 
 from wheelfarm.farm.jobs import JobState
+from wheelfarm.names import build_number
 from wheelfarm.publish.badges import install_release
 from wheelfarm.publish.file_list import WITHOUT_EXTENSIONS, WITHOUT_EXTENSIONS_TITLE, file_groups
 from wheelfarm.publish.html import (
@@ -114,6 +115,8 @@ def _status_cell(
         else ""
     )
     title_attribute = f' title="{title}">' if title else ">"
+    if cell.build_number:
+        note += _rebuild_note(cell)
     flag = ""
     if without_extensions and status == "built":
         flag = ' data-without-extensions="true"'
@@ -122,6 +125,15 @@ def _status_cell(
         f'<td class="status status-{status}" data-status="{status}" data-target="{target_html}"'
         f"{flag}{title_attribute}{link}{note}</td>\n"
     )
+
+
+def _rebuild_note(cell: BuildCell) -> str:
+    """Which build of the release this is, and why an operator rebuilt it: users comparing a
+    lock file's wheel with the page see why there are two files (docs/farm.md, Rebuilds)."""
+    reason = cell.rebuild_reason
+    why = f": {h(shorten(reason, REASON_CHARS))}" if reason else ""
+    title = f' title="{h(shorten(reason, TITLE_CHARS))}"' if reason else ""
+    return f' <span class="note rebuild"{title}>build {cell.build_number}{why}</span>'
 
 
 _PRE_BADGE = (
@@ -176,8 +188,10 @@ def releases_rows(project: ProjectIndex) -> str:
         )
         builds = release.builds
         wheels: dict[str, WheelFile] = {}
-        for wheel in release.files:
-            wheels.setdefault(wheel.target, wheel)  # the first, in file name order
+        for wheel in release.files:  # per target, the highest build number: what pip takes
+            known = wheels.get(wheel.target)
+            if known is None or build_number(wheel.filename) > build_number(known.filename):
+                wheels[wheel.target] = wheel
         flagged = without_extension_modules(release)
         cells = "".join(
             _status_cell(builds.get(target), wheels.get(target), target_html, target in flagged)

@@ -233,11 +233,15 @@ class JobRow(NamedTuple):
     target: str
     state: str  # a JobState value
     reason: str | None
+    build_number: int  # of its rebuild, 0 when never rebuilt
+    rebuild_reason: str | None
 
 
 def read_jobs(connection: Connection, among: Among) -> list[JobRow]:
     j = jobs.c
-    statement = select(j.project, j.version, j.target, j.state, j.reason).where(among(j.project))
+    statement = select(
+        j.project, j.version, j.target, j.state, j.reason, j.build_number, j.rebuild_reason
+    ).where(among(j.project))
     return _rows(connection, statement, JobRow)
 
 

@@ -77,6 +77,8 @@ def _build_json(cell: BuildCell, without_extensions: bool) -> dict[str, Any]:
         "reason": cell.reason,
         "log_url": log_url(cell),
         "without_extension_modules": without_extensions,
+        "build_number": cell.build_number,
+        "rebuild_reason": cell.rebuild_reason,
     }
 
 

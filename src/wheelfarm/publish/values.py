@@ -57,6 +57,8 @@ class BuildCell:
     reason: str | None  # why it failed or was skipped
     build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
     has_log: bool = True  # whether that attempt's log is kept
+    build_number: int = 0  # the build tag of its rebuild (0: never rebuilt; docs/farm.md)
+    rebuild_reason: str | None = None  # why an operator rebuilt it
 
 
 def stored_status(status: JobState | str) -> str:
@@ -163,3 +165,6 @@ class SiteIndex:
     # Projects published once and not listed now (deleted, quarantined), with their serials:
     # the mirroring API's changelog names them, so a mirror learns they are gone.
     unlisted: dict[str, int] = field(default_factory=dict)
+    # Targets whose pending jobs no builder serves, as the home page says it: a static page must
+    # stay true until it is written again, so "since <time>", never "for 3 h".
+    unserved: tuple[str, ...] = ()

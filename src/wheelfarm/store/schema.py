@@ -179,6 +179,9 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("reason", Text),
     Column("updated_at", Float, nullable=False),
+    # the build tag the job's next build carries (0: none), raised by `rebuild` of a built job
+    Column("build_number", Integer, nullable=False, server_default="0"),
+    Column("rebuild_reason", Text),  # why an operator rebuilt it, shown on the project page
     Index("jobs_claim_idx", "target", "state", "urgent", "priority"),
     Index("jobs_lease_idx", "state", "lease_expires"),
 )
@@ -197,6 +200,7 @@ builds = Table(
     Column("reason", Text),
     Column("log", LargeBinary),  # compressed; the tail is kept when capped
     Column("log_bytes", Integer),
+    Column("build_number", Integer, nullable=False, server_default="0"),  # its wheels' build tag
     Index("builds_release_idx", "project", "version"),
 )
 

@@ -63,6 +63,15 @@ class CatchUp:
     events: int = 0
     rejected: int = 0
 
+    def near_head(self, serials: int) -> bool:
+        """Whether this catch-up started at most ``serials`` behind the upstream's head.
+
+        Only then are its builds urgent: a first catch-up from serial 0 (or one after a long
+        outage) touches the whole backlog, and marking all of it urgent would leave "urgent"
+        meaning nothing.
+        """
+        return self.target_serial - self.start_serial <= serials
+
 
 @dataclass
 class ProjectSync:
