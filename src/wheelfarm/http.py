@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from wheelfarm.errors import UpstreamError, redact_url
 __all__ = [
     "ResponseLimits",
     "RetryPolicy",
+    "SharedPause",
     "TransientError",
     "UpstreamClient",
     "new_client",
@@ -164,6 +166,42 @@ def raise_for_status(response: httpx.Response) -> None:
         hint = float(header) if header.isdigit() else None
         raise TransientError(url, reason, retry_after=hint)
     raise UpstreamError(url, reason)
+
+
+class SharedPause:
+    """A wait every reader of one upstream honours: a rate limit slows the pool, not one thread.
+
+    When the upstream answers 429 or 503 with ``Retry-After`` it is asking the *client* to hold
+    off, not the one request: with eight readers, the seven others would otherwise go on and
+    each collect its own 429. :meth:`hold` moves the shared "not before" time later (never
+    earlier); :meth:`wait` sleeps until it has passed. The clock and the sleep are handed in.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """No reader starts a request for the next ``seconds``."""
+        with self._lock:
+            self._until = max(self._until, self._clock() + seconds)
+
+    def wait(self) -> float:
+        """Sleep until the pause is over (it may grow meanwhile); returns the seconds slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                remaining = self._until - self._clock()
+            if remaining <= 0:
+                return slept
+            self._sleep(remaining)
+            slept += remaining
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def open_follower(
             if with_changelog
             else None
         )
-        yield Follower(engine, pages, changelog)
+        yield Follower(engine, pages, changelog, workers=settings.reconcile_workers)
     finally:
         client.close()
         engine.dispose()
