@@ -30,6 +30,7 @@ from tenacity import (
 
 from wheelfarm import __version__
 from wheelfarm.errors import UpstreamError, redact_url
+from wheelfarm.words import plural
 
 __all__ = [
     "ResponseLimits",
@@ -143,7 +144,7 @@ class UpstreamClient(httpx.Client):
                 raise UpstreamError(
                     url,
                     f"answer took over {limits.deadline:g} s (upstream_deadline_seconds); "
-                    f"stopped reading after {size} bytes",
+                    f"stopped reading after {plural(size, 'byte')}",
                 )
         return b"".join(chunks)
 
@@ -246,9 +247,10 @@ class RetryPolicy:
             return retrying(attempt)
         except TransientError as error:
             raise UpstreamError(
-                error.url, f"{error.reason} (gave up after {attempts} attempts)"
+                error.url, f"{error.reason} (gave up after {plural(attempts, 'attempt')})"
             ) from error
         except httpx.TransportError as error:
             raise UpstreamError(
-                what, f"{type(error).__name__}: {error} (gave up after {attempts} attempts)"
+                what,
+                f"{type(error).__name__}: {error} (gave up after {plural(attempts, 'attempt')})",
             ) from error

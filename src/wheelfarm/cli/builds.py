@@ -21,6 +21,7 @@ from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import projects, skips
+from wheelfarm.words import plural
 
 __all__ = ["UnknownProject", "builds", "import_command", "rebuild", "remove", "skip", "unskip"]
 
@@ -89,7 +90,7 @@ def rebuild(ctx: click.Context, name: str, version: str | None, target: str | No
         count = requeue_failed(
             connection, _known(connection, name), version, target, now=time.time()
         )
-    out.print(f"queued {count} failed builds of {canonical(name)} again")
+    out.print(f"queued {plural(count, 'failed build')} of {canonical(name)} again")
 
 
 @click.command()
@@ -140,7 +141,8 @@ def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str 
             _skip(connection, project, version, skip_reason)
         _reschedule(connection, project)
     out.print(
-        f"removed {len(removed.files)} wheels and {removed.jobs} jobs of {project} "
+        f"removed {plural(len(removed.files), 'wheel')} and {plural(removed.jobs, 'job')} "
+        f"of {project} "
         f"{version or '(every release)'}"
         + (f"; skipping it: {skip_reason}" if skip_reason else "; it will be built again")
     )

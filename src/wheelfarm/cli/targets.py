@@ -14,6 +14,7 @@ from wheelfarm.farm import registry
 from wheelfarm.farm.dependencies import list_distros, set_target_distro, target_distros
 from wheelfarm.farm.distros import check_distro_name
 from wheelfarm.targets import Target, local_target
+from wheelfarm.words import plural
 
 __all__ = ["targets"]
 
@@ -40,7 +41,8 @@ def targets_add(
     with store_transaction(settings) as connection:
         registry.add_target(connection, target, distro)
     shown = ", ".join(target.platforms[:3]) + (", ..." if len(target.platforms) > 3 else "")
-    out.print(f"added target {target.name}: accepts {len(target.platforms)} platforms ({shown})")
+    accepts = plural(len(target.platforms), "platform")
+    out.print(f"added target {target.name}: accepts {accepts} ({shown})")
 
 
 @targets.command("list")
@@ -57,7 +59,8 @@ def targets_list(ctx: click.Context, as_json: bool) -> None:
     for target in found:
         distro = distro_of.get(target.name) or "no distro"
         out.print(
-            f"{target.name}  (Python {target.python}, {len(target.platforms)} platforms, {distro})"
+            f"{target.name}  (Python {target.python}, {plural(len(target.platforms), 'platform')}, "
+            f"{distro})"
         )
 
 

@@ -261,7 +261,7 @@ class Follower:
         Pages are read by ``workers`` threads (the follower's own number by default), a few
         pages ahead of the writer, which is this thread alone: it applies each page in one
         transaction as it comes, so the store sees what one sequential reader would have
-        written. A stale page is read again after ``stale_wait`` × its attempt, at the back of
+        written. A stale page is read again after ``stale_wait`` times its attempt, at the back of
         the queue, while the others go on. Results come back in the order of ``names``.
         """
         todo = list(dict.fromkeys(canonical(n) for n in names))
