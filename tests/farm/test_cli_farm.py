@@ -101,7 +101,7 @@ def test_sync_queues_builds_and_skip_unskip_change_them(tmp_path: Path, database
             tmp_path, database_url, "sync", "--project", "demo", upstream=upstream.simple_url
         )
         assert synced.returncode == 0, synced.stderr
-        assert "queued 1 builds for 1 targets" in synced.stdout
+        assert "queued 1 build for 1 target" in synced.stdout
 
     def queue() -> dict[str, tuple[str, str | None]]:
         engine = open_store(database_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -14,8 +15,8 @@ from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
-from wheelfarm.farm.jobs import schedule_project
-from wheelfarm.farm.listings import list_builds, requeue_failed
+from wheelfarm.farm.jobs import JobState, schedule_project
+from wheelfarm.farm.listings import BuildRow, list_builds, requeue_failed
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
@@ -23,7 +24,16 @@ from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import projects, skips
 from wheelfarm.words import plural
 
-__all__ = ["UnknownProject", "builds", "import_command", "rebuild", "remove", "skip", "unskip"]
+__all__ = [
+    "UnknownProject",
+    "build_totals",
+    "builds",
+    "import_command",
+    "rebuild",
+    "remove",
+    "skip",
+    "unskip",
+]
 
 
 class UnknownProject(WheelfarmError):
@@ -77,6 +87,19 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
             markup=False,
             highlight=False,
         )
+    out.print(build_totals(found), markup=False, highlight=False)
+
+
+def build_totals(found: list[BuildRow]) -> str:
+    """The totals line under a listing: "3 builds: 2 built, 1 failed" (states in queue order)."""
+    counts = Counter(row.status for row in found)
+    order = [state.value for state in JobState]
+    states = sorted(
+        counts,
+        key=lambda state: (state not in order, order.index(state) if state in order else 0, state),
+    )
+    by_state = ", ".join(f"{counts[state]} {state}" for state in states)
+    return plural(len(found), "build") + (f": {by_state}" if by_state else "")
 
 
 @click.command()

@@ -59,6 +59,7 @@ def distros_list(ctx: click.Context, as_json: bool) -> None:
             f"{distro.name}  {plural(distro.packages, 'package')}  ({used})  from {distro.source}",
             markup=False,
         )
+    out.print(plural(len(found), "distro"))
 
 
 @distros.command("snapshot")

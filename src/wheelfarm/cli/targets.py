@@ -62,6 +62,7 @@ def targets_list(ctx: click.Context, as_json: bool) -> None:
             f"{target.name}  (Python {target.python}, {plural(len(target.platforms), 'platform')}, "
             f"{distro})"
         )
+    out.print(plural(len(found), "target"))
 
 
 @targets.command("set-distro")
