@@ -70,10 +70,13 @@ class BuildProgress:
         if empty and not self._was_empty:
             lines.append(f"queue empty: {plural(done, 'build')} done since start")
             self._shown, self._last_line = (done, 0, 0), now
-        elif not empty and (shown := (done, counts.queued, counts.building)) != self._shown:
-            if self._due(now):
-                lines.append(self.line(counts, now))
-                self._shown, self._last_line = shown, now
+        elif (
+            not empty
+            and (shown := (done, counts.queued, counts.building)) != self._shown
+            and self._due(now)
+        ):
+            lines.append(self.line(counts, now))
+            self._shown, self._last_line = shown, now
         self._was_empty = empty
         return lines
 

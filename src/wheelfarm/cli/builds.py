@@ -17,7 +17,6 @@ from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
 from wheelfarm.farm.jobs import JobState, schedule_project
 from wheelfarm.farm.listings import BuildRow, list_builds, requeue_failed
-from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
@@ -155,6 +154,8 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
 @click.pass_context
 def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str | None) -> None:
     """Unpublish our wheels of a project (or release); without --skip they are built again."""
+    from wheelfarm.farm.wheels import remove_wheels  # with intake: pydantic, pyelftools
+
     settings = settings_of(ctx)
     project = canonical(name)
     with store_transaction(settings, existing=True) as connection:
@@ -176,6 +177,8 @@ def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str 
 @click.pass_context
 def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
     """Publish wheels built elsewhere, validated like a builder's upload."""
+    from wheelfarm.farm.wheels import ImportRefused, import_wheel  # the intake: see remove
+
     settings = settings_of(ctx)
     refused = 0
     for path in wheels:
