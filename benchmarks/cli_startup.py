@@ -1,5 +1,8 @@
 """Benchmark: how long short commands take, each in a fresh process (median of N runs).
 
+Prints wall time and CPU time (user + system of the child): on a shared machine the wall time
+follows the load, the CPU time much less.
+
 Commands that do not talk to the upstream should answer at once: ``--help``, a command's
 ``--help``, and ``targets list`` and ``builds`` on an existing data directory. With
 ``--against SRC`` the same commands run from another source tree too (e.g. a checkout of the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,9 +34,10 @@ COMMANDS = [
 ]
 
 
-def run(src: Path, data_dir: Path, args: list[str]) -> float:
-    """Seconds for one fresh ``python -m wheelfarm ARGS`` from ``src``."""
+def run(src: Path, data_dir: Path, args: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds for one fresh ``python -m wheelfarm ARGS`` from ``src``."""
     env = {**os.environ, "PYTHONPATH": str(src), "WHEELFARM_DATA_DIR": str(data_dir)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "wheelfarm", *args],
@@ -41,7 +46,10 @@ def run(src: Path, data_dir: Path, args: list[str]) -> float:
         stdout=subprocess.DEVNULL,
         cwd=data_dir,
     )
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
@@ -55,14 +63,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch)
         run(trees["this tree"], data_dir, ["targets", "add", "cp311-cp311-linux_armv7l"])
-        times: dict[str, dict[str, list[float]]] = {t: {c: [] for c, _ in COMMANDS} for t in trees}
+        times: dict[str, dict[str, list[tuple[float, float]]]] = {
+            t: {c: [] for c, _ in COMMANDS} for t in trees
+        }
         for _ in range(args.runs):
             for label, command in COMMANDS:
                 for tree, src in trees.items():
                     times[tree][label].append(run(src, data_dir, command))
     for tree, by_command in times.items():
         figures = ", ".join(
-            f"{label} {statistics.median(seconds):.2f} s" for label, seconds in by_command.items()
+            f"{label} {statistics.median(w for w, _ in runs):.2f} s "
+            f"(CPU {statistics.median(c for _, c in runs):.2f} s)"
+            for label, runs in by_command.items()
         )
         print(f"cli_startup ({tree}, median of {args.runs} fresh processes): {figures}")
 

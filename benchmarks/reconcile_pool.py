@@ -102,7 +102,11 @@ def main() -> None:
     finally:
         upstream.terminate()
         upstream.wait()
-    figures = ", ".join(f"{w} readers {rate:,.1f} projects/s" for w, rate in rates.items())
+    from wheelfarm.words import plural
+
+    figures = ", ".join(
+        f"{plural(w, 'reader')} {rate:,.1f} projects/s" for w, rate in rates.items()
+    )
     first, last = rates[min(rates)], rates[max(rates)]
     print(
         f"reconcile_pool: {args.projects:,} projects, {args.delay * 1000:g} ms a page: "
