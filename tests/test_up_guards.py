@@ -259,3 +259,21 @@ def test_the_pause_is_told_once_a_minute_however_often_the_disk_fills(tmp_path: 
         "there is space again under the published tree",
     ]
     assert list(tmp_path.iterdir()) == []  # the probe file is gone
+
+
+def test_up_started_on_a_full_disk_says_the_disk_may_be_full(
+    small_disk: Path, upstream: FakeUpstream
+) -> None:
+    """SQLite cannot even open a WAL database without room for its shared-memory file."""
+    data_dir = small_disk / "data"
+    env = _env(data_dir, upstream)
+    first = _start_up(small_disk.parent, env)
+    _wait_until_serving(data_dir, first)
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    _fill(small_disk)
+    second = _start_up(small_disk.parent, env)
+    stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 2, stdout + stderr
+    assert "is the disk under the database full?" in stderr, stderr
+    assert "Traceback" not in stderr

@@ -7,18 +7,24 @@ The upstream is not trusted with our memory or our time: bodies are read streame
 past a size cap or a total deadline, and redirects are followed only within the origin (scheme,
 host, port) of the URL asked for, so an upstream cannot send us to another host or to a
 link-local address.
+
+The deadline covers the whole exchange, headers included: a server trickling its status line
+or headers a byte at a time is cut off like one trickling its body (each socket read waits at
+most what is left of the deadline; see :class:`_DeadlineBackend`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 from tenacity import (
     RetryCallState,
@@ -75,6 +81,96 @@ class ResponseLimits:
     deadline: float = 120.0
 
 
+#: When the current thread's request must be over (``time.monotonic()``), or None.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "upstream_deadline", default=None
+)
+
+
+def _remaining(timeout: float | None) -> float | None:
+    """The socket timeout to use now: the per-read timeout, shortened to the deadline."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose reads and writes never wait past the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _remaining(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _remaining(timeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket layer, with every stream bound by the calling thread's deadline.
+
+    httpx's timeouts are per socket operation, so a server sending its headers a byte at a time
+    keeps a request alive indefinitely; only the socket layer sees every wait, headers included.
+    """
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _remaining(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _remaining(timeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _bind_to_deadlines(transports: Iterable[httpx.BaseTransport | None]) -> None:
+    """Put :class:`_DeadlineBackend` under each of httpx's own transports (direct and proxied).
+
+    httpx offers no public way to choose httpcore's network backend, so this reaches for the
+    pool httpx built (``HTTPTransport._pool``); a test fails if a new httpx moves it.
+    """
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore.ConnectionPool):
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
@@ -95,12 +191,30 @@ class UpstreamClient(httpx.Client):
             headers={"User-Agent": f"wheelfarm/{__version__}"},
         )
         self.response_limits = limits
+        _bind_to_deadlines([self._transport, *self._mounts.values()])
 
     def send(
         self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
     ) -> httpx.Response:
         """Send, follow same-origin redirects, then read the body within the limits."""
         started = time.monotonic()
+        token = _deadline.set(started + self.response_limits.deadline)
+        try:
+            return self._send_within(request, started, stream, **kwargs)
+        except httpx.TimeoutException as error:
+            if time.monotonic() - started < self.response_limits.deadline:
+                raise
+            raise UpstreamError(
+                str(request.url),
+                f"answer took over {self.response_limits.deadline:g} s "
+                "(upstream_deadline_seconds); stopped waiting for it",
+            ) from error
+        finally:
+            _deadline.reset(token)
+
+    def _send_within(
+        self, request: httpx.Request, started: float, stream: bool, **kwargs: Any
+    ) -> httpx.Response:
         follow = kwargs.pop("follow_redirects", True) is not False
         first = request.url
         for _ in range(MAX_REDIRECTS + 1):

@@ -79,6 +79,9 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         elif self.path == "/simple/declared/":
             self._start(Content_Length=str(400 * MiB))
             self._endless(0, b" " * MiB)
+        elif self.path == "/simple/slow-headers/":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+            self._endless(0.2, b"x")
         elif self.path == "/simple/huge/":
             self._start()
             self._endless(0, b" " * MiB)
@@ -143,6 +146,26 @@ def test_an_endless_changelog_answer_is_refused_at_the_size_cap(hostile: Hostile
     source = ChangelogSource(f"{hostile.url}/pypi", 5.0, POLICY, ResponseLimits(2 * MiB, 60))
     with pytest.raises(UpstreamError, match="over the limit of 2097152 bytes"):
         source.last_serial()
+
+
+def test_headers_sent_a_byte_at_a_time_are_dropped_at_the_deadline(
+    hostile: HostileServer,
+) -> None:
+    pages = _pages(hostile, ResponseLimits(max_bytes=MiB, deadline=2.0), timeout=5.0)
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as caught:
+        pages.fetch(NormalizedName("slow-headers"))
+    elapsed = time.monotonic() - started
+    assert elapsed < 4.0  # the deadline once, not the per-read timeout times the retries
+    assert "took over 2 s (upstream_deadline_seconds)" in str(caught.value)
+    assert hostile.requests.count("/simple/slow-headers/") == 1  # a deadline is not retried
+
+
+def test_the_deadline_reaches_every_transport_httpx_builds() -> None:
+    """The deadline rests on httpx's private pool; this fails if an httpx release moves it."""
+    with new_client(5.0) as client:
+        backend = client._transport._pool._network_backend  # type: ignore[attr-defined]
+    assert type(backend).__name__ == "_DeadlineBackend"
 
 
 def test_a_page_sent_a_byte_at_a_time_is_dropped_at_the_deadline(hostile: HostileServer) -> None:

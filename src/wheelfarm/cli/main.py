@@ -9,6 +9,7 @@ commands that only read the store start without FastAPI, httpx or Textual
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -196,6 +197,10 @@ def cli(
     ctx.obj = load_settings(config, flags=flags)
 
 
+#: What SQLite says when it cannot write its journal or shared-memory file: most often a full disk.
+_DISK_TROUBLE = re.compile(r"disk I/O error|database or disk is full")
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: wheelfarm errors are printed plainly and exit with status 2."""
     try:
@@ -211,7 +216,14 @@ def main(argv: list[str] | None = None) -> Any:
         if not _is_database_error(error):
             raise
         # unreachable database, wrong credentials, damaged schema
-        _fail(redact_url(f"database error: {getattr(error, 'orig', error)}"), 2)
+        cause = str(getattr(error, "orig", error))
+        message = redact_url(f"database error: {cause}")
+        if _DISK_TROUBLE.search(cause):
+            message += (
+                " (is the disk under the database full? SQLite needs free space even to open "
+                "a database; free some and start again)"
+            )
+        _fail(message, 2)
 
 
 def _fail(message: str, status: int, style: str | None = "red") -> NoReturn:
