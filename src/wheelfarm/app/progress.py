@@ -113,7 +113,12 @@ def start_progress(
         with engine.connect() as connection:
             return queue_counts(connection)
 
-    progress = BuildProgress(counts(), time.monotonic())
+    try:
+        first = counts()
+    except SQLAlchemyError as error:  # up goes on; the line starts from an empty queue
+        log.debug("queue counts unavailable: %s", error)
+        first = QueueCounts()
+    progress = BuildProgress(first, time.monotonic())
 
     def run() -> None:
         while not stop.wait(poll_seconds):
