@@ -59,7 +59,7 @@ def test_sync_named_project_then_show_json(
 ) -> None:
     synced = run(tmp_path, upstream, "sync", "--project", "demo-pkg", database=database_url)
     assert synced.returncode == 0, synced.stderr
-    assert "synced 1 projects" in synced.stdout
+    assert "synced 1 project:" in synced.stdout
     shown = run(tmp_path, upstream, "show", "DEMO_pkg", "--json", database=database_url)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == {

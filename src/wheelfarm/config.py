@@ -43,6 +43,7 @@ class Settings:
     retries: int = 8
     retry_wait: float = 1.0
     poll_seconds: float = 60.0
+    reconcile_workers: int = 8  # threads reading project pages (docs/configuration.md)
     host: str = "127.0.0.1"
     port: int = 8080
     pip_options: tuple[str, ...] = ()
@@ -239,6 +240,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "retries": _as_int,
     "retry_wait": _as_float,
     "poll_seconds": _as_float,
+    "reconcile_workers": _as_positive_int,
     "host": _as_str,
     "port": _as_int,
     "pip_options": _as_names,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,10 +36,12 @@ from tenacity import (
 
 from wheelfarm import __version__
 from wheelfarm.errors import UpstreamError, redact_url
+from wheelfarm.words import plural
 
 __all__ = [
     "ResponseLimits",
     "RetryPolicy",
+    "SharedPause",
     "TransientError",
     "UpstreamClient",
     "new_client",
@@ -255,7 +258,7 @@ class UpstreamClient(httpx.Client):
                 raise UpstreamError(
                     url,
                     f"answer took over {limits.deadline:g} s (upstream_deadline_seconds); "
-                    f"stopped reading after {size} bytes",
+                    f"stopped reading after {plural(size, 'byte')}",
                 )
         return b"".join(chunks)
 
@@ -278,6 +281,42 @@ def raise_for_status(response: httpx.Response) -> None:
         hint = float(header) if header.isdigit() else None
         raise TransientError(url, reason, retry_after=hint)
     raise UpstreamError(url, reason)
+
+
+class SharedPause:
+    """A wait every reader of one upstream honours: a rate limit slows the pool, not one thread.
+
+    When the upstream answers 429 or 503 with ``Retry-After`` it is asking the *client* to hold
+    off, not the one request: with eight readers, the seven others would otherwise go on and
+    each collect its own 429. :meth:`hold` moves the shared "not before" time later (never
+    earlier); :meth:`wait` sleeps until it has passed. The clock and the sleep are handed in.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """No reader starts a request for the next ``seconds``."""
+        with self._lock:
+            self._until = max(self._until, self._clock() + seconds)
+
+    def wait(self) -> float:
+        """Sleep until the pause is over (it may grow meanwhile); returns the seconds slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                remaining = self._until - self._clock()
+            if remaining <= 0:
+                return slept
+            self._sleep(remaining)
+            slept += remaining
 
 
 @dataclass(frozen=True)
@@ -322,9 +361,10 @@ class RetryPolicy:
             return retrying(attempt)
         except TransientError as error:
             raise UpstreamError(
-                error.url, f"{error.reason} (gave up after {attempts} attempts)"
+                error.url, f"{error.reason} (gave up after {plural(attempts, 'attempt')})"
             ) from error
         except httpx.TransportError as error:
             raise UpstreamError(
-                what, f"{type(error).__name__}: {error} (gave up after {attempts} attempts)"
+                what,
+                f"{type(error).__name__}: {error} (gave up after {plural(attempts, 'attempt')})",
             ) from error

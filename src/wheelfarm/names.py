@@ -25,6 +25,7 @@ __all__ = [
     "sort_versions",
     "text_problem",
     "unsafe_text_problem",
+    "version_order",
 ]
 
 # Source distribution file endings, the legacy ones included (PEP 625 allows only .tar.gz).
@@ -51,6 +52,15 @@ def is_prerelease(version: str) -> bool:
         return Version(version).is_prerelease
     except InvalidVersion:
         return False
+
+
+def version_order(version: str) -> tuple[bool, Version, str]:
+    """A sort key for listings: PEP 440 order (``0.9`` before ``0.11``), then versions
+    packaging cannot parse, by their text, after every valid one."""
+    try:
+        return (False, Version(version), version)
+    except InvalidVersion:
+        return (True, Version("0"), version)
 
 
 def sort_versions(versions: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ ALLOWED = (
     "wheelfarm.targets",
     "wheelfarm.http",
     "wheelfarm.errors",
+    "wheelfarm.words",
 )
 
 
@@ -71,6 +72,7 @@ def test_http_helpers_pull_in_nothing_heavy() -> None:
     assert [m for m in loaded if m.startswith("wheelfarm.")] == [
         "wheelfarm.errors",
         "wheelfarm.http",
+        "wheelfarm.words",
     ]
     heavy = ("sqlalchemy", "fastapi", "pydantic", "jinja2", "elftools", "psutil")
     assert [m for m in loaded if m.split(".")[0] in heavy] == []

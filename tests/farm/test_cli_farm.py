@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def test_sync_queues_builds_and_skip_unskip_change_them(tmp_path: Path, database
             tmp_path, database_url, "sync", "--project", "demo", upstream=upstream.simple_url
         )
         assert synced.returncode == 0, synced.stderr
-        assert "queued 1 builds for 1 targets" in synced.stdout
+        assert "queued 1 build for 1 target" in synced.stdout
 
     def queue() -> dict[str, tuple[str, str | None]]:
         engine = open_store(database_url)
@@ -175,6 +176,10 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
         upstream.create("demo-up")
         upstream.add_file("demo-up", "1.0", sdist.name, content=sdist.read_bytes())
         process = start_up(tmp_path, database_url, upstream.simple_url)
+        said: list[str] = []
+        assert process.stderr is not None
+        hearing = threading.Thread(target=lambda: said.extend(process.stderr or ()), daemon=True)
+        hearing.start()
         try:
             deadline = time.monotonic() + 120
             status = wait_for_status(tmp_path, database_url, "built", deadline)
@@ -183,10 +188,17 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
                 simple.exists() and "demo_up-1.0-py3-none-any.whl" in simple.read_text()
             ):
                 time.sleep(0.2)  # the publisher writes the project's pages within a second or so
+            while time.monotonic() < deadline and not any("queue empty" in s for s in said):
+                time.sleep(0.2)  # the progress line polls the queue every 2 s
         finally:
             process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=60)
+            process.wait(timeout=60)  # its stdout is a few lines: no pipe fills
+            hearing.join(timeout=10)
+            stdout = process.stdout.read() if process.stdout else ""
+    stderr = "".join(said)
     assert status == "built", stderr
+    assert "queue empty: 1 build done since start" in stderr
+    assert "stopping: no build was under way" in stderr
     assert "wheelfarm is up: the index at http://127.0.0.1:" in stdout
     assert "demo_up-1.0-py3-none-any.whl#sha256=" in simple.read_text()
     assert (

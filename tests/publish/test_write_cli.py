@@ -30,13 +30,13 @@ def test_write_publishes_what_changed_and_all_on_request(
         return done.stdout
 
     first = write()
-    assert "  foo" in first and "wrote 1 projects" in first and "site pages written" in first
+    assert "  foo" in first and "wrote 1 project " in first and "site pages written" in first
     www = data / "www"
     assert (www / "simple" / "foo" / "index.html").exists()
     assert Path(f"{wheel}.metadata").exists()
     assert "wrote 0 projects" in write()  # nothing changed since
     everything = write("--all")
-    assert "wrote 1 projects" in everything and "0 files written, 0 removed" in everything
+    assert "wrote 1 project " in everything and "0 files written, 0 removed" in everything
     sitemap = (www / "sitemap.xml").read_text()
     assert "http://127.0.0.1:8080/" in sitemap  # base_url defaults to the host and port
 

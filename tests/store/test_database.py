@@ -16,6 +16,7 @@ from wheelfarm.store.database import (
     create_store_engine,
     head_revision,
     open_store,
+    quick_head_revision,
     stored_revision,
 )
 
@@ -119,3 +120,9 @@ def test_a_new_sqlite_store_is_private(tmp_path) -> None:
     open_store(f"sqlite:///{path}").dispose()
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_quick_head_revision_is_alembics() -> None:
+    """Short commands compare the database with the head read from the files as text (no
+    Alembic import); it must be the head Alembic itself finds."""
+    assert quick_head_revision() == head_revision()

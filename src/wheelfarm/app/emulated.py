@@ -30,6 +30,7 @@ from wheelfarm.farm.distros import read_package_list, shipped_lists
 from wheelfarm.farm.jobs import projects_with_sources, schedule_target
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.targets import Target
+from wheelfarm.words import plural
 
 __all__ = ["builder_client_factory", "emulation_refusal", "run_emulated"]
 
@@ -97,7 +98,7 @@ def run_emulated(
             name = _register_emulated(connection, settings, prepared.target, marker_distro)
             token = add_builder(connection, name, now=time.time())
         pending, _ = schedule_synced(engine, settings.projects, urgent=False)
-        say(f"{arch}: building for {prepared.target.name} ({pending} builds queued)")
+        say(f"{arch}: building for {prepared.target.name} ({plural(pending, 'build')} queued)")
         options = BuilderOptions(
             workdir=settings.data_dir / f"build-{arch}",
             label=name,

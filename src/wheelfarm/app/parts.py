@@ -1,5 +1,11 @@
 """Settings → the pieces every command needs: the store, the follower, the retry policy,
-the index's writes, a builder's client."""
+the index's writes, a builder's client.
+
+Every command imports this module, and most only open the store: what only following,
+publishing or building needs (httpx, the publisher, the builder's client) is imported in the
+function that builds it, so ``wheelfarm targets list`` does not pay for them
+(benchmarks/cli_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +14,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import httpx
 from sqlalchemy import Connection, Engine
 
-from wheelfarm.builder.client import MasterClient
 from wheelfarm.config import Settings
 from wheelfarm.errors import ConfigError, WheelfarmError
-from wheelfarm.farm.jobs import schedule_project
-from wheelfarm.farm.registry import list_targets
 from wheelfarm.guards import SpaceWatch, disk_full
-from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
-from wheelfarm.names import canonical
-from wheelfarm.publish.incremental import publish_dirty
-from wheelfarm.publish.regenerate import write_all
-from wheelfarm.publish.scheduler import tree_of
-from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.database import StoreMissing, open_store
-from wheelfarm.upstream.follow import Follower
-from wheelfarm.upstream.pages import PageClient
-from wheelfarm.upstream.prefetch import ChangelogSource
+
+if TYPE_CHECKING:
+    import httpx
+
+    from wheelfarm.builder.client import MasterClient
+    from wheelfarm.http import ResponseLimits, RetryPolicy
+    from wheelfarm.publish.write_report import WriteReport
+    from wheelfarm.upstream.follow import Follower
 
 __all__ = [
     "LOCAL_BUILDER",
@@ -50,11 +51,15 @@ LOCAL_BUILDER = "local"
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
+    from wheelfarm.http import RetryPolicy
+
     return RetryPolicy(retries=settings.retries, initial_wait=settings.retry_wait)
 
 
 def response_limits(settings: Settings) -> ResponseLimits:
     """How much of an upstream answer is read, in bytes and seconds."""
+    from wheelfarm.http import ResponseLimits
+
     return ResponseLimits(settings.max_upstream_response_bytes, settings.upstream_deadline_seconds)
 
 
@@ -103,6 +108,11 @@ def open_follower(
 
     ``existing`` as for :func:`store_transaction`.
     """
+    from wheelfarm.http import new_client
+    from wheelfarm.upstream.follow import Follower
+    from wheelfarm.upstream.pages import PageClient
+    from wheelfarm.upstream.prefetch import ChangelogSource
+
     engine = open_configured_store(settings, existing=existing)
     limits = response_limits(settings)
     client = new_client(settings.http_timeout, limits)
@@ -114,7 +124,7 @@ def open_follower(
             if with_changelog
             else None
         )
-        yield Follower(engine, pages, changelog)
+        yield Follower(engine, pages, changelog, workers=settings.reconcile_workers)
     finally:
         client.close()
         engine.dispose()
@@ -125,6 +135,10 @@ def schedule_synced(engine: Engine, names: Iterable[str], *, urgent: bool) -> tu
 
     Returns (builds queued, targets configured); with no target nothing is queued.
     """
+    from wheelfarm.farm.jobs import schedule_project
+    from wheelfarm.farm.registry import list_targets
+    from wheelfarm.names import canonical
+
     with engine.begin() as connection:
         configured = list_targets(connection)
         if not configured:
@@ -169,6 +183,10 @@ def publish_index(
     settings: Settings, *, everything: bool, progress: Callable[[int, int], None] | None = None
 ) -> WriteReport:
     """Write the index: the projects changed since the last write, or (``everything``) all."""
+    from wheelfarm.publish.incremental import publish_dirty
+    from wheelfarm.publish.regenerate import write_all
+    from wheelfarm.publish.scheduler import tree_of
+
     engine = open_configured_store(settings, existing=True)
     tree = tree_of(settings)
     upstream, base = settings.simple_url, settings.site_url
@@ -184,4 +202,6 @@ def publish_index(
 
 def builder_client(settings: Settings, master: str, token: str, http: httpx.Client) -> MasterClient:
     """A builder's client of the master's API, retrying as the settings say."""
+    from wheelfarm.builder.client import MasterClient
+
     return MasterClient(master, token, http, retry_policy(settings))

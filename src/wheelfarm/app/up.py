@@ -17,6 +17,7 @@ from wheelfarm.app.disk import pause_with, space_watch
 from wheelfarm.app.emulated import builder_client_factory, emulation_refusal, run_emulated
 from wheelfarm.app.monitoring import attach_monitor, sampler_config
 from wheelfarm.app.parts import LOCAL_BUILDER, builder_client
+from wheelfarm.app.progress import start_progress
 from wheelfarm.builder.isolation import Isolation, choose_isolation
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.config import Settings
@@ -27,6 +28,7 @@ from wheelfarm.farm.dependencies import (
     target_distros,
 )
 from wheelfarm.farm.jobs import projects_with_sources, schedule_target
+from wheelfarm.farm.listings import builds_under_way
 from wheelfarm.farm.registry import add_builder, add_target, list_targets, remove_builder
 from wheelfarm.guards import SpaceWatch, disk_full, hold_data_dir
 from wheelfarm.monitor.sampler import start_sampler
@@ -67,6 +69,11 @@ class Running:
     admin_token_file: Path | None = None  # the local admin's token (written at the first start)
     emulated: list[threading.Thread] = field(default_factory=list)  # one per architecture
 
+    def builds_under_way(self) -> int:
+        """Builds this process's builders (local and emulated) are running now."""
+        with self.engine.connect() as connection:
+            return builds_under_way(connection, LOCAL_BUILDER)
+
     def stop(self) -> None:
         """End the builders (their builds go back to the queue), then the server, then the
         store; the data directory is free for the next ``up`` at the end."""
@@ -106,7 +113,7 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
     (:class:`DataDirBusy`) before it touches anything. A full disk pauses the builder API's
     claims and the publisher; hand ``Running.space`` to :func:`follow_rounds` so that
     following pauses too. ``say`` gets the lines people should read (a full disk, why an
-    architecture is not built, the progress of a root file system).
+    architecture is not built, the progress of a root file system, of the build queue).
     """
     isolation = _isolation(settings)
     space = space_watch(settings, say)
@@ -129,6 +136,7 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
     builder = _start_local_builder(settings, isolation, server.url, master.token, http, stop)
     start_publisher(engine, settings, stop, on_error=publisher_error)
     start_sampler(engine, sampler_config(settings), stop)
+    start_progress(engine, stop, say)
     running = Running(
         engine,
         server.url,

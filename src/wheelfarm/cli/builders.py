@@ -18,6 +18,7 @@ from wheelfarm.builder.sandbox import BuildLimits
 from wheelfarm.cli.console import out, settings_of, show_new_token
 from wheelfarm.errors import NotFound
 from wheelfarm.farm import registry
+from wheelfarm.words import plural
 
 __all__ = ["builder", "builders"]
 
@@ -55,6 +56,7 @@ def builders_list(ctx: click.Context, as_json: bool) -> None:
         )
         told = f"  told to {one.command}" if one.command else ""
         out.print(f"{one.name}  target {one.target or '?'}  last seen {seen}{told}")
+    out.print(plural(len(found), "builder"))
 
 
 @builders.command("remove")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
-from wheelfarm.farm.jobs import schedule_project
-from wheelfarm.farm.listings import list_builds
+from wheelfarm.farm.jobs import JobState, schedule_project
+from wheelfarm.farm.listings import BuildRow, list_builds
 from wheelfarm.farm.rebuilds import rebuild_project, rebuild_target
 from wheelfarm.farm.unserved import unserved_targets
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
@@ -24,8 +25,18 @@ from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import projects, skips
+from wheelfarm.words import plural
 
-__all__ = ["UnknownProject", "builds", "import_command", "rebuild", "remove", "skip", "unskip"]
+__all__ = [
+    "UnknownProject",
+    "build_totals",
+    "builds",
+    "import_command",
+    "rebuild",
+    "remove",
+    "skip",
+    "unskip",
+]
 
 
 class UnknownProject(WheelfarmError):
@@ -87,6 +98,19 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
             markup=False,
             highlight=False,
         )
+    out.print(build_totals(found), markup=False, highlight=False)
+
+
+def build_totals(found: list[BuildRow]) -> str:
+    """The totals line under a listing: "3 builds: 2 built, 1 failed" (states in queue order)."""
+    counts = Counter(row.status for row in found)
+    order = [state.value for state in JobState]
+    states = sorted(
+        counts,
+        key=lambda state: (state not in order, order.index(state) if state in order else 0, state),
+    )
+    by_state = ", ".join(f"{counts[state]} {state}" for state in states)
+    return plural(len(found), "build") + (f": {by_state}" if by_state else "")
 
 
 @click.command()
@@ -133,7 +157,7 @@ def rebuild(
         out.print(f"{rebuilt} {release} {target_name}: build {number}", markup=False)
     where = f"{target} in the background" if everything else canonical(name or "")
     out.print(
-        f"queued {done.queued} builds of {where} again "
+        f"queued {plural(done.queued, 'build')} of {where} again "
         f"({len(done.renumbered)} with a new build number, {done.failed} failed before)",
         markup=False,
     )
@@ -178,6 +202,7 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
 @click.pass_context
 def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str | None) -> None:
     """Unpublish our wheels of a project (or release); without --skip they are built again."""
+
     settings = settings_of(ctx)
     project = canonical(name)
     with store_transaction(settings, existing=True) as connection:
@@ -187,7 +212,8 @@ def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str 
             _skip(connection, project, version, skip_reason)
         _reschedule(connection, project)
     out.print(
-        f"removed {len(removed.files)} wheels and {removed.jobs} jobs of {project} "
+        f"removed {plural(len(removed.files), 'wheel')} and {plural(removed.jobs, 'job')} "
+        f"of {project} "
         f"{version or '(every release)'}"
         + (f"; skipping it: {skip_reason}" if skip_reason else "; it will be built again")
     )
@@ -198,6 +224,7 @@ def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str 
 @click.pass_context
 def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
     """Publish wheels built elsewhere, validated like a builder's upload."""
+
     settings = settings_of(ctx)
     refused = 0
     for path in wheels:

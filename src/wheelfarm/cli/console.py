@@ -63,8 +63,11 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 @contextmanager
-def until_stopped(farewell: str) -> Iterator[None]:
+def until_stopped(farewell: str | Callable[[], str]) -> Iterator[None]:
     """Run the body until SIGINT or SIGTERM, then print ``farewell``: a clean stop, status 0.
+
+    ``farewell`` may be a function, called at the stop, when the line depends on what was
+    under way then.
 
     The SIGTERM handler raises in the main thread wherever it is; SIGINT is Python's
     KeyboardInterrupt. Code after the ``with`` (or in a ``finally`` around it) still runs.
@@ -73,7 +76,7 @@ def until_stopped(farewell: str) -> Iterator[None]:
     try:
         yield
     except (_Stop, KeyboardInterrupt):
-        err.print(farewell)
+        err.print(farewell if isinstance(farewell, str) else farewell())
 
 
 def show_new_token(kind: str, name: str, token: str) -> None:

@@ -20,6 +20,7 @@ from wheelfarm.farm.dependencies import (
 from wheelfarm.farm.distros import check_distro_name, read_package_list, snapshot
 from wheelfarm.names import canonical
 from wheelfarm.store.schema import build_files
+from wheelfarm.words import plural
 
 __all__ = ["dependencies", "distros"]
 
@@ -39,7 +40,7 @@ def distros_load(ctx: click.Context, file: str, name: str | None) -> None:
     distro = check_distro_name(name or default_name)
     with store_transaction(settings_of(ctx)) as connection:
         count = load_distro(connection, distro, packages, source)
-    out.print(f"loaded {count} packages for distro {distro} from {source}", markup=False)
+    out.print(f"loaded {plural(count, 'package')} for distro {distro} from {source}", markup=False)
 
 
 @distros.command("list")
@@ -55,9 +56,10 @@ def distros_list(ctx: click.Context, as_json: bool) -> None:
     for distro in found:
         used = ", ".join(distro.targets) or "no target"
         out.print(
-            f"{distro.name}  {distro.packages} packages  ({used})  from {distro.source}",
+            f"{distro.name}  {plural(distro.packages, 'package')}  ({used})  from {distro.source}",
             markup=False,
         )
+    out.print(plural(len(found), "distro"))
 
 
 @distros.command("snapshot")

@@ -20,9 +20,25 @@ from wheelfarm.guards import SpaceWatch
 from wheelfarm.names import canonical
 from wheelfarm.store.journal import position
 from wheelfarm.store.views import ProjectStatus, count_store, live_project_names, read_project
+from wheelfarm.upstream.diff import DifferenceKind
 from wheelfarm.upstream.follow import Follower, ProjectSync
+from wheelfarm.words import plural
 
 __all__ = ["add", "audit", "follow", "keep_following", "show", "status", "sync"]
+
+# The plural of each kind of difference, for counts ("1024 files missing here").
+_KIND_PLURAL = {
+    DifferenceKind.PROJECT_MISSING: "projects missing here",
+    DifferenceKind.PROJECT_EXTRA: "projects gone upstream",
+    DifferenceKind.RELEASE_MISSING: "releases missing here",
+    DifferenceKind.RELEASE_EXTRA: "releases gone upstream",
+    DifferenceKind.FILE_MISSING: "files missing here",
+    DifferenceKind.FILE_EXTRA: "files gone upstream",
+    DifferenceKind.YANK: "yanks differ",
+    DifferenceKind.FILE_DETAILS: "file details differ",
+    DifferenceKind.DISPLAY_NAME: "display names differ",
+    DifferenceKind.SUMMARY: "summaries differ",
+}
 
 
 def _print_syncs(results: list[ProjectSync], *, detail: bool) -> int:
@@ -35,8 +51,10 @@ def _print_syncs(results: list[ProjectSync], *, detail: bool) -> int:
         elif not result.found:
             err.print(f"{result.name}: not found upstream", style="yellow", markup=False)
         elif result.differences and not detail:
-            counts = Counter(d.kind.value for d in result.differences)
-            summary = ", ".join(f"{n} {kind}" for kind, n in counts.most_common())
+            counts = Counter(d.kind for d in result.differences)
+            summary = ", ".join(
+                plural(n, kind.value, _KIND_PLURAL[kind]) for kind, n in counts.most_common()
+            )
             out.print(f"  {result.name}: {summary}", markup=False, highlight=False)
         if detail:
             for difference in result.differences:
@@ -51,10 +69,13 @@ def _sync_named(follower: Follower, names: list[str], *, urgent: bool = False) -
     synced = [r.name for r in results if not r.error]
     queued, configured = schedule_synced(follower.engine, synced, urgent=urgent)
     if queued:
-        out.print(f"queued {queued} builds for {configured} targets")
+        out.print(f"queued {plural(queued, 'build')} for {plural(configured, 'target')}")
     failed = _print_syncs(results, detail=False)
     changed = sum(len(r.differences) for r in results)
-    out.print(f"synced {len(results)} projects: {changed} changes applied, {failed} failed")
+    out.print(
+        f"synced {plural(len(results), 'project')}: {plural(changed, 'change')} applied, "
+        f"{failed} failed"
+    )
     return failed
 
 
@@ -67,8 +88,8 @@ def _sync_changelog(follower: Follower, reconcile: bool, urgent_serials: int) ->
     with progress_bar("following the changelog") as progress:
         summary = follower.catch_up(progress=progress)
     out.print(
-        f"applied {summary.events} events (serial {summary.start_serial} to "
-        f"{summary.end_serial}), {summary.rejected} rows rejected"
+        f"applied {plural(summary.events, 'event')} (serial {summary.start_serial} to "
+        f"{summary.end_serial}), {plural(summary.rejected, 'row')} rejected"
     )
     if not reconcile:
         return 0
@@ -187,7 +208,10 @@ def audit(ctx: click.Context, projects: tuple[str, ...], fix: bool) -> None:
     failed = _print_syncs(results, detail=True)
     differing = sum(1 for r in results if r.differences)
     verb = "repaired" if fix else "found"
-    out.print(f"audited {len(results)} projects: {differing} differ ({verb}), {failed} failed")
+    out.print(
+        f"audited {plural(len(results), 'project')}: {differing} "
+        f"{'differs' if differing == 1 else 'differ'} ({verb}), {failed} failed"
+    )
     sys.exit(1 if failed or (differing and not fix) else 0)
 
 
@@ -213,4 +237,7 @@ def add(ctx: click.Context, name: str, version: str | None) -> None:
             )
             if version is not None:
                 queued += prioritise(connection, canonical(name), version)
-    out.print(f"{canonical(name)}: {len(result.differences)} changes, {queued} builds queued first")
+    out.print(
+        f"{canonical(name)}: {plural(len(result.differences), 'change')}, "
+        f"{plural(queued, 'build')} queued first"
+    )

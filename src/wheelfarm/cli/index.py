@@ -9,6 +9,7 @@ import click
 from wheelfarm.app.parts import publish_index
 from wheelfarm.app.serving import open_index_server
 from wheelfarm.cli.console import err, out, progress_bar, settings_of, until_stopped
+from wheelfarm.words import plural
 
 __all__ = ["serve", "write"]
 
@@ -30,7 +31,8 @@ def write(ctx: click.Context, everything: bool) -> None:
         out.print(f"  ... and {len(report.changed) - 20} more")
     site = "; site pages written" if report.site else ""
     out.print(
-        f"wrote {report.projects} projects to {settings.www_dir}: {report.written} files written, "
+        f"wrote {plural(report.projects, 'project')} to {settings.www_dir}: "
+        f"{plural(report.written, 'file')} written, "
         f"{report.removed} removed{site}"
     )
     for name, reason in sorted(report.failed.items()):

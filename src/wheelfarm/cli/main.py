@@ -1,6 +1,9 @@
 """The command line's root: the global options, the settings, the commands, the exit status.
 
-Each command group is in its own module (see docs/cli.md); this one only gathers them.
+Each command group is in its own module (see docs/cli.md); this one only names them, and
+a command's module is imported when the command runs (:class:`LazyGroup`): ``--help`` and the
+commands that only read the store start without FastAPI, httpx or Textual
+(benchmarks/cli_startup.py has the figures).
 """
 
 from __future__ import annotations
@@ -9,29 +12,16 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-from rich.logging import RichHandler
-from sqlalchemy.exc import DBAPIError
 
 from wheelfarm import __version__
-from wheelfarm.cli.builders import builder, builders
-from wheelfarm.cli.builds import builds, import_command, rebuild, remove, skip, unskip
-from wheelfarm.cli.console import err
-from wheelfarm.cli.database import db
-from wheelfarm.cli.distros import dependencies, distros
-from wheelfarm.cli.follow import add, audit, follow, show, status, sync
-from wheelfarm.cli.index import serve, write
-from wheelfarm.cli.monitor import admins, farm, monitor
-from wheelfarm.cli.rootfs import rootfs
-from wheelfarm.cli.stats import logs, stats
-from wheelfarm.cli.targets import targets
-from wheelfarm.cli.up import up
+from wheelfarm.cli.lazy import LazyCommand, LazyGroup
 from wheelfarm.config import load_settings
 from wheelfarm.errors import WheelfarmError, redact_url
 
-__all__ = ["RedactCredentials", "cli", "main"]
+__all__ = ["COMMANDS", "RedactCredentials", "cli", "main"]
 
 
 class RedactCredentials(logging.Filter):
@@ -45,7 +35,135 @@ class RedactCredentials(logging.Filter):
         return True
 
 
-@click.group()
+# Every command: its name, its module under wheelfarm.cli, its attribute there, and its
+# summary (the first paragraph of its help; tests/test_cli_startup.py holds them equal).
+_TABLE = [
+    # following the upstream (cli/follow.py) and running it all (cli/up.py)
+    (
+        "sync",
+        "follow",
+        "sync",
+        "Catch up with the upstream as it was when the command started, then exit.",
+    ),
+    (
+        "follow",
+        "follow",
+        "follow",
+        "Keep following the upstream until stopped (SIGINT or SIGTERM).",
+    ),
+    (
+        "status",
+        "follow",
+        "status",
+        "Counts of what we hold and the last changelog serial applied.",
+    ),
+    ("show", "follow", "show", "What we hold for one live project."),
+    (
+        "audit",
+        "follow",
+        "audit",
+        "Compare what we hold with the upstream's pages; exit 1 when they differ (unless --fix).",
+    ),
+    (
+        "add",
+        "follow",
+        "add",
+        "Read a project from the upstream now and queue its builds ahead of the backlog.",
+    ),
+    (
+        "up",
+        "up",
+        "up",
+        "Run everything on this machine: follower, builder API, a local builder and the index.",
+    ),
+    # the published index (cli/index.py)
+    (
+        "write",
+        "index",
+        "write",
+        "Publish the index: the projects changed since the last write (or, with --all, all).",
+    ),
+    (
+        "serve",
+        "index",
+        "serve",
+        "Serve the published index (simple pages, wheels, project pages) over HTTP until stopped.",
+    ),
+    # the farm (cli/targets.py, cli/builders.py, cli/builds.py, cli/distros.py)
+    ("targets", "targets", "targets", "The platforms wheels are built for."),
+    ("builders", "builders", "builders", "The machines that build (each with its own token)."),
+    (
+        "builder",
+        "builders",
+        "builder",
+        "Build wheels for a master until stopped (SIGINT or SIGTERM).",
+    ),
+    ("builds", "builds", "builds", "The build queue and its outcomes, per release and target."),
+    ("rebuild", "builds", "rebuild", "Queue failed builds of a project (or release) again."),
+    ("skip", "builds", "skip", "Do not build a project (or one release of it)."),
+    ("unskip", "builds", "unskip", "Build a skipped project (or release) again."),
+    (
+        "remove",
+        "builds",
+        "remove",
+        "Unpublish our wheels of a project (or release); without --skip they are built again.",
+    ),
+    (
+        "import",
+        "builds",
+        "import_command",
+        "Publish wheels built elsewhere, validated like a builder's upload.",
+    ),
+    (
+        "distros",
+        "distros",
+        "distros",
+        "The base images targets run on, and the packages they already have.",
+    ),
+    (
+        "dependencies",
+        "distros",
+        "dependencies",
+        "What published wheels need from the system: apt packages beyond the target's distro.",
+    ),
+    # monitoring (cli/monitor.py, cli/rootfs.py)
+    (
+        "admins",
+        "monitor",
+        "admins",
+        "The operators who may use the dashboard, the terminal monitor and /metrics.",
+    ),
+    ("farm", "monitor", "farm", "The whole farm at once."),
+    (
+        "monitor",
+        "monitor",
+        "monitor",
+        "The farm in the terminal: builders, their readings, and keys to command them.",
+    ),
+    (
+        "rootfs",
+        "rootfs",
+        "rootfs",
+        "Root file systems of other architectures, for emulated builders (needs root).",
+    ),
+    # the schema (cli/database.py)
+    ("db", "database", "db", "Database schema commands."),
+    # statistics (cli/stats.py)
+    (
+        "stats",
+        "stats",
+        "stats",
+        "Downloads and searches: totals, top projects, projects searched but not downloaded.",
+    ),
+    ("logs", "stats", "logs", "Web server access logs."),
+]
+COMMANDS = {
+    name: LazyCommand(f"wheelfarm.cli.{module}", attribute, summary)
+    for name, module, attribute, summary in _TABLE
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
 @click.version_option(__version__)
 @click.option("--config", type=click.Path(path_type=Path), help="Settings file (TOML).")
 @click.option("--upstream", help="Upstream simple index URL.")
@@ -62,6 +180,11 @@ def cli(
     verbose: int,
 ) -> None:
     """wheelfarm: follow an upstream index, build the wheels it lacks, publish them."""
+    # Only once a command runs: --help needs neither rich nor the consoles.
+    from rich.logging import RichHandler
+
+    from wheelfarm.cli.console import err
+
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     handler = RichHandler(console=err, show_path=False)
     handler.addFilter(RedactCredentials())
@@ -74,44 +197,6 @@ def cli(
     ctx.obj = load_settings(config, flags=flags)
 
 
-for _command in (
-    # following the upstream (cli/follow.py) and running it all (cli/up.py)
-    sync,
-    follow,
-    status,
-    show,
-    audit,
-    add,
-    up,
-    # the published index (cli/index.py)
-    write,
-    serve,
-    # the farm (cli/targets.py, cli/builders.py, cli/builds.py, cli/distros.py)
-    targets,
-    builders,
-    builder,
-    builds,
-    rebuild,
-    skip,
-    unskip,
-    remove,
-    import_command,
-    distros,
-    dependencies,
-    # monitoring (cli/monitor.py)
-    admins,
-    farm,
-    monitor,
-    rootfs,
-    # the schema (cli/database.py)
-    db,
-    # statistics (cli/stats.py)
-    stats,
-    logs,
-):
-    cli.add_command(_command)
-
-
 #: What SQLite says when it cannot write its journal or shared-memory file: most often a full disk.
 _DISK_TROUBLE = re.compile(r"disk I/O error|database or disk is full")
 
@@ -121,20 +206,37 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="wheelfarm", standalone_mode=False)
     except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
+        _fail("aborted", 130, style=None)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
     except WheelfarmError as error:
-        err.print(f"error: {error}", style="red", markup=False, highlight=False)
-        sys.exit(2)
-    except DBAPIError as error:  # unreachable database, wrong credentials, damaged schema
-        message = redact_url(f"database error: {error.orig}")
-        if _DISK_TROUBLE.search(str(error.orig)):
+        _fail(f"error: {error}", 2)
+    except Exception as error:
+        if not _is_database_error(error):
+            raise
+        # unreachable database, wrong credentials, damaged schema
+        cause = str(getattr(error, "orig", error))
+        message = redact_url(f"database error: {cause}")
+        if _DISK_TROUBLE.search(cause):
             message += (
                 " (is the disk under the database full? SQLite needs free space even to open "
                 "a database; free some and start again)"
             )
-        err.print(message, style="red", markup=False, highlight=False)
-        sys.exit(2)
+        _fail(message, 2)
+
+
+def _fail(message: str, status: int, style: str | None = "red") -> NoReturn:
+    """Print why on standard error and exit; the console is imported only on this way out,
+    so that ``--help`` loads no rich (see the module's docstring)."""
+    from wheelfarm.cli.console import err
+
+    err.print(message, style=style, markup=False, highlight=False)
+    sys.exit(status)
+
+
+def _is_database_error(error: Exception) -> bool:
+    """A driver's error, as SQLAlchemy raises it; checked without importing SQLAlchemy into
+    commands that never touched it (then the error cannot be one)."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.DBAPIError)

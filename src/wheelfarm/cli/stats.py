@@ -16,6 +16,7 @@ from wheelfarm.stats.logs import LogIngester
 from wheelfarm.stats.report import summary
 from wheelfarm.stats.sources import follow_lines, read_lines
 from wheelfarm.store.database import open_store
+from wheelfarm.words import plural
 
 __all__ = ["logs", "stats"]
 
@@ -43,7 +44,8 @@ def stats(ctx: click.Context, as_json: bool, top: int) -> None:
     if found["missed_projects"]:
         out.print("searched, not downloaded (30 days):")
     for project in found["missed_projects"]:
-        out.print(f"  {project['name']}: {project['searches_30d']} searches", markup=False)
+        searches = plural(project["searches_30d"], "search", "searches")
+        out.print(f"  {project['name']}: {searches}", markup=False)
     for dimension, values in found["shares"].items():
         shown = ", ".join(f"{value} {count}" for value, count in list(values.items())[:5])
         out.print(f"{dimension}: {shown or '-'}", markup=False, highlight=False)
@@ -90,7 +92,7 @@ def ingest(ctx: click.Context, file: Path, follow: bool, as_json: bool) -> None:
         print(json.dumps(report.as_json(), indent=2))
         return
     out.print(
-        f"read {report.lines} lines: {report.hits} hits counted, "
+        f"read {plural(report.lines, 'line')}: {plural(report.hits, 'hit')} counted, "
         f"{report.duplicates} already counted, {sum(report.skipped.values())} skipped"
     )
     for reason, count in sorted(report.skipped.items(), key=lambda item: (-item[1], item[0])):

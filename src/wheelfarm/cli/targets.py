@@ -16,6 +16,7 @@ from wheelfarm.farm.dependencies import list_distros, set_target_distro, target_
 from wheelfarm.farm.distros import check_distro_name
 from wheelfarm.farm.jobs import projects_with_sources, schedule_target
 from wheelfarm.targets import Target, local_target
+from wheelfarm.words import plural
 
 __all__ = ["targets"]
 
@@ -45,13 +46,16 @@ def targets_add(
         registry.add_target(connection, target, distro)
         names = projects_with_sources(connection)
     shown = ", ".join(target.platforms[:3]) + (", ..." if len(target.platforms) > 3 else "")
-    out.print(f"added target {target.name}: accepts {len(target.platforms)} platforms ({shown})")
+    accepts = plural(len(target.platforms), "platform")
+    out.print(f"added target {target.name}: accepts {accepts} ({shown})")
     queued = 0
     for start in range(0, len(names), _BACKFILL_CHUNK):  # short transactions: builders go on
         with store_transaction(settings) as connection:
             chunk = names[start : start + _BACKFILL_CHUNK]
             queued += schedule_target(connection, target, chunk, now=time.time())
-    out.print(f"queued {queued} builds of existing releases for {target.name} (not urgent)")
+    out.print(
+        f"queued {plural(queued, 'build')} of existing releases for {target.name} (not urgent)"
+    )
 
 
 @targets.command("list")
@@ -68,8 +72,10 @@ def targets_list(ctx: click.Context, as_json: bool) -> None:
     for target in found:
         distro = distro_of.get(target.name) or "no distro"
         out.print(
-            f"{target.name}  (Python {target.python}, {len(target.platforms)} platforms, {distro})"
+            f"{target.name}  (Python {target.python}, {plural(len(target.platforms), 'platform')}, "
+            f"{distro})"
         )
+    out.print(plural(len(found), "target"))
 
 
 @targets.command("set-distro")

@@ -11,8 +11,9 @@ from wheelfarm.app.up import start_up
 from wheelfarm.cli.console import err, out, settings_of, until_stopped
 from wheelfarm.cli.follow import keep_following
 from wheelfarm.errors import redact_url
+from wheelfarm.words import plural
 
-__all__ = ["up"]
+__all__ = ["farewell", "up"]
 
 
 def _say(message: str) -> None:
@@ -47,7 +48,15 @@ def up(ctx: click.Context) -> None:
     if running.admin_token_file is not None:
         out.print(f"the local admin's token is in {running.admin_token_file}")
     try:
-        with until_stopped("stopping: a build under way is ended and handed back to the queue"):
+        with until_stopped(lambda: farewell(running.builds_under_way())):
             keep_following(settings, running.space)
     finally:
         running.stop()
+
+
+def farewell(under_way: int) -> str:
+    """What ``up`` says as it stops: builds under way are ended only if there are any."""
+    if under_way == 0:
+        return "stopping: no build was under way"
+    ended = "is ended and handed" if under_way == 1 else "are ended and handed"
+    return f"stopping: {plural(under_way, 'build')} under way {ended} back to the queue"

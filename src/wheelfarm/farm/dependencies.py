@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,9 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from wheelfarm.builder.sysdeps import SystemDependencies, to_wire
 from wheelfarm.errors import WheelfarmError
-from wheelfarm.protocol import WheelDependencies
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_all_changed
 from wheelfarm.store.schema import (
@@ -37,6 +35,10 @@ from wheelfarm.store.schema import (
     file_dependencies,
     targets,
 )
+
+if TYPE_CHECKING:
+    from wheelfarm.builder.sysdeps import SystemDependencies
+    from wheelfarm.protocol import WheelDependencies
 
 __all__ = [
     "DistroInfo",
@@ -82,6 +84,10 @@ def record_dependencies(
     connection: Connection, filename: str, found: WheelDependencies | SystemDependencies
 ) -> None:
     """Store one published file's analysis, replacing any earlier one."""
+    # Imported here: the analysis brings pyelftools and pydantic, which the commands that
+    # only list targets and distros from this module do not need.
+    from wheelfarm.builder.sysdeps import SystemDependencies, to_wire
+
     wire = to_wire(found) if isinstance(found, SystemDependencies) else found
     forget_dependencies(connection, [filename])
     rows = {

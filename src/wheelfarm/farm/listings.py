@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from wheelfarm.farm.jobs import JobState
-from wheelfarm.names import NormalizedName
+from wheelfarm.names import NormalizedName, version_order
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import build_files, jobs
 
-__all__ = ["BuildRow", "list_builds", "requeue_failed"]
+__all__ = [
+    "BuildRow",
+    "QueueCounts",
+    "builds_under_way",
+    "list_builds",
+    "queue_counts",
+    "requeue_failed",
+]
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,12 @@ _WITH_REASON = (JobState.FAILED.value, JobState.SKIPPED.value)
 def list_builds(
     connection: Connection, *, project: NormalizedName | None = None, failed_only: bool = False
 ) -> list[BuildRow]:
-    """One row per (release, target): status, our wheel files, and the reason when there is one."""
-    query = select(jobs).order_by(jobs.c.project, jobs.c.version, jobs.c.target)
+    """One row per (release, target): status, our wheel files, and the reason when there is one.
+
+    Rows come by project, then version in PEP 440 order (the database would sort ``0.11``
+    before ``0.9``; invalid versions come last), then target.
+    """
+    query = select(jobs)
     if project is not None:
         query = query.where(jobs.c.project == project)
     if failed_only:
@@ -62,7 +73,7 @@ def list_builds(
     files: dict[tuple[str, str, str], list[str]] = {}
     for row in connection.execute(files_query.order_by(build_files.c.filename)):
         files.setdefault((row.project, row.version, row.target), []).append(row.filename)
-    return [
+    found = [
         BuildRow(
             project=row.project,
             version=row.version,
@@ -73,6 +84,8 @@ def list_builds(
         )
         for row in connection.execute(query)
     ]
+    found.sort(key=lambda row: (row.project, version_order(row.version), row.target))
+    return found
 
 
 def requeue_failed(
@@ -94,3 +107,45 @@ def requeue_failed(
     )
     mark_changed(connection, [project] if result.rowcount else [])
     return result.rowcount
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How many jobs are in each state: what ``up``'s progress line is made of."""
+
+    pending: int = 0
+    building: int = 0
+    built: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def queued(self) -> int:
+        """Jobs still to finish: waiting or being built."""
+        return self.pending + self.building
+
+    @property
+    def finished(self) -> int:
+        """Jobs a build has finished, well or not (skips never needed one)."""
+        return self.built + self.failed
+
+
+def queue_counts(connection: Connection) -> QueueCounts:
+    """The jobs in each state, in one query."""
+    rows = connection.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
+    by_state = {state: count for state, count in rows}
+    return QueueCounts(**{s.value: by_state.get(s.value, 0) for s in JobState})
+
+
+def builds_under_way(connection: Connection, builder: str) -> int:
+    """Jobs being built by the builder named ``builder`` or by one named ``<builder>-...``
+    (``up``'s local builder and its emulated ones)."""
+    query = (
+        select(func.count())
+        .select_from(jobs)
+        .where(
+            jobs.c.state == JobState.BUILDING.value,
+            or_(jobs.c.builder == builder, jobs.c.builder.startswith(f"{builder}-")),
+        )
+    )
+    return connection.execute(query).scalar_one()

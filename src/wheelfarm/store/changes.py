@@ -8,6 +8,7 @@ any order, leaves the same rows.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, Table, case, func
 from sqlalchemy.sql.elements import ColumnElement
 
 from wheelfarm.names import NormalizedName, is_prerelease
-from wheelfarm.store.bulk import insert_rows
+from wheelfarm.store.bulk import OnConflict, insert_rows
 from wheelfarm.store.events import Action, ChangelogEvent
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import files, projects, releases
@@ -213,6 +214,13 @@ def _merge_rule(table: Table, excluded: Any, name: str) -> ColumnElement[Any]:
 
 def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
     """INSERT ... ON CONFLICT DO UPDATE for rows given in the table's column order."""
+    insert_rows(connection, table, rows, _merge_clause(table))
+
+
+@functools.cache
+def _merge_clause(table: Table) -> OnConflict:
+    """The ON CONFLICT clause of ``table``'s upsert: one function per table, so that
+    :func:`insert_rows` compiles the statement once, not at every project reconciled."""
     primary_key = [column.name for column in table.primary_key.columns]
 
     def on_conflict(statement: Any) -> Any:
@@ -223,7 +231,7 @@ def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -
         }
         return statement.on_conflict_do_update(index_elements=primary_key, set_=merge)
 
-    insert_rows(connection, table, rows, on_conflict)
+    return on_conflict
 
 
 class TableRows(NamedTuple):

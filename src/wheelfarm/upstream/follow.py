@@ -13,7 +13,9 @@ import contextlib
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -35,8 +37,8 @@ from wheelfarm.store.views import ProjectStatus, read_project
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.diff import Difference, changes_for, diff_project
-from wheelfarm.upstream.pages import PageClient
-from wheelfarm.upstream.prefetch import ChangelogSource, Prefetcher
+from wheelfarm.upstream.pages import PageClient, UpstreamProject
+from wheelfarm.upstream.prefetch import ChangelogSource, PagePrefetcher, Prefetcher
 
 __all__ = ["CatchUp", "Follower", "ProjectSync"]
 
@@ -51,6 +53,14 @@ PREFETCH_THRESHOLD = 100_000
 # while we catch up), but not by more than this: a row far beyond it would move our position
 # there, and every event in between would never be read.
 MAX_SERIALS_PAST_TARGET = 1_000_000
+
+# Pages read ahead of the writer, per reader thread: enough that a slow page does not leave
+# the others idle, few enough that pages waiting to be written stay a handful.
+READ_AHEAD_PER_WORKER = 4
+
+DEFAULT_PAGE_WORKERS = 8
+"""Page readers by default (the ``reconcile_workers`` setting); 8 readers are 5x or more the
+sequential rate at 20 ms a page (``benchmarks/reconcile_pool.py``)."""
 
 
 @dataclass
@@ -85,7 +95,8 @@ class ProjectSync:
 
 
 class Follower:
-    """Applies upstream truth to the store. The clients and the clock are handed in."""
+    """Applies upstream truth to the store. The clients, the clock and the page readers'
+    number (``workers``) are handed in."""
 
     def __init__(
         self,
@@ -94,12 +105,14 @@ class Follower:
         changelog: ChangelogSource | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        workers: int = DEFAULT_PAGE_WORKERS,
     ) -> None:
         self.engine = engine
         self.pages = pages
         self.changelog = changelog
         self.clock = clock
         self.sleep = sleep
+        self.workers = workers
 
     # -- the changelog ---------------------------------------------------------------------
 
@@ -208,9 +221,18 @@ class Follower:
     def sync_project(self, name: str, *, fix: bool = True) -> ProjectSync:
         """Read one project's page, diff it with ours, and (when ``fix``) apply the difference."""
         key_name = canonical(name)
+        return self._apply_page(key_name, self.pages.fetch(key_name), fix=fix)
+
+    def _apply_page(
+        self, key_name: NormalizedName, theirs: UpstreamProject | None, *, fix: bool
+    ) -> ProjectSync:
+        """The writer's half of :meth:`sync_project`, for a page a reader already fetched.
+
+        Ours is read here, after the page arrived, so the staleness check compares the page
+        with everything this writer applied up to now.
+        """
         with self.engine.connect() as connection:
             ours = read_project(connection, key_name)
-        theirs = self.pages.fetch(key_name)
         # A page with no serial (an upstream that does not report them) cannot be checked.
         if theirs is not None and 0 < theirs.serial < ours.last_serial:
             raise StaleUpstream(self.pages.page_url(key_name), theirs.serial, ours.last_serial)
@@ -242,30 +264,44 @@ class Follower:
         progress: Progress | None = None,
         stale_retries: int = 3,
         stale_wait: float = 5.0,
+        workers: int | None = None,
     ) -> list[ProjectSync]:
-        """Sync each project; a failure is recorded on its result and the others go on."""
-        todo = list(dict.fromkeys(canonical(n) for n in names))
-        results: list[ProjectSync] = []
-        for done, name in enumerate(todo, start=1):
-            results.append(self._sync_one(name, fix, stale_retries, stale_wait))
-            if progress:
-                progress(done, len(todo))
-        return results
+        """Sync each project; a failure is recorded on its result and the others go on.
 
-    def _sync_one(
-        self, name: NormalizedName, fix: bool, stale_retries: int, stale_wait: float
-    ) -> ProjectSync:
-        attempt = 0
-        while True:
-            try:
-                return self.sync_project(name, fix=fix)
-            except StaleUpstream as error:
-                # The upstream's pages lag its changelog: wait for them to catch up.
-                if attempt >= stale_retries:
+        Pages are read by ``workers`` threads (the follower's own number by default), a few
+        pages ahead of the writer, which is this thread alone: it applies each page in one
+        transaction as it comes, so the store sees what one sequential reader would have
+        written. A stale page is read again after ``stale_wait`` times its attempt, at the back of
+        the queue, while the others go on. Results come back in the order of ``names``.
+        """
+        todo = list(dict.fromkeys(canonical(n) for n in names))
+        results: dict[NormalizedName, ProjectSync] = {}
+        pending: deque[tuple[NormalizedName, int, Future[UpstreamProject | None]]] = deque()
+        upcoming = iter(todo)
+        with PagePrefetcher(self.pages, workers or self.workers, self.sleep) as reader:
+            window = READ_AHEAD_PER_WORKER * reader.workers
+
+            def top_up() -> None:
+                while len(pending) < window and (name := next(upcoming, None)) is not None:
+                    pending.append((name, 0, reader.read(name)))
+
+            top_up()
+            while pending:
+                name, attempt, read = pending.popleft()
+                try:
+                    results[name] = self._apply_page(name, read.result(), fix=fix)
+                except StaleUpstream as error:
+                    # The upstream's pages lag its changelog: wait for them to catch up.
+                    if attempt < stale_retries:
+                        delay = stale_wait * (attempt + 1)
+                        pending.append((name, attempt + 1, reader.read(name, delay=delay)))
+                        continue
                     log.warning("%s: %s; left for the next reconcile", name, error)
-                    return ProjectSync(name, error=str(error))
-                attempt += 1
-                self.sleep(stale_wait * attempt)
-            except WheelfarmError as error:  # one bad project must not stop the others
-                log.error("%s: %s", name, error)
-                return ProjectSync(name, error=str(error))
+                    results[name] = ProjectSync(name, error=str(error))
+                except WheelfarmError as error:  # one bad project must not stop the others
+                    log.error("%s: %s", name, error)
+                    results[name] = ProjectSync(name, error=str(error))
+                if progress:
+                    progress(len(results), len(todo))
+                top_up()
+        return [results[name] for name in todo]

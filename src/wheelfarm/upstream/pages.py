@@ -23,7 +23,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion
 
 from wheelfarm.errors import MalformedResponse
-from wheelfarm.http import RetryPolicy, TransientError, raise_for_status
+from wheelfarm.http import RetryPolicy, SharedPause, TransientError, raise_for_status
 from wheelfarm.names import (
     MAX_FILENAME,
     MAX_NAME,
@@ -276,7 +276,11 @@ def _serial(response: httpx.Response, page: object, api: Mapping[str, Any] | Non
 
 
 class PageClient:
-    """Fetches one project's state; ``None`` means the upstream does not have it (404)."""
+    """Fetches one project's state; ``None`` means the upstream does not have it (404).
+
+    Safe to share between reader threads (the httpx client is): they share its connection
+    pool and its :class:`SharedPause`, so a ``Retry-After`` one of them is told holds them all.
+    """
 
     def __init__(
         self,
@@ -284,11 +288,13 @@ class PageClient:
         json_api_url: Callable[[str], str | None],
         client: httpx.Client,
         policy: RetryPolicy,
+        pause: SharedPause | None = None,
     ) -> None:
         self._simple_url = simple_url.rstrip("/") + "/"
         self._json_api_url = json_api_url
         self._client = client
         self._policy = policy
+        self.pause = pause or SharedPause()
 
     def page_url(self, name: NormalizedName) -> str:
         return f"{self._simple_url}{name}/"
@@ -297,10 +303,16 @@ class PageClient:
         """GET and decode a JSON page; ``None`` for 404. Undecodable bodies are retried."""
 
         def attempt() -> tuple[httpx.Response, object] | None:
+            self.pause.wait()
             response = self._client.get(url, headers={"Accept": accept})
             if response.status_code == 404:
                 return None
-            raise_for_status(response)
+            try:
+                raise_for_status(response)
+            except TransientError as error:
+                if error.retry_after:  # asked of the client, not of this one request
+                    self.pause.hold(min(error.retry_after, self._policy.max_wait))
+                raise
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             if content_type not in (PEP691_JSON, "application/json"):
                 raise MalformedResponse(url, f"expected JSON, got Content-Type {content_type!r}")

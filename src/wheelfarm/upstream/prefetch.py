@@ -1,24 +1,33 @@
-"""Read the next changelog batch in a child process while the parent applies this one.
+"""Read ahead of the writer: changelog batches in a child process, project pages in threads.
 
 Measured on the 2-core target: decoding one 50,000-row XML-RPC answer costs about 0.6 s of
 pure Python (xmlrpc.client) and applying it about 1.5 s. Run one after the other that caps the
 follower near 23,000 events/s; overlapped in two processes the decode disappears behind the
 writes. The child only reads the upstream; the store is touched by the parent alone.
+
+Project pages are the other way round: a page costs little CPU and one round trip of waiting,
+so reconcile spent its time idle (16,000 pages one after the other took 13 minutes from a
+local server). :class:`PagePrefetcher` reads them in a small pool of threads, which wait in
+parallel; the follower still applies each page itself, in order, in its own thread.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wheelfarm.errors import UpstreamError, WheelfarmError
 from wheelfarm.http import ResponseLimits, RetryPolicy, new_client
+from wheelfarm.names import NormalizedName
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogClient
+from wheelfarm.upstream.pages import PageClient, UpstreamProject
 
-__all__ = ["ChangelogSource", "Prefetcher"]
+__all__ = ["ChangelogSource", "PagePrefetcher", "Prefetcher"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,47 @@ class Prefetcher:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class PagePrefetcher:
+    """A bounded pool of threads reading project pages; the caller applies what they read.
+
+    Every thread uses the same :class:`PageClient`, so the politeness is the pool's, not each
+    thread's: retries back off as for one reader, and a ``Retry-After`` pauses all of them.
+    ``workers=1`` is the old sequential reader (with the next page read during a write).
+    """
+
+    def __init__(
+        self,
+        pages: PageClient,
+        workers: int,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")  # a programming error
+        self.workers = workers
+        self._pages = pages
+        self._sleep = sleep
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page-reader")
+
+    def read(self, name: NormalizedName, *, delay: float = 0.0) -> Future[UpstreamProject | None]:
+        """Start reading ``name``'s page (after ``delay`` seconds: a stale page read again)."""
+        return self._pool.submit(self._read, name, delay)
+
+    def _read(self, name: NormalizedName, delay: float) -> UpstreamProject | None:
+        if delay > 0:
+            self._sleep(delay)
+        return self._pages.fetch(name)
+
+    def close(self) -> None:
+        """Drop reads not started; wait for those under way (each is bounded by its deadline)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PagePrefetcher:
         return self
 
     def __exit__(self, *_exc: object) -> None:
