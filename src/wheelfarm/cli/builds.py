@@ -20,7 +20,6 @@ from wheelfarm.farm.jobs import JobState, schedule_project
 from wheelfarm.farm.listings import BuildRow, list_builds
 from wheelfarm.farm.rebuilds import rebuild_project, rebuild_target
 from wheelfarm.farm.unserved import unserved_targets
-from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
@@ -202,6 +201,7 @@ def unskip(ctx: click.Context, name: str, version: str | None) -> None:
 @click.pass_context
 def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str | None) -> None:
     """Unpublish our wheels of a project (or release); without --skip they are built again."""
+    from wheelfarm.farm.wheels import remove_wheels  # with intake: pydantic, pyelftools
 
     settings = settings_of(ctx)
     project = canonical(name)
@@ -224,6 +224,7 @@ def remove(ctx: click.Context, name: str, version: str | None, skip_reason: str 
 @click.pass_context
 def import_command(ctx: click.Context, wheels: tuple[Path, ...]) -> None:
     """Publish wheels built elsewhere, validated like a builder's upload."""
+    from wheelfarm.farm.wheels import ImportRefused, import_wheel  # the intake: see remove
 
     settings = settings_of(ctx)
     refused = 0

@@ -99,7 +99,14 @@ _TABLE = [
         "Build wheels for a master until stopped (SIGINT or SIGTERM).",
     ),
     ("builds", "builds", "builds", "The build queue and its outcomes, per release and target."),
-    ("rebuild", "builds", "rebuild", "Queue failed builds of a project (or release) again."),
+    (
+        "rebuild",
+        "builds",
+        "rebuild",
+        "Build a project (or release) again: built wheels get the next build tag, failed "
+        "builds are queued again; with --all, every built release of a target, in the "
+        "background.",
+    ),
     ("skip", "builds", "skip", "Do not build a project (or one release of it)."),
     ("unskip", "builds", "unskip", "Build a skipped project (or release) again."),
     (

@@ -5,7 +5,7 @@
 so active) and ``status_reason`` travel with it.
 
 Revision ID: 0013_project_status
-Revises: 0006
+Revises: 0011_rebuilds
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_project_status"
-down_revision = "0006"
+down_revision = "0011_rebuilds"
 branch_labels = None
 depends_on = None
 
