@@ -9,12 +9,14 @@ wheels, and a release's yank, dates and Requires-Python are the upstream's.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
 from wheelfarm.publish.assemble import Parts
+from wheelfarm.publish.download_queries import read_downloads, read_site_downloads
 from wheelfarm.publish.publication import Publication, publishable_name
 from wheelfarm.publish.queries import (
     Among,
@@ -47,7 +49,13 @@ __all__ = [
     "load_publications",
     "load_site",
     "site_counts",
+    "today_utc",
 ]
+
+
+def today_utc(now: float | None = None) -> int:
+    """Today in days since 1970-01-01 (UTC): the day the download figures end with."""
+    return int((time.time() if now is None else now) // 86400)
 
 
 class _Columns(NamedTuple):
@@ -55,6 +63,7 @@ class _Columns(NamedTuple):
 
     names: tuple[str, ...]
     distros: dict[str, str]
+    today: int  # the last day of the downloads figures
 
 
 def load_publications(
@@ -64,16 +73,19 @@ def load_publications(
     upstream_simple_url: str,
     target_names: tuple[str, ...] | None = None,
     dense: bool = False,
+    today: int | None = None,
 ) -> dict[str, Publication]:
     """Every named project's publication (names the store does not know come back not live).
 
     ``dense``: the names are (nearly) every project between the first and the last, as in a
     full regeneration, so each chunk is read by a range of names rather than a list of them.
+    ``today``: the last day of the download figures (None: today, UTC).
     """
     wanted = sorted(set(names))
     if target_names is None:
         target_names = target_names_of(connection)
-    columns = _Columns(target_names, target_distros_of(connection))
+    day = today_utc() if today is None else today
+    columns = _Columns(target_names, target_distros_of(connection), day)
     found: dict[str, Publication] = {}
     for chunk in chunked(wanted):
         found.update(_load_chunk(connection, chunk, upstream_simple_url, columns, dense))
@@ -142,9 +154,10 @@ def _load(
     """The publications of the ``wanted`` names that ``among`` finds in the store."""
     heads = _heads(connection, wanted, among)
     live = {name for name, head in heads.items() if head.live and publishable_name(name)}
-    parts = Parts(live)
+    parts = Parts(live, columns.today)
     if live:
         parts.add_releases(read_releases(connection, among))
+        parts.add_downloads(read_downloads(connection, among, columns.today))
         parts.add_upstream_files(read_upstream_files(connection, among))
         parts.add_jobs(read_jobs(connection, among))
         parts.add_skips(read_skips(connection, among))
@@ -192,16 +205,23 @@ def load_site(connection: Connection, *, published: PublishedCounts | None = Non
     return site
 
 
-def load_listing(connection: Connection) -> SiteIndex:
-    """The index without its counts: what every site-wide page but the home page shows."""
-    listed = tuple(
-        SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
-        for row in read_listing(connection)
-        if publishable_name(row.name)
-    )
+def load_listing(connection: Connection, *, today: int | None = None) -> SiteIndex:
+    """The index without its counts: what every site-wide page but the home page shows, with
+    each project's downloads (``today``: their last day; None: today, UTC)."""
+    day = today_utc() if today is None else today
+    downloads = {row.project: row for row in read_site_downloads(connection, day)}
+    listed = []
+    for row in read_listing(connection):
+        if not publishable_name(row.name):
+            continue
+        project = SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
+        counted = downloads.get(row.name)
+        if counted is not None:
+            project.downloads_30d, project.downloads_total = counted.last_30_days, counted.total
+        listed.append(project)
     return SiteIndex(
         serial=read_site_serial(connection),
-        projects=listed,
+        projects=tuple(listed),
         targets=target_names_of(connection),
         target_distros=target_distros_of(connection),
     )
