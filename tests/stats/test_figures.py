@@ -19,7 +19,7 @@ from wheelfarm.publish.loader import load_listing, load_project, load_publicatio
 from wheelfarm.publish.regenerate import write_all
 from wheelfarm.publish.stats_page import render_stats
 from wheelfarm.publish.stats_refresh import DownloadRefresh, refresh_downloads, write_statistics
-from wheelfarm.publish.values import DOWNLOAD_DAYS
+from wheelfarm.publish.values import DOWNLOAD_DAYS, SiteIndex
 from wheelfarm.stats.figures import (
     DAILY_DAYS,
     DayCount,
@@ -183,6 +183,11 @@ def test_statistics_are_written_into_the_tree_with_valid_svg_plots(state: State)
     assert [row[3:] for row in listed if row[0] == "demo"] == [[5, 5]]
     # The same figures give the same bytes: nothing is written again.
     assert write_statistics(state.engine, state.tree, today=TODAY).written == 0
+
+
+def test_home_page_links_the_statistics() -> None:
+    home = site_pages.render_home(SiteIndex(serial=0, projects=(), targets=())).decode()
+    assert '<a href="/stats/">' in home
 
 
 HOSTILE = '<script>alert("x")</script>$x$'

@@ -194,28 +194,38 @@ def _heads(connection: Connection, wanted: set[str], among: Among) -> dict[str, 
     return heads
 
 
-def load_site(connection: Connection, *, published: PublishedCounts | None = None) -> SiteIndex:
+def load_site(
+    connection: Connection,
+    *,
+    published: PublishedCounts | None = None,
+    downloads: bool = True,
+) -> SiteIndex:
     """The whole index in brief: live projects (sorted by name), targets, counts.
 
     ``published``: what a full regeneration just published, which saves counting it again over
-    every wheel in the store.
+    every wheel in the store. ``downloads``: read each project's downloads (for
+    ``packages.json``; the simple root and the home page do without).
     """
-    site = load_listing(connection)
+    site = load_listing(connection, downloads=downloads)
     site.counts = site_counts(connection, site, published)
     return site
 
 
-def load_listing(connection: Connection, *, today: int | None = None) -> SiteIndex:
+def load_listing(
+    connection: Connection, *, today: int | None = None, downloads: bool = True
+) -> SiteIndex:
     """The index without its counts: what every site-wide page but the home page shows, with
-    each project's downloads (``today``: their last day; None: today, UTC)."""
+    each project's downloads unless not ``downloads`` (``today``: their last day; None: today,
+    UTC)."""
     day = today_utc() if today is None else today
-    downloads = {row.project: row for row in read_site_downloads(connection, day)}
+    counted_rows = read_site_downloads(connection, day) if downloads else []
+    counts = {row.project: row for row in counted_rows}
     listed = []
     for row in read_listing(connection):
         if not publishable_name(row.name):
             continue
         project = SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
-        counted = downloads.get(row.name)
+        counted = counts.get(row.name)
         if counted is not None:
             project.downloads_30d, project.downloads_total = counted.last_30_days, counted.total
         listed.append(project)
