@@ -44,11 +44,14 @@ def _plot(daily: tuple[int, ...], today: int) -> str:
             f"<title>{_day(first + index)}: {_plural(count)}</title></rect>"
         )
     return (
+        '<figure class="downloads-figure">\n'
         f'<svg class="downloads-plot" xmlns="http://www.w3.org/2000/svg" width="{PLOT_WIDTH}" '
         f'height="{PLOT_HEIGHT}" viewBox="0 0 {PLOT_WIDTH} {PLOT_HEIGHT}" role="img" '
         f'aria-labelledby="downloads-plot-title" data-days="{len(daily)}">'
         f'<title id="downloads-plot-title">Downloads per day, {_day(first)} to {_day(today)}'
         f"</title>{''.join(bars)}</svg>\n"
+        f'<figcaption class="note">Per day, {_day(first)} to {_day(today)} (UTC)</figcaption>\n'
+        "</figure>\n"
     )
 
 
