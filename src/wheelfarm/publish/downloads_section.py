@@ -2,24 +2,26 @@
 
 Its own module so that the project page (:mod:`wheelfarm.publish.project_page`) only places the
 section. The plot is an inline SVG drawn here, not by matplotlib: the writer renders every
-project's page, and a matplotlib figure costs tens of milliseconds where this costs tens of
-microseconds. It uses presentation attributes, never ``style``, so the site's security policy
+project's page, and a matplotlib figure costs tens of milliseconds where this costs about a
+tenth of one. It uses presentation attributes, never ``style``, so the site's security policy
 (no inline styles) lets it show; numbers are its only data, and the dates are our own.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
-from wheelfarm.publish.values import ProjectIndex
+from wheelfarm.publish.values import DOWNLOAD_DAYS, ProjectIndex
 
 __all__ = ["PLOT_HEIGHT", "PLOT_WIDTH", "downloads_section"]
 
-PLOT_WIDTH = 300
+PLOT_WIDTH = 10 * DOWNLOAD_DAYS  # ten pixels a day
 PLOT_HEIGHT = 60
 _EPOCH = date(1970, 1, 1)
 
 
+@lru_cache(maxsize=1024)
 def _day(days: int) -> str:
     return (_EPOCH + timedelta(days=days)).isoformat()
 
@@ -29,18 +31,22 @@ def _plural(count: int) -> str:
 
 
 def _plot(daily: tuple[int, ...], today: int) -> str:
-    """One bar per day, oldest on the left; each bar's title gives its day and count."""
-    width = PLOT_WIDTH / len(daily)
+    """One bar per day, oldest on the left; each bar's title gives its day and count.
+
+    Whole pixels only: formatting floats was most of the cost (0.25 ms a plot against 0.11 ms,
+    measured on a busy two-core machine), and a regeneration draws one for every project
+    downloaded in the last 30 days."""
+    step = PLOT_WIDTH // len(daily)
     top = max(daily) or 1
     first = today - len(daily) + 1
+    scale = (PLOT_HEIGHT - 2) / top
     bars = []
     for index, count in enumerate(daily):
-        height = round(count / top * (PLOT_HEIGHT - 2), 1) if count else 0
+        height = max(round(count * scale), 1)
         faint = "" if count else ' opacity="0.25"'
         bars.append(
-            f'<rect class="bar" x="{index * width:.1f}" y="{PLOT_HEIGHT - height - 1:.1f}" '
-            f'width="{max(width - 1, 1):.1f}" height="{max(height, 1):.1f}" '
-            f'fill="currentColor"{faint}>'
+            f'<rect class="bar" x="{index * step}" y="{PLOT_HEIGHT - height - 1}" '
+            f'width="{step - 1}" height="{height}" fill="currentColor"{faint}>'
             f"<title>{_day(first + index)}: {_plural(count)}</title></rect>"
         )
     return (
