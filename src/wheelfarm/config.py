@@ -50,7 +50,7 @@ class Settings:
     emulate: tuple[str, ...] = ()  # Debian architectures `up` builds for under emulation
     base_url: str = ""
     stats_keep_days: int = 90  # raw hits are kept this many days (docs/stats.md)
-    stats_refresh_seconds: float = 5.0  # up re-publishes pages whose downloads moved
+    stats_refresh_seconds: float = 2.0  # up re-publishes pages whose downloads moved
     stats_page_seconds: float = 300.0  # up rewrites /stats/, its plots and packages.json
     allow_unsandboxed_builds: bool = False
     max_wheels_per_job: int = 8

@@ -9,6 +9,7 @@ it, :data:`~wheelfarm.publish.values.DOWNLOAD_DAYS` in all, as ``wheelfarm stats
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from sqlalchemy import Connection, case, func, literal_column, select
@@ -65,10 +66,15 @@ class SiteDownloadRow(NamedTuple):
     total: int
 
 
-def read_site_downloads(connection: Connection, today: int) -> list[SiteDownloadRow]:
-    """Every project that has downloads: in the last 30 days, and in all."""
+def read_site_downloads(
+    connection: Connection, today: int, names: Sequence[str] | None = None
+) -> list[SiteDownloadRow]:
+    """Every project that has downloads (or those of ``names``): in the last 30 days, and in
+    all."""
     recent = func.sum(case((_d.day > today - DOWNLOAD_DAYS, _d.hits), else_=0))
     statement = select(_d.project, recent, func.sum(_d.hits)).where(*_DOWNLOADS)
+    if names is not None:
+        statement = statement.where(_d.project.in_(list(names)))
     rows = connection.execute(statement.group_by(_d.project))
     return [SiteDownloadRow(str(p), int(r), int(t)) for p, r, t in rows]
 

@@ -80,6 +80,7 @@ class _StatsSchedule:
         self.refresh = DownloadRefresh()
         self.next_refresh = 0.0
         self.next_page = 0.0  # the first round writes /stats/ at once
+        self.drawing: threading.Thread | None = None
 
     def run(
         self,
@@ -98,12 +99,25 @@ class _StatsSchedule:
             else:
                 if report.changed:
                     log.info("downloads moved: %s", ", ".join(report.changed[:10]))
-        if self.page_seconds > 0 and now >= self.next_page:
+        drawing = self.drawing is not None and self.drawing.is_alive()
+        if self.page_seconds > 0 and now >= self.next_page and not drawing:
             self.next_page = now + self.page_seconds
-            try:
-                write_statistics(engine, tree)
-            except Exception as error:
-                _failed(error, on_error)
+            # In a thread of its own: drawing the plots takes a second or more of CPU, which
+            # the project pages (published every second) must not wait for.
+            self.drawing = threading.Thread(
+                target=self._draw,
+                args=(engine, tree, on_error),
+                name="statistics page",
+                daemon=True,
+            )
+            self.drawing.start()
+
+    @staticmethod
+    def _draw(engine: Engine, tree: Tree, on_error: Callable[[Exception], bool] | None) -> None:
+        try:
+            write_statistics(engine, tree)
+        except Exception as error:  # the next round tries again
+            _failed(error, on_error)
 
 
 def start_publisher(

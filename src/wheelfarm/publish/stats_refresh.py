@@ -3,13 +3,14 @@
 Pages are static, and a download changes no project's serial, so the incremental writer never
 sees it. Two rounds of ``up``'s publisher take care of the figures instead:
 
-- :func:`refresh_downloads`, every ``stats_refresh_seconds`` (5 s): the projects downloaded
+- :func:`refresh_downloads`, every ``stats_refresh_seconds`` (2 s): the projects downloaded
   today or yesterday whose (30 days, all time) figures differ from what this publisher last
   wrote get their pages written again (project page and JSON; only changed files are
-  replaced). On the first round of a new day it looks at every project downloaded in the last
-  31 days, whose 30-day figure and plot slid with the day. Counts added for older days (an
-  access log ingested late) show at the next full write (every start of ``up``,
-  ``wheelfarm write --all``).
+  replaced). A round that finds nothing moved costs two small queries (the projects
+  downloaded since yesterday, their two figures), so it can run often. On the first round of
+  a new day it looks at every project downloaded in the last 31 days, whose 30-day figure and
+  plot slid with the day. Counts added for older days (an access log ingested late) show at
+  the next full write (every start of ``up``, ``wheelfarm write --all``).
 - :func:`write_statistics`, every ``stats_page_seconds`` (300 s): ``/stats/``, its plots and
   ``/stats.json``, and ``/packages.json`` with every project's downloads. The plots are drawn
   before the tree's lock is taken, so the writers never wait on matplotlib.
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from wheelfarm.publish.blobs import Blobs
-from wheelfarm.publish.download_queries import read_recent_downloaders
+from wheelfarm.publish.download_queries import read_recent_downloaders, read_site_downloads
 from wheelfarm.publish.loader import load_listing, load_publications, today_utc
 from wheelfarm.publish.project_writer import write_project
+from wheelfarm.publish.queries import chunked
 from wheelfarm.publish.site_pages import render_packages_json
 from wheelfarm.publish.stats_page import render_stats
 from wheelfarm.publish.tree import Tree
@@ -57,25 +59,26 @@ def refresh_downloads(
     report = WriteReport()
     with engine.connect() as connection:
         candidates = read_recent_downloaders(connection, since)
-        if not candidates:
-            refresh.day = day
-            return report
-        publications = load_publications(
-            connection, candidates, upstream_simple_url=upstream_simple_url, today=day
-        )
-        moved = {}
-        for name, publication in publications.items():
-            project = publication.project
-            if project is None:
-                continue
-            figures = (project.downloads.last_30_days, project.downloads.total)
-            if refresh.day != day or refresh.shown.get(name) != figures:
-                moved[name] = (publication, figures)
+        counted = [
+            row
+            for names in chunked(candidates)
+            for row in read_site_downloads(connection, day, names)
+        ]
+        moved = {
+            row.project: (row.last_30_days, row.total)
+            for row in counted
+            if refresh.day != day or refresh.shown.get(row.project) != (row.last_30_days, row.total)
+        }
         if moved:
+            publications = load_publications(
+                connection, list(moved), upstream_simple_url=upstream_simple_url, today=day
+            )
             blobs = Blobs(connection)
             with tree.lock():
-                for name, (publication, figures) in sorted(moved.items()):
-                    write_project(tree, publication, blobs, report=report)
+                for name, figures in sorted(moved.items()):
+                    publication = publications[name]
+                    if publication.project is not None:
+                        write_project(tree, publication, blobs, report=report)
                     refresh.shown[name] = figures
                 tree.sync()
     refresh.day = day
