@@ -51,6 +51,8 @@ class Settings:
     emulate: tuple[str, ...] = ()  # Debian architectures `up` builds for under emulation
     base_url: str = ""
     stats_keep_days: int = 90  # raw hits are kept this many days (docs/stats.md)
+    stats_refresh_seconds: float = 2.0  # up re-publishes pages whose downloads moved
+    stats_page_seconds: float = 300.0  # up rewrites /stats/, its plots and packages.json
     allow_unsandboxed_builds: bool = False
     max_wheels_per_job: int = 8
     public_metrics: bool = False  # /metrics without an admin token
@@ -248,6 +250,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "page_max_age": _as_int,
     "target_distros": _as_pairs,
     "stats_keep_days": _as_int,
+    "stats_refresh_seconds": _as_float,
+    "stats_page_seconds": _as_float,
     "allow_unsandboxed_builds": _as_bool,
     "max_wheels_per_job": _as_positive_int,
     "public_metrics": _as_bool,

@@ -472,8 +472,11 @@ def check_schema(document: dict[str, Any]) -> None:
         "targets",
         "target_details",
         "releases",
+        "downloads",
     ]
     assert document["meta"] == {"api_version": pages.API_VERSION}
+    assert list(document["downloads"]) == ["last_30_days", "total"]
+    assert all(isinstance(n, int) for n in document["downloads"].values())
     assert list(document["target_details"]) == document["targets"]
     for details in document["target_details"].values():
         assert list(details) == ["description", "architecture", "distro", "distro_name"]
@@ -707,9 +710,9 @@ def test_packages_json_lists_every_project_for_the_search() -> None:
     evil = SiteProject(HOSTILE, HOSTILE, HOSTILE, 1)
     document = json.loads(pages.render_packages_json(site(projects=(*site().projects, evil))))
     assert document == [
-        ["demo", "Demo", "A demo project"],
-        ["numpy", "NumPy", ""],
-        [HOSTILE, HOSTILE, HOSTILE],
+        ["demo", "Demo", "A demo project", 0, 0],
+        ["numpy", "NumPy", "", 0, 0],
+        [HOSTILE, HOSTILE, HOSTILE, 0, 0],
     ]
 
 

@@ -1,5 +1,6 @@
-"""A download served by ``wheelfarm up`` shows in ``wheelfarm stats --json`` within 10 seconds:
-real pip and real uv install a wheel the local builder built, from a running ``up``."""
+"""A download served by ``wheelfarm up`` shows in ``wheelfarm stats --json``, in the project
+JSON and on the project page within 10 seconds: real pip and real uv install a wheel the local
+builder built, from a running ``up``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.farm.test_cli_farm import _hear_ctrl_c, wheelfarm
 from tests.fixtures.fake_upstream import FakeUpstream
@@ -79,13 +82,19 @@ def test_pip_and_uv_downloads_from_up_are_counted_within_ten_seconds(tmp_path, d
             installs = {name: install(tmp_path, url, name) for name in ("pip", "uv")}
             served = time.monotonic()
             found: dict[str, Any] = {}
+            published: dict[str, Any] = {}
+            page = ""
             while time.monotonic() < served + 10:
-                shown = wheelfarm(tmp_path, database_url, "stats", "--json")
-                found = json.loads(shown.stdout) if shown.returncode == 0 else {}
-                if found.get("downloads_total", 0) >= 2:
+                if found.get("downloads_total", 0) < 2:
+                    shown = wheelfarm(tmp_path, database_url, "stats", "--json")
+                    found = json.loads(shown.stdout) if shown.returncode == 0 else {}
+                published = httpx.get(f"{url}/project/demo-up/json/").json()
+                page = httpx.get(f"{url}/project/demo-up/").text
+                if found.get("downloads_total", 0) >= 2 and published["downloads"]["total"] >= 2:
                     break
                 time.sleep(0.5)
             waited = time.monotonic() - served
+            stats_page = httpx.get(f"{url}/stats/")
         finally:
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=60)
@@ -97,3 +106,7 @@ def test_pip_and_uv_downloads_from_up_are_counted_within_ten_seconds(tmp_path, d
     assert found["top_projects"] == [{"name": "demo-up", "downloads_30d": 2, "downloads_total": 2}]
     assert set(found["shares"]["installer"]) == {"pip", "uv"}
     assert sum(found["shares"]["python"].values()) == 2
+    assert published["downloads"] == {"last_30_days": 2, "total": 2}, published
+    assert '<div class="figure" data-key="downloads-total"><dt>all time</dt><dd>2</dd>' in page
+    assert stats_page.status_code == 200  # written by up once it has started
+    assert stats_page.text.count('<img class="stats-plot"') == 7

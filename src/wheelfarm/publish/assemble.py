@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 from wheelfarm.farm.dependencies import FileDependencies
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.names import SDIST_SUFFIXES
+from wheelfarm.publish.download_queries import OLDER, DownloadRow
 from wheelfarm.publish.publication import Publication, Quarantine
 from wheelfarm.publish.queries import (
     BuildRow,
@@ -32,7 +33,14 @@ from wheelfarm.publish.queries import (
     UpstreamFileRow,
     WheelRow,
 )
-from wheelfarm.publish.values import BuildCell, ProjectIndex, ReleaseIndex, WheelFile
+from wheelfarm.publish.values import (
+    DOWNLOAD_DAYS,
+    BuildCell,
+    ProjectDownloads,
+    ProjectIndex,
+    ReleaseIndex,
+    WheelFile,
+)
 from wheelfarm.store.views import display_name
 
 __all__ = ["Parts"]
@@ -133,18 +141,21 @@ class Parts:
 
     __slots__ = (
         "cells",
+        "downloads",
         "live",
         "logs",
         "releases",
         "skipped",
+        "today",
         "upstream",
         "wheels",
         "with_log",
         "withdrawn",
     )
 
-    def __init__(self, live: set[str]) -> None:
+    def __init__(self, live: set[str], today: int = 0) -> None:
         self.live = live
+        self.today = today  # the last plotted day of the downloads
         self.releases: dict[str, dict[str, ReleaseRow]] = {name: {} for name in live}  # visible
         self.upstream: dict[Release, _Upstream] = {}
         self.cells: dict[Release, dict[str, BuildCell]] = {}  # by target
@@ -153,6 +164,23 @@ class Parts:
         self.with_log: set[int | None] = set()  # every build with a log
         self.wheels: dict[Release, list[WheelFile]] = {}  # published
         self.withdrawn: dict[str, list[str]] = {}  # wheels to take down, by project
+        self.downloads: dict[str, ProjectDownloads] = {}  # projects with any
+
+    def add_downloads(self, rows: list[DownloadRow]) -> None:
+        """Downloads per plotted day (today last) and in all, by project."""
+        today = self.today
+        first = today - DOWNLOAD_DAYS + 1
+        daily: dict[str, list[int]] = {}
+        totals: dict[str, int] = {}
+        for row in rows:
+            days = daily.get(row.project)
+            if days is None:
+                days = daily[row.project] = [0] * DOWNLOAD_DAYS
+            if row.day != OLDER and 0 <= row.day - first < DOWNLOAD_DAYS:
+                days[row.day - first] += row.downloads
+            totals[row.project] = totals.get(row.project, 0) + row.downloads
+        for name, days in daily.items():
+            self.downloads[name] = ProjectDownloads(sum(days), totals[name], tuple(days), today)
 
     def add_releases(self, rows: list[ReleaseRow]) -> None:
         live, releases = self.live, self.releases
@@ -277,6 +305,7 @@ class Parts:
                 target_distros,
                 marker,
                 reason if marker != "active" else None,
+                self.downloads.get(name) or ProjectDownloads(today=self.today),
             )
         return Publication(
             name,

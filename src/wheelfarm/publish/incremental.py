@@ -111,7 +111,7 @@ def publish_dirty(
         now = time.time()
         if stale_before and clock.due(now):
             with engine.connect() as connection:
-                report.add(write_roots(tree, load_site(connection)))
+                report.add(write_roots(tree, load_site(connection, downloads=False)))
             tree.sync()
             clock.pending, clock.written_at = False, now
     return report

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, unserved_targets
 from wheelfarm.publish.assemble import Parts
+from wheelfarm.publish.download_queries import read_downloads, read_site_downloads
 from wheelfarm.publish.publication import Publication, publishable_name
 from wheelfarm.publish.queries import (
     Among,
@@ -50,7 +51,13 @@ __all__ = [
     "load_publications",
     "load_site",
     "site_counts",
+    "today_utc",
 ]
+
+
+def today_utc(now: float | None = None) -> int:
+    """Today in days since 1970-01-01 (UTC): the day the download figures end with."""
+    return int((time.time() if now is None else now) // 86400)
 
 
 class _Columns(NamedTuple):
@@ -58,6 +65,7 @@ class _Columns(NamedTuple):
 
     names: tuple[str, ...]
     distros: dict[str, str]
+    today: int  # the last day of the downloads figures
 
 
 def load_publications(
@@ -67,16 +75,19 @@ def load_publications(
     upstream_simple_url: str,
     target_names: tuple[str, ...] | None = None,
     dense: bool = False,
+    today: int | None = None,
 ) -> dict[str, Publication]:
     """Every named project's publication (names the store does not know come back not live).
 
     ``dense``: the names are (nearly) every project between the first and the last, as in a
     full regeneration, so each chunk is read by a range of names rather than a list of them.
+    ``today``: the last day of the download figures (None: today, UTC).
     """
     wanted = sorted(set(names))
     if target_names is None:
         target_names = target_names_of(connection)
-    columns = _Columns(target_names, target_distros_of(connection))
+    day = today_utc() if today is None else today
+    columns = _Columns(target_names, target_distros_of(connection), day)
     found: dict[str, Publication] = {}
     for chunk in chunked(wanted):
         found.update(_load_chunk(connection, chunk, upstream_simple_url, columns, dense))
@@ -145,9 +156,10 @@ def _load(
     """The publications of the ``wanted`` names that ``among`` finds in the store."""
     heads = _heads(connection, wanted, among)
     live = {name for name, head in heads.items() if head.live and publishable_name(name)}
-    parts = Parts(live)
+    parts = Parts(live, columns.today)
     if live:
         parts.add_releases(read_releases(connection, among))
+        parts.add_downloads(read_downloads(connection, among, columns.today))
         parts.add_upstream_files(read_upstream_files(connection, among))
         parts.add_jobs(read_jobs(connection, among))
         parts.add_skips(read_skips(connection, among))
@@ -189,31 +201,47 @@ def load_site(
     *,
     published: PublishedCounts | None = None,
     with_unlisted: bool = False,
+    downloads: bool = True,
 ) -> SiteIndex:
     """The whole index in brief: live projects (sorted by name), targets, counts.
 
     ``published``: what a full regeneration just published, which saves counting it again over
     every wheel in the store. ``with_unlisted``: also the projects no longer listed (what the
-    listings' writer needs, and the simple root and home page do not).
+    listings' writer needs, and the simple root and home page do not). ``downloads``: read each
+    project's downloads (for ``packages.json``; the simple root and the home page do without).
     """
-    site = load_listing(connection, with_unlisted=with_unlisted)
+    site = load_listing(connection, with_unlisted=with_unlisted, downloads=downloads)
     site.counts = site_counts(connection, site, published)
     return site
 
 
-def load_listing(connection: Connection, *, with_unlisted: bool = True) -> SiteIndex:
-    """The index without its counts: what every site-wide page but the home page shows
-    (``with_unlisted``: and the projects it no longer lists, one more pass over the store)."""
-    listed = tuple(
-        SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
-        for row in read_listing(connection)
-        if publishable_name(row.name)
-    )
+def load_listing(
+    connection: Connection,
+    *,
+    with_unlisted: bool = True,
+    today: int | None = None,
+    downloads: bool = True,
+) -> SiteIndex:
+    """The index without its counts: what every site-wide page but the home page shows, with
+    each project's downloads unless not ``downloads`` (``today``: their last day; None: today,
+    UTC), and with ``with_unlisted`` the projects it no longer lists (one more pass)."""
+    day = today_utc() if today is None else today
+    counted_rows = read_site_downloads(connection, day) if downloads else []
+    counts = {row.project: row for row in counted_rows}
+    listed = []
+    for row in read_listing(connection):
+        if not publishable_name(row.name):
+            continue
+        project = SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
+        counted = counts.get(row.name)
+        if counted is not None:
+            project.downloads_30d, project.downloads_total = counted.last_30_days, counted.total
+        listed.append(project)
     now = time.time()
     unserved = unserved_targets(connection, now=now, silence_seconds=UNSERVED_SILENCE_SECONDS)
     return SiteIndex(
         serial=read_site_serial(connection),
-        projects=listed,
+        projects=tuple(listed),
         targets=target_names_of(connection),
         target_distros=target_distros_of(connection),
         unlisted={

@@ -15,6 +15,7 @@ from functools import cache
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.names import build_number
 from wheelfarm.publish.badges import install_release
+from wheelfarm.publish.downloads_section import downloads_section
 from wheelfarm.publish.file_list import WITHOUT_EXTENSIONS, WITHOUT_EXTENSIONS_TITLE, file_groups
 from wheelfarm.publish.html import (
     external_href,
@@ -384,6 +385,7 @@ def render_project_page(project: ProjectIndex) -> bytes:
             if files
             else ""
         ),
+        downloads_section(project),
         _links_section(project, name),
         "</article>\n</main>\n",
         site_footer,

@@ -1,10 +1,13 @@
 """Keep the published tree current while ``wheelfarm up`` runs: a full write at start, then the
-projects marked changed, about every second, so a change is published within a second or so."""
+projects marked changed, about every second, so a change is published within a second or so;
+and the download figures (:mod:`wheelfarm.publish.stats_refresh`): the pages of projects whose
+downloads moved every ``stats_refresh_seconds``, ``/stats/`` every ``stats_page_seconds``."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -13,6 +16,7 @@ from wheelfarm.config import Settings
 from wheelfarm.publish.failures import PublishFailures
 from wheelfarm.publish.incremental import SiteClock, publish_dirty
 from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.stats_refresh import DownloadRefresh, refresh_downloads, write_statistics
 from wheelfarm.publish.tree import Tree
 
 __all__ = ["start_publisher", "tree_of"]
@@ -41,6 +45,7 @@ def _run(
     upstream, base = settings.simple_url, settings.site_url
     clock = SiteClock()
     failures = PublishFailures()  # projects that failed, tried again later
+    schedule = _StatsSchedule(settings)
     while not stop.is_set():
         try:
             write_all(engine, tree, upstream_simple_url=upstream, base_url=base)
@@ -63,6 +68,56 @@ def _run(
             continue
         if report.changed:
             log.info("published %s", ", ".join(report.changed[:10]))
+        schedule.run(engine, tree, upstream, on_error)
+
+
+class _StatsSchedule:
+    """When the download figures are due; a setting of 0 or less turns its round off."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.refresh_seconds = settings.stats_refresh_seconds
+        self.page_seconds = settings.stats_page_seconds
+        self.refresh = DownloadRefresh()
+        self.next_refresh = 0.0
+        self.next_page = 0.0  # the first round writes /stats/ at once
+        self.drawing: threading.Thread | None = None
+
+    def run(
+        self,
+        engine: Engine,
+        tree: Tree,
+        upstream: str,
+        on_error: Callable[[Exception], bool] | None,
+    ) -> None:
+        now = time.monotonic()
+        if self.refresh_seconds > 0 and now >= self.next_refresh:
+            self.next_refresh = now + self.refresh_seconds
+            try:
+                report = refresh_downloads(engine, tree, self.refresh, upstream_simple_url=upstream)
+            except Exception as error:  # the next round tries again
+                _failed(error, on_error)
+            else:
+                if report.changed:
+                    log.info("downloads moved: %s", ", ".join(report.changed[:10]))
+        drawing = self.drawing is not None and self.drawing.is_alive()
+        if self.page_seconds > 0 and now >= self.next_page and not drawing:
+            self.next_page = now + self.page_seconds
+            # In a thread of its own: drawing the plots takes a second or more of CPU, which
+            # the project pages (published every second) must not wait for.
+            self.drawing = threading.Thread(
+                target=self._draw,
+                args=(engine, tree, on_error),
+                name="statistics page",
+                daemon=True,
+            )
+            self.drawing.start()
+
+    @staticmethod
+    def _draw(engine: Engine, tree: Tree, on_error: Callable[[Exception], bool] | None) -> None:
+        try:
+            write_statistics(engine, tree)
+        except Exception as error:  # the next round tries again
+            _failed(error, on_error)
 
 
 def start_publisher(

@@ -45,7 +45,7 @@ __all__ = [
     "target_details",
 ]
 
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 """The project JSON API's version: a new key is a minor bump, a changed or removed one major."""
 
 # The headline figures in the order the home page shows them, with readable labels; any other
@@ -147,6 +147,10 @@ def project_json(project: ProjectIndex) -> dict[str, Any]:
             t: target_details(t, project.target_distros.get(t)) for t in project.targets
         },
         "releases": {r.version: _release_json(r) for r in project.releases},
+        "downloads": {
+            "last_30_days": project.downloads.last_30_days,
+            "total": project.downloads.total,
+        },
     }
 
 
@@ -179,8 +183,14 @@ def render_search_page(site: SiteIndex) -> bytes:
 
 
 def render_packages_json(site: SiteIndex) -> bytes:
-    """``/packages.json``: ``[[name, display_name, summary], ...]`` by name, for the search."""
-    return _dumps([[p.name, p.display_name, p.summary or ""] for p in site.projects])
+    """``/packages.json``: ``[[name, display_name, summary, downloads in the last 30 days,
+    downloads in all], ...]`` by name, for the search and for machines."""
+    return _dumps(
+        [
+            [p.name, p.display_name, p.summary or "", p.downloads_30d, p.downloads_total]
+            for p in site.projects
+        ]
+    )
 
 
 SITEMAP_URLS = 50_000  # the most sitemaps.org allows in one file

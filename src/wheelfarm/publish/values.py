@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from wheelfarm.farm.jobs import JobState
 
 __all__ = [
+    "DOWNLOAD_DAYS",
     "BuildCell",
+    "ProjectDownloads",
     "ProjectIndex",
     "ReleaseIndex",
     "SiteIndex",
@@ -111,6 +113,23 @@ def without_extension_modules(release: ReleaseIndex) -> frozenset[str]:
     return frozenset(pure - platform)
 
 
+DOWNLOAD_DAYS = 30
+"""The days a project's downloads-per-day plot covers, today last; its "last 30 days" figure."""
+
+
+@dataclass(slots=True, frozen=True)
+class ProjectDownloads:
+    """A project's downloads as its pages show them (``stats_daily``, bots not counted)."""
+
+    last_30_days: int = 0
+    total: int = 0
+    daily: tuple[int, ...] = (0,) * DOWNLOAD_DAYS  # per day, oldest first, today last
+    today: int = 0  # the last day of ``daily``, in days since 1970-01-01 (UTC)
+
+
+_NO_DOWNLOADS = ProjectDownloads()
+
+
 @dataclass(slots=True)
 class ProjectIndex:
     """Everything the project's pages show. Releases are newest first (PEP 440 order)."""
@@ -129,6 +148,7 @@ class ProjectIndex:
     # "deprecated" (a quarantined project has no ProjectIndex: it offers nothing), and its reason.
     status: str = "active"
     status_reason: str | None = None
+    downloads: ProjectDownloads = _NO_DOWNLOADS
 
     @property
     def upstream_project_url(self) -> str:
@@ -151,6 +171,8 @@ class SiteProject:
     display_name: str
     summary: str | None
     serial: int
+    downloads_30d: int = 0  # what packages.json shows beside each project
+    downloads_total: int = 0
 
 
 @dataclass(slots=True)

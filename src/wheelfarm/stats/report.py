@@ -13,7 +13,15 @@ from sqlalchemy import Connection, and_, case, func, select
 
 from wheelfarm.store.schema import stats_daily
 
-__all__ = ["SHARE_DIMENSIONS", "Downloads", "project_downloads", "shares", "summary"]
+__all__ = [
+    "SHARE_DIMENSIONS",
+    "Downloads",
+    "missed_projects",
+    "project_downloads",
+    "shares",
+    "summary",
+    "top_projects",
+]
 
 SHARE_DIMENSIONS = ("installer", "python", "distro", "arch")
 
@@ -65,14 +73,18 @@ def shares(
     }
 
 
-def top_projects(connection: Connection, today: int, limit: int) -> list[dict[str, Any]]:
+def top_projects(
+    connection: Connection, today: int, limit: int, *, all_time: bool = False
+) -> list[dict[str, Any]]:
+    """The most downloaded projects in the last 30 days (``all_time``: in all)."""
     recent = func.sum(case((_since(today, 30), _d.hits), else_=0)).label("recent")
     total = func.sum(_d.hits).label("total")
+    order = (total.desc(), recent.desc()) if all_time else (recent.desc(), total.desc())
     rows = connection.execute(
         select(_d.project, recent, total)
         .where(_d.kind == "download", _d.dimension == "total")
         .group_by(_d.project)
-        .order_by(recent.desc(), total.desc(), _d.project)
+        .order_by(*order, _d.project)
         .limit(limit)
     )
     return [{"name": n, "downloads_30d": int(r), "downloads_total": int(t)} for n, r, t in rows]

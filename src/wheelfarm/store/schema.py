@@ -329,6 +329,8 @@ stats_daily = Table(
     Column("value", String(512), primary_key=True),
     Column("hits", BigInteger, nullable=False),
     Index("stats_daily_kind_idx", "kind", "dimension", "day"),
+    # A project's downloads (project pages, the publisher's refresh) by project and day.
+    Index("stats_daily_project_idx", "kind", "dimension", "project", "day"),
 )
 
 
