@@ -87,6 +87,9 @@ class ReleaseIndex:
     binary_only: bool  # no source distribution upstream, so never built here
     builds: dict[str, BuildCell]  # by target name
     files: tuple[WheelFile, ...]  # our wheels, sorted by file name
+    # What without_extension_modules found, kept: the project page, its file list and its JSON
+    # all ask (three passes over every release's wheels, 8% of a regeneration, profiled).
+    flagged: frozenset[str] | None = None
 
 
 _NONE: frozenset[str] = frozenset()
@@ -101,7 +104,13 @@ def without_extension_modules(release: ReleaseIndex) -> frozenset[str]:
     """The targets whose build of ``release`` gave only a pure wheel where another target's
     gave a platform wheel: an optional extension that failed to compile there (a missing
     header, a broken emulator), which users of that target should know about."""
-    files = release.files
+    flagged = release.flagged
+    if flagged is None:
+        flagged = release.flagged = _flagged(release.files)
+    return flagged
+
+
+def _flagged(files: tuple[WheelFile, ...]) -> frozenset[str]:
     if len(files) < 2:
         return _NONE
     platform: set[str] = set()
