@@ -91,7 +91,7 @@ RULES: Final = (
     _rule("out-of-memory", "output", r"\bout of memory allocating\b", "cc1's words when malloc fails"),  # noqa: E501
     _rule("out-of-memory", "output", r"Killed signal terminated program", "the kernel's OOM killer took a compiler"),  # noqa: E501
     _rule("out-of-memory", "output", r"\bstd::bad_alloc\b", "a C++ program could not allocate"),
-    _rule("out-of-memory", "output", r"^\s*MemoryError\b", "Python could not allocate (the address-space limit)"),  # noqa: E501
+    _rule("out-of-memory", "output", r"^[ \t]*MemoryError\b", "Python could not allocate (the address-space limit)"),  # noqa: E501
     _rule("out-of-memory", "output", r"\[Errno 12\] Cannot allocate memory", "fork or mmap refused: ENOMEM"),  # noqa: E501
     _rule("no-space", "output", r"No space left on device|\[Errno 28\]", "ENOSPC: the disk is full"),  # noqa: E501
     _rule("no-space", "output", r"\[Errno 27\] File too large|File size limit exceeded", "EFBIG or SIGXFSZ: the sandbox's file-size limit"),  # noqa: E501
@@ -119,8 +119,8 @@ RULES: Final = (
     _rule("missing-dependency", "output", r"\b(?:cmake|ninja|gfortran|pkg-config|cargo|rustc|swig|nasm|meson): (?:command )?not found", "a tool the build runs is not installed"),  # noqa: E501
     _rule("missing-dependency", "output", r"can't find Rust compiler", "setuptools-rust without a Rust toolchain"),  # noqa: E501
     # --- the compiler refused the code -------------------------------------------------------
-    _rule("compiler-error", "output", r"^\s*[\w./+-]{1,300}\.(?:c|cc|cpp|cxx|h|hh|hpp|f|f90|for|pyx|pxd|S):\d+(?::\d+)?: (?:fatal )?error: ", "gcc's or clang's error at a source line"),  # noqa: E501
-    _rule("compiler-error", "output", r"^\s*error\[E\d{4}\]", "rustc's error"),
+    _rule("compiler-error", "output", r"^[ \t]*[\w./+-]{1,300}\.(?:c|cc|cpp|cxx|h|hh|hpp|f|f90|for|pyx|pxd|S):\d+(?::\d+)?: (?:fatal )?error: ", "gcc's or clang's error at a source line"),  # noqa: E501
+    _rule("compiler-error", "output", r"^[ \t]*error\[E\d{4}\]", "rustc's error"),
     _rule("compiler-error", "output", r"Error compiling Cython file", "Cython refused the code"),
     _rule("compiler-error", "output", r"error: command " + _Q + r"[^'‘’\s]{0,200}(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|gfortran)" + _Q + " failed", "a compiler failed (its own message came earlier)"),  # noqa: E501
     # --- the sdist does not build with today's tools ------------------------------------------
