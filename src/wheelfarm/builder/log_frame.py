@@ -122,9 +122,7 @@ def replace_paths(text: str, paths: Mapping[str, Path | str | None]) -> str:
     if not found:
         return text
     pattern = re.compile(
-        "|".join(
-            rf"{re.escape(path)}(?![\w.-])" for path in sorted(found, key=len, reverse=True)
-        )
+        "|".join(rf"{re.escape(path)}(?![\w.-])" for path in sorted(found, key=len, reverse=True))
     )
     return pattern.sub(lambda match: found[match.group(0)], text)
 

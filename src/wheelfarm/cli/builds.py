@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from sqlalchemy import Connection, delete, select
@@ -14,8 +16,10 @@ from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
+from wheelfarm.farm.failures import retriage_builds
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.listings import list_builds, requeue_failed
+from wheelfarm.farm.triage import CATEGORIES
 from wheelfarm.farm.wheels import ImportRefused, import_wheel, remove_wheels
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
@@ -55,24 +59,69 @@ def _reschedule(connection: Connection, project: str) -> None:
     )
 
 
+_Command = TypeVar("_Command", bound=Callable[..., object])
+
+
+def failure_options(command: _Command) -> _Command:
+    """``--category`` and ``--retriage`` of ``wheelfarm builds`` (failure triage)."""
+    command = click.option(
+        "--retriage",
+        is_flag=True,
+        help="First read every stored failure's log again with the current rules.",
+    )(command)
+    return click.option(
+        "--category",
+        type=click.Choice(CATEGORIES),
+        help="Only failed builds of this category (implies --failed).",
+    )(command)
+
+
+def _retriage(connection: Connection) -> None:
+    def progress(done: int, total: int) -> None:
+        err.print(f"re-triaged {done} of {total} failed builds", markup=False, highlight=False)
+
+    count = retriage_builds(connection, progress=progress)
+    err.print(
+        f"re-triaged {count.read} failed builds: {count.changed} changed",
+        markup=False,
+        highlight=False,
+    )
+
+
 @click.command("builds")
 @click.option("--failed", is_flag=True, help="Only failed builds.")
 @click.option("--project", help="Only this project.")
+@failure_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool) -> None:
+def builds(
+    ctx: click.Context,
+    failed: bool,
+    project: str | None,
+    category: str | None,
+    retriage: bool,
+    as_json: bool,
+) -> None:
     """The build queue and its outcomes, per release and target."""
     with store_transaction(settings_of(ctx), existing=True) as connection:
+        if retriage:
+            _retriage(connection)
         found = list_builds(
-            connection, project=_known(connection, project) if project else None, failed_only=failed
+            connection,
+            project=_known(connection, project) if project else None,
+            failed_only=failed,
+            category=category,
         )
     if as_json:
         out.print_json(json.dumps([row.as_json() for row in found]))
         return
     for row in found:
         files = ", ".join(row.files) or row.reason or ""
+        status = (
+            f"{row.status} [{row.category or 'unknown'}]" if row.status == "failed" else row.status
+        )
         out.print(
-            f"{row.project} {row.version} {row.target}: {row.status}  {files}",
+            f"{row.project} {row.version} {row.target}: {status}  {files}",
             markup=False,
             highlight=False,
         )

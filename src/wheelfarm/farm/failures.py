@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select, update
 from wheelfarm.builder.log_frame import BuildContext, frame_log
 from wheelfarm.farm.stored_logs import compress_log
 from wheelfarm.farm.triage import MASTER_MARKER, Triage, builder_part, triage
-from wheelfarm.protocol import LOG_END_MARKER
+from wheelfarm.protocol import LOG_END_MARKER, LOG_HEADER_MARKER
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import builds, jobs
 
@@ -68,7 +68,10 @@ def triaged_log(log: str, recorded: str, builder_reason: str | None) -> TriagedL
     found = triage(text, builder_reason) if recorded in TRIAGED_STATUSES else None
     if text and not text.endswith("\n"):
         text += "\n"
-    complete = f"\n{LOG_END_MARKER}\n" in f"\n{text}"
+    # A log the builder framed has a footer unless it was cut off (a log from before the
+    # frame has neither).
+    framed = text.startswith(f"{LOG_HEADER_MARKER}\n")
+    complete = not framed or f"\n{LOG_END_MARKER}\n" in text
     block = _master_block(recorded, found, complete)
     if found is None:
         return TriagedLog(text + block, None, builder_reason)

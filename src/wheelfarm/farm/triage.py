@@ -77,8 +77,8 @@ def _rule(category: str, where: Where, pattern: str, why: str) -> Rule:
     return Rule(category, where, re.compile(pattern, re.MULTILINE), why)
 
 
-# gcc and clang quote with ‘’ in a UTF-8 locale (the sandbox's C.UTF-8), '' otherwise.
-_Q = "[‘'`\"]"
+# gcc and clang quote with U+2018 and U+2019 in a UTF-8 locale (the sandbox's), '' otherwise.
+_Q = "[\u2018\u2019'`\"]"
 
 #: The rules, most telling first. ``tests/farm/test_triage.py`` has a case for every row.
 RULES: Final = (
@@ -114,7 +114,7 @@ RULES: Final = (
     _rule("missing-dependency", "output", r"cannot find -l[\w.+-]+", "the linker lacks a library"),
     _rule("missing-dependency", "output", r"was not found in the pkg-config search path", "pkg-config lacks a library"),  # noqa: E501
     _rule("missing-dependency", "output", r"Could NOT find \w+", "CMake lacks a package"),
-    _rule("missing-dependency", "output", r"error: command " + _Q + r"[^'‘’\s]{1,200}" + _Q + " failed: No such file or directory", "a tool the build runs is not installed"),  # noqa: E501
+    _rule("missing-dependency", "output", r"error: command " + _Q + r"[^'\u2018\u2019\s]{1,200}" + _Q + " failed: No such file or directory", "a tool the build runs is not installed"),  # noqa: E501
     _rule("missing-dependency", "output", r"No such file or directory: " + _Q + r"(?:cmake|ninja|make|gcc|g\+\+|cc|c\+\+|gfortran|pkg-config|cargo|rustc|swig|nasm|meson)" + _Q, "a tool the build runs is not installed"),  # noqa: E501
     _rule("missing-dependency", "output", r"\b(?:cmake|ninja|gfortran|pkg-config|cargo|rustc|swig|nasm|meson): (?:command )?not found", "a tool the build runs is not installed"),  # noqa: E501
     _rule("missing-dependency", "output", r"can't find Rust compiler", "setuptools-rust without a Rust toolchain"),  # noqa: E501
@@ -122,7 +122,7 @@ RULES: Final = (
     _rule("compiler-error", "output", r"^[ \t]*[\w./+-]{1,300}\.(?:c|cc|cpp|cxx|h|hh|hpp|f|f90|for|pyx|pxd|S):\d+(?::\d+)?: (?:fatal )?error: ", "gcc's or clang's error at a source line"),  # noqa: E501
     _rule("compiler-error", "output", r"^[ \t]*error\[E\d{4}\]", "rustc's error"),
     _rule("compiler-error", "output", r"Error compiling Cython file", "Cython refused the code"),
-    _rule("compiler-error", "output", r"error: command " + _Q + r"[^'‘’\s]{0,200}(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|gfortran)" + _Q + " failed", "a compiler failed (its own message came earlier)"),  # noqa: E501
+    _rule("compiler-error", "output", r"error: command " + _Q + r"[^'\u2018\u2019\s]{0,200}(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|gfortran)" + _Q + " failed", "a compiler failed (its own message came earlier)"),  # noqa: E501
     # --- the sdist does not build with today's tools ------------------------------------------
     _rule("sdist-broken", "output", r"ImportError: cannot import name " + _Q + r"\w+" + _Q + r" from " + _Q + r"(?:setuptools|distutils|pkg_resources)", "setup.py uses an API setuptools removed"),  # noqa: E501
     _rule("sdist-broken", "output", r"AttributeError: module " + _Q + r"(?:setuptools|distutils|pkg_resources)", "setup.py uses an API setuptools removed"),  # noqa: E501
@@ -148,7 +148,9 @@ class Triage:
 
 
 # CSI and OSC escape sequences (colours, titles, hyperlinks), then any other lone ESC.
-_ESCAPES = re.compile(r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)?|\x1b")
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)?|\x1b"
+)
 
 
 def builder_part(log: str) -> str:
@@ -202,5 +204,7 @@ def triage(log: str, reason: str | None = None) -> Triage:
     for rule in RULES:
         found = rule.pattern.search(sections[rule.where])
         if found is not None:
-            return Triage(rule.category, _shown(_line_at(sections[rule.where], found.start())), rule)
+            return Triage(
+                rule.category, _shown(_line_at(sections[rule.where], found.start())), rule
+            )
     return Triage("unknown", None)
