@@ -29,6 +29,7 @@ from wheelfarm.protocol import LOG_END_MARKER, LOG_OUTPUT_MARKER
 
 __all__ = [
     "CATEGORIES",
+    "CATEGORY_WORDS",
     "LINE_CHARS",
     "MASTER_MARKER",
     "REASON_CHARS",
@@ -56,6 +57,21 @@ CATEGORIES: Final = (
     "no-sdist-yet",
     "unknown",
 )
+
+#: Each category in a few words, for pages and the command line.
+CATEGORY_WORDS: Final = {
+    "out-of-memory": "ran out of memory",
+    "no-space": "ran out of disk space or hit the file-size limit",
+    "timeout": "ran past its time limit",
+    "build-died": "its builder went silent",
+    "sandbox-refused": "the sandbox refused what it did",
+    "python-incompatible": "not for this Python version",
+    "missing-dependency": "a library, tool or build requirement is missing",
+    "compiler-error": "the compiler refused the code",
+    "sdist-broken": "the source distribution does not build with today's tools",
+    "no-sdist-yet": "the index has no source distribution of it (yet)",
+    "unknown": "no rule knows this failure",
+}
 
 LINE_CHARS: Final = 2000  # a line is cut to this before matching
 REASON_CHARS: Final = 300  # a reason is one line of a page

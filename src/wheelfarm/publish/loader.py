@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
+from wheelfarm.farm.listings import failure_counts
 from wheelfarm.publish.assemble import Parts
 from wheelfarm.publish.publication import Publication, publishable_name
 from wheelfarm.publish.queries import (
@@ -189,6 +190,7 @@ def load_site(connection: Connection, *, published: PublishedCounts | None = Non
     """
     site = load_listing(connection)
     site.counts = site_counts(connection, site, published)
+    site.failures = failure_counts(connection)
     return site
 
 

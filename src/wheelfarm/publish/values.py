@@ -57,6 +57,7 @@ class BuildCell:
     reason: str | None  # why it failed or was skipped
     build_id: int | None  # the latest attempt, whose log is at /logs/<build_id>.txt
     has_log: bool = True  # whether that attempt's log is kept
+    category: str | None = None  # why the latest attempt failed (wheelfarm.farm.triage)
 
 
 def stored_status(status: JobState | str) -> str:
@@ -156,3 +157,4 @@ class SiteIndex:
     targets: tuple[str, ...]
     counts: dict[str, int] = field(default_factory=dict)  # projects, releases, wheels, built, ...
     target_distros: dict[str, str] = field(default_factory=dict)  # as in ProjectIndex
+    failures: dict[str, int] = field(default_factory=dict)  # failed jobs by category
