@@ -81,9 +81,12 @@ class DistroInfo:
 def record_dependencies(
     connection: Connection, filename: str, found: WheelDependencies | SystemDependencies
 ) -> None:
-    """Store one published file's analysis, replacing any earlier one."""
+    """Store one published file's analysis, replacing any earlier one, and mark it analysed."""
     wire = to_wire(found) if isinstance(found, SystemDependencies) else found
     forget_dependencies(connection, [filename])
+    connection.execute(
+        update(build_files).where(build_files.c.filename == filename).values(analysed=True)
+    )
     rows = {
         (tool, name)
         for tool, names in zip(
