@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, and_, func, select
 
 from wheelfarm.builder.libraries import SystemLibraries
 from wheelfarm.builder.sysdeps import analyse_wheel
@@ -54,9 +54,9 @@ def reanalyse_wheels(
     projects of analysed wheels are marked for publishing (their install lines may change).
     ``progress(done, total)`` after each batch.
     """
-    wanted = build_files.c.analysed.is_(False)
+    wanted: ColumnElement[bool] = build_files.c.analysed.is_(False)
     if target is not None:
-        wanted = wanted & (build_files.c.target == target)
+        wanted = and_(wanted, build_files.c.target == target)
     with engine.connect() as connection:
         total = int(connection.execute(select(func.count()).where(wanted)).scalar_one())
     analysed = missing = 0
