@@ -61,7 +61,7 @@ def test_a_hostile_header_value_stays_one_shown_line() -> None:
     assert len(distro) == len("distro: ") + 300 and distro.endswith("…")
 
 
-PATHS = {
+PATHS: dict[str, Path | str | None] = {
     "<build>": Path("/srv/work/build-foo-abc"),
     "<work>": Path("/srv/work"),
     "<env>": "/opt/venv",

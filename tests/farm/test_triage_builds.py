@@ -19,6 +19,7 @@ from tests.farm.conftest import Farm
 from tests.fixtures.failing_builds import FAILING_BUILDS, sdist_with_files
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.builder.resources import parallel_environment
+from wheelfarm.builder.sandbox import BuildLimits
 from wheelfarm.store.schema import builds, jobs
 
 _CASES = {case.name: case for case in FAILING_BUILDS}
@@ -33,10 +34,20 @@ raise SystemExit("deliberate build failure")
 """
 
 
-def _build_all(farm: Farm, tmp_path: Path, count: int, **options: object) -> None:
+def _build_all(
+    farm: Farm,
+    tmp_path: Path,
+    count: int,
+    *,
+    parallel_jobs: int | None = None,
+    limits: BuildLimits | None = None,
+) -> None:
     builder = BuilderOptions(
-        workdir=tmp_path / "work", pip_options=("--no-build-isolation",), **options
-    )  # type: ignore[arg-type]
+        workdir=tmp_path / "work",
+        pip_options=("--no-build-isolation",),
+        parallel_jobs=parallel_jobs,
+        limits=limits or BuildLimits(),
+    )
     assert run_builder(farm.client(), builder, threading.Event(), jobs=count) == count
 
 
@@ -102,8 +113,6 @@ def test_the_master_triages_real_failed_builds(farm: Farm, tmp_path: Path) -> No
 def test_a_sandbox_limit_is_triaged_as_the_resource_it_limits(
     farm: Farm, tmp_path: Path, name: str
 ) -> None:
-    from wheelfarm.builder.sandbox import BuildLimits
-
     case = _CASES[name]
     farm.publish(case.make(tmp_path / "sdists"), name, "1.0")
     limits = BuildLimits(case.timeout, case.memory_bytes, case.file_bytes)
