@@ -188,6 +188,24 @@ def test_a_log_from_before_the_frame_is_read_whole_and_its_reported_reason_count
     assert triage("Collecting foo\n", "timed out after 60 s").category == "timeout"
 
 
+# pip's words around a hook that failed without saying why, as for SystemExit("...")
+_HOOK_FAILED = """=== build output ===
+  \u00d7 Preparing metadata (pyproject.toml) did not run successfully.
+  \u2502 exit code: 1
+  \u2570\u2500> [1 lines of output]
+      deliberate build failure
+      [end of output]
+error: metadata-generation-failed
+"""
+
+
+def test_a_hook_that_failed_without_a_telling_line_is_told_by_its_last_word() -> None:
+    found = triage(_HOOK_FAILED)
+    assert (found.category, found.reason) == ("sdist-broken", "deliberate build failure")
+    unknown = triage(_HOOK_FAILED.replace("error: metadata-generation-failed\n", ""))
+    assert (unknown.category, unknown.reason) == ("unknown", "deliberate build failure")
+
+
 def test_resources_explain_the_compiler_error_they_caused() -> None:
     log = "=== build output ===\nx.c:1:1: error: bad\nvirtual memory exhausted: x\n"
     assert triage(log).category == "out-of-memory"

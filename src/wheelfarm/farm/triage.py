@@ -213,14 +213,37 @@ def _shown(line: str) -> str:
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
+# pip closes a failed hook's output with this line; the line before it is the hook's last word.
+_END_OF_OUTPUT = re.compile(r"^[ \t]*\[end of output\][ \t]*$", re.MULTILINE)
+
+
+def _last_words(output: str) -> str | None:
+    """The last non-empty line of the first failed hook's output (an exception's message,
+    usually), or None when pip shows no hook output."""
+    found = _END_OF_OUTPUT.search(output)
+    if found is None:
+        return None
+    for line in reversed(
+        output[max(0, found.start() - 100 * LINE_CHARS) : found.start()].split("\n")
+    ):
+        if line.strip():
+            return _shown(line)
+    return None
+
+
 def triage(log: str, reason: str | None = None) -> Triage:
     """The category of a failed build from its log (and the builder's reason, for a log
-    without a footer), and the most telling line as its reason."""
+    without a footer), and the most telling line as its reason.
+
+    When only the last row (setup.py failed, nothing says why) or no row matches, the telling
+    line is the failed hook's last word (``SystemExit``'s message, say) where pip shows one.
+    """
     sections = _sections(log, reason)
     for rule in RULES:
         found = rule.pattern.search(sections[rule.where])
         if found is not None:
-            return Triage(
-                rule.category, _shown(_line_at(sections[rule.where], found.start())), rule
-            )
-    return Triage("unknown", None)
+            line = _shown(_line_at(sections[rule.where], found.start()))
+            if rule is RULES[-1]:
+                line = _last_words(sections["output"]) or line
+            return Triage(rule.category, line, rule)
+    return Triage("unknown", _last_words(sections["output"]))
