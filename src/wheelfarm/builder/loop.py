@@ -29,6 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as distribution_version
 from pathlib import Path
 from urllib.parse import quote
 
@@ -123,13 +125,11 @@ class BuilderIdentity:
 
 
 def pip_version(python: str) -> str:
-    """The version of ``python``'s pip, or ``"unknown"`` when it cannot be asked (a root
-    file system's interpreter, which runs only inside its root)."""
+    """The version of ``python``'s pip (for the log's header), or ``"unknown"`` when it
+    cannot be asked."""
     if python == sys.executable:
         try:
-            from importlib.metadata import PackageNotFoundError, version
-
-            return version("pip")
+            return distribution_version("pip")
         except PackageNotFoundError:
             return "unknown"
     try:
@@ -414,7 +414,8 @@ def run_builder(
         target=target.name,
         distro=distro,
         python=python,
-        pip=pip_version(options.python),
+        # a root's interpreter runs only inside its root: not asked (docs/farm.md, Known gaps)
+        pip=pip_version(options.python) if options.rootfs is None else "unknown",
     )
     handled = 0
     paused = False
