@@ -261,6 +261,15 @@ def test_a_long_log_keeps_its_tail_within_the_cap() -> None:
     assert log.size == len(text)
 
 
+def test_a_long_framed_log_keeps_its_header_then_its_tail() -> None:
+    header = "=== wheelfarm build ===\nproject: foo\n=== build output ===\n"
+    log = compress_log(header + "x" * LOG_CAP + "END")
+    text = zlib.decompress(log.data)
+    dropped = len(header) + 3  # the header is kept, so as much more of the output goes
+    assert text.startswith(f"{header}[log truncated: {dropped} bytes dropped]\n".encode())
+    assert text.endswith(b"xEND") and log.size == len(text)
+
+
 def _record_wheels(engine: Engine, build_id: int, count: int, wheels: Path | None = None) -> None:
     """``count`` wheels of foo 1.0 recorded for the build (and written under ``wheels``)."""
     with engine.begin() as connection:
