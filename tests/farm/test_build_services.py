@@ -20,7 +20,7 @@ from wheelfarm.farm.builds import (
     renew_lease,
 )
 from wheelfarm.farm.intake import IntakeLimits
-from wheelfarm.farm.jobs import schedule_project
+from wheelfarm.farm.jobs import expire_leases, schedule_project
 from wheelfarm.farm.refusals import (
     AlreadyPublished,
     BuildOver,
@@ -150,7 +150,45 @@ def test_a_built_report_with_no_wheel_is_recorded_failed(queued: Engine) -> None
     assert outcome == "failed"
     assert (job.state, job.builder) == ("failed", None)
     assert job.reason == build.reason == "the builder reported success but uploaded no wheel"
-    assert zlib.decompress(build.log) == b"all good" and build.log_bytes == 8
+    assert build.category == "unknown"  # the log of a good build says nothing of a failure
+    text = zlib.decompress(build.log)
+    assert text.startswith(b"all good\n=== wheelfarm master ===\nrecorded: failed\n")
+    assert build.log_bytes == len(text)
+
+
+def test_a_failed_build_is_triaged_at_intake_and_its_job_shows_the_telling_line(
+    queued: Engine,
+) -> None:
+    build_id = _claim(queued)
+    log = (
+        "=== build output ===\n"
+        "x.c:2:10: fatal error: ffi.h: No such file or directory\n"
+        "ERROR: Failed to build one or more wheels\n"
+        "=== end of build ===\noutcome: failed\n"
+    )
+    report = BuildReport(
+        status="failed", reason="ERROR: Failed to build one or more wheels", duration=1, log=log
+    )
+    with queued.begin() as connection:
+        finish_build(connection, build_id, "b1", report, now=NOW)
+        job = connection.execute(select(jobs)).one()
+        build = connection.execute(select(builds)).one()
+    telling = "x.c:2:10: fatal error: ffi.h: No such file or directory"
+    assert (build.category, build.reason, job.reason) == ("missing-dependency", telling, telling)
+    assert zlib.decompress(build.log).endswith(
+        f"category: missing-dependency\ntelling line: {telling}\n".encode()
+    )
+
+
+def test_a_build_whose_lease_expired_gets_a_log_saying_it_died(queued: Engine) -> None:
+    build_id = _claim(queued)
+    with queued.begin() as connection:
+        assert expire_leases(connection, NOW + LEASE + 1) == 1
+        build = connection.execute(select(builds).where(builds.c.id == build_id)).one()
+    text = zlib.decompress(build.log).decode()
+    assert build.category == "build-died"
+    assert "outcome: died\nreason: lease expired: the builder went silent\n" in text
+    assert text.startswith("=== wheelfarm build ===\nproject: foo\n")
 
 
 def test_a_release_not_yet_on_the_index_goes_back_to_the_queue_deferred(queued: Engine) -> None:
@@ -221,6 +259,15 @@ def test_a_long_log_keeps_its_tail_within_the_cap() -> None:
     text = zlib.decompress(log.data)
     assert text.startswith(b"[log truncated: 13 bytes dropped]\n") and text.endswith(b"END")
     assert log.size == len(text)
+
+
+def test_a_long_framed_log_keeps_its_header_then_its_tail() -> None:
+    header = "=== wheelfarm build ===\nproject: foo\n=== build output ===\n"
+    log = compress_log(header + "x" * LOG_CAP + "END")
+    text = zlib.decompress(log.data)
+    dropped = len(header) + 3  # the header is kept, so as much more of the output goes
+    assert text.startswith(f"{header}[log truncated: {dropped} bytes dropped]\n".encode())
+    assert text.endswith(b"xEND") and log.size == len(text)
 
 
 def _record_wheels(engine: Engine, build_id: int, count: int, wheels: Path | None = None) -> None:

@@ -139,7 +139,9 @@ def test_without_bwrap_the_builder_refuses_to_build_unless_allowed(
     with farm.engine.connect() as connection:
         build = connection.execute(select(builds)).one()
     assert build.status == "built"
-    assert zlib.decompress(build.log).startswith(b"[sandbox: bwrap is not installed")
+    log = zlib.decompress(build.log)
+    assert b"\nisolation: none\n" in log.split(b"=== build output ===\n")[0]  # the header
+    assert b"=== build output ===\n[sandbox: bwrap is not installed" in log  # output's first line
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,9 @@ def demo(**changes: Any) -> ProjectIndex:
             "1.1",
             {
                 ARM: BuildCell(ARM, JobState.BUILT, None, 21),
-                ARM64: BuildCell(ARM64, JobState.FAILED, FAIL_REASON, 22),
+                ARM64: BuildCell(
+                    ARM64, JobState.FAILED, FAIL_REASON, 22, category="compiler-error"
+                ),
             },
             (wheel("demo", "1.1", ARM, apt=("libfoo1", "libbar2"), build_id=21),),
         ),
@@ -137,6 +139,7 @@ def site(**changes: Any) -> SiteIndex:
         ),
         targets=TARGETS,
         counts={"projects": 2, "wheels": 12_345, "failed": 3, "odd_things": 1},
+        failures={"compiler-error": 2, "out-of-memory": 1, "no-space": 0},
     )
     return replace(value, **changes)
 
@@ -257,6 +260,9 @@ def test_status_cells_say_what_happened_in_words_and_link_to_the_wheel_or_log() 
     assert failed.one("a").attrs["href"] == "/logs/22.txt"
     assert "failed" in failed.one("a").text
     assert failed.attrs["title"] == FAIL_REASON  # the whole reason as a tooltip
+    category = failed.one("span", "category")
+    assert category.text == "compiler-error"
+    assert category.attrs["title"] == "the compiler refused the code"
     shown = failed.one("span", "reason").text
     assert shown.startswith("error: command 'gcc' failed")
     assert len(shown) == REASON_CHARS and shown.endswith("…")
@@ -515,10 +521,12 @@ def check_schema(document: dict[str, Any]) -> None:
                 "without_extension_modules",
                 "build_number",
                 "rebuild_reason",
+                "category",
             ]
             assert isinstance(build["status"], str)
             assert isinstance(build["build_number"], int)
             assert isinstance(build["rebuild_reason"], OPT_STR)
+            assert isinstance(build["category"], str if build["status"] == "failed" else type(None))
             assert isinstance(build["without_extension_modules"], bool)
             assert isinstance(build["reason"], OPT_STR) and isinstance(build["log_url"], OPT_STR)
         for file in rel["files"]:
@@ -559,6 +567,7 @@ def test_project_json_follows_the_documented_schema() -> None:
         "without_extension_modules": False,
         "build_number": 0,
         "rebuild_reason": None,
+        "category": "compiler-error",
     }
     assert stable["builds"][ARM]["log_url"] == "/logs/21.txt"
     assert document["releases"]["2.0rc1"]["builds"][ARM64]["log_url"] is None
@@ -673,6 +682,14 @@ def test_home_shows_figures_targets_search_and_pip_setup() -> None:
         "odd_things": ("1", "odd things"),
     }
     assert [f.attrs["data-key"] for f in root.all("div", "figure")][-1] == "odd_things"
+    failures = [
+        (f.attrs["data-category"], f.one("dd").text, f.one("dt").text)
+        for f in root.one("section", "failures").all("div", "failure")
+    ]
+    assert failures == [  # in the categories' order; none shown that has no failure
+        ("out-of-memory", "1", "out-of-memory ran out of memory"),
+        ("compiler-error", "2", "compiler-error the compiler refused the code"),
+    ]
     assert [c.text for c in root.one("ul", "targets").all("code")] == list(TARGETS)
     form = root.one("form", role="search")
     assert form.attrs["action"] == "/search/" and form.one("input").attrs["name"] == "q"
@@ -690,6 +707,25 @@ def test_home_escapes_targets() -> None:
     assert root.one("ul", "targets").one("code").text == HOSTILE
     assert root.one("ul", "targets").one("li").attrs["data-target"] == HOSTILE
     assert root.all("div", "figure") == []
+
+
+def test_home_without_failures_has_no_failures_section_and_escapes_a_stored_category() -> None:
+    assert dom(pages.render_home(site(failures={}))).all("section", "failures") == []
+    page = pages.render_home(site(failures={HOSTILE: 1}))
+    assert b"<script>" not in page
+    assert dom(page).one("div", "failure").attrs["data-category"] == HOSTILE
+
+
+def test_a_failed_cell_escapes_a_stored_category_and_an_untriaged_one_has_none() -> None:
+    cells = {
+        ARM: BuildCell(ARM, JobState.FAILED, "x", 1, category=HOSTILE),
+        ARM64: BuildCell(ARM64, JobState.FAILED, "x", 2),
+    }
+    page = pages.render_project_page(demo(releases=(release("3.0", cells),)))
+    assert b"<script>" not in page
+    root = dom(page)
+    assert cell(root, "3.0", ARM).one("span", "category").text == HOSTILE
+    assert cell(root, "3.0", ARM64).all("span", "category") == []
 
 
 def test_search_page_has_the_elements_its_script_uses() -> None:

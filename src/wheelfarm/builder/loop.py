@@ -11,6 +11,11 @@ Builds run confined (:mod:`wheelfarm.builder.isolation`); where bubblewrap canno
 builder refuses to start unless the operator allowed unsandboxed builds. A build's log and
 reason are scanned for the builder's token and every other secret it was given, which are
 redacted before they leave the machine.
+
+Each build may run as many compilers at once as the machine's free memory holds
+(:mod:`wheelfarm.builder.resources`), and its log is framed with a header and footer saying
+what was built where, when and how it ended, host paths replaced by placeholders
+(:mod:`wheelfarm.builder.log_frame`).
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as distribution_version
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,6 +41,8 @@ from wheelfarm.builder.emulated import prepare_root
 from wheelfarm.builder.health import read_health
 from wheelfarm.builder.isolation import Isolation, choose_isolation
 from wheelfarm.builder.libraries import SystemLibraries
+from wheelfarm.builder.log_frame import BuildContext, frame_log, replace_paths
+from wheelfarm.builder.resources import measured_jobs, parallel_environment
 from wheelfarm.builder.sandbox import (
     BuildLimits,
     BuildRequest,
@@ -56,7 +66,15 @@ from wheelfarm.protocol import (
 )
 from wheelfarm.targets import local_target
 
-__all__ = ["REDACTED", "BuilderOptions", "build_job", "redact", "run_builder"]
+__all__ = [
+    "REDACTED",
+    "BuilderIdentity",
+    "BuilderOptions",
+    "build_job",
+    "pip_version",
+    "redact",
+    "run_builder",
+]
 
 #: What a secret found in a build's log or reason is replaced with.
 REDACTED = "[redacted]"
@@ -91,6 +109,51 @@ class BuilderOptions:
     python: str = sys.executable
     #: The libraries wheels are analysed against; ``None``: this machine's.
     libraries: SystemLibraries | None = None
+    #: How many compilers a build may run at once; ``None``: measured before each build
+    #: (:func:`~wheelfarm.builder.resources.measured_jobs`).
+    parallel_jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class BuilderIdentity:
+    """What every build log's header says of the builder (see :mod:`.log_frame`)."""
+
+    name: str = "?"
+    target: str = "?"
+    distro: str = "?"
+    python: str = "?"
+    pip: str = "?"
+
+
+def pip_version(python: str) -> str:
+    """The version of ``python``'s pip (for the log's header), or ``"unknown"`` when it
+    cannot be asked."""
+    if python == sys.executable:
+        try:
+            return distribution_version("pip")
+        except PackageNotFoundError:
+            return "unknown"
+    try:
+        found = subprocess.run(
+            [python, "-I", "-m", "pip", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    words = found.stdout.split()
+    return words[1] if found.returncode == 0 and len(words) > 1 else "unknown"
+
+
+def _distro() -> str:
+    """This machine's distribution as /etc/os-release names it, else the platform's words."""
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME") or platform.platform()
+    except OSError:
+        return platform.platform()
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -186,7 +249,7 @@ def build_job(
         version=job.version,
         index_url=job.index_url,
         pip_options=options.pip_options,
-        environment=options.environment,
+        environment=build_environment(options),
         python=options.python,
     )
     options.workdir.mkdir(parents=True, exist_ok=True)
@@ -199,6 +262,13 @@ def build_job(
         sleep(options.unavailable_wait * attempt)
         result = run_build(request, options.workdir, options.limits, cancelled, options.isolation)
     return result
+
+
+def build_environment(options: BuilderOptions) -> dict[str, str]:
+    """The variables a build gets beyond the sandbox's own: the parallel jobs allowed now
+    (:mod:`wheelfarm.builder.resources`), then the operator's ``environment``, which wins."""
+    jobs = options.parallel_jobs if options.parallel_jobs is not None else measured_jobs()
+    return {**parallel_environment(jobs), **options.environment}
 
 
 _REPORTED: dict[Outcome, BuildStatus] = {
@@ -216,6 +286,7 @@ def handle_job(
     options: BuilderOptions,
     heartbeat: float,
     stop: threading.Event | None = None,
+    identity: BuilderIdentity = BuilderIdentity(),
 ) -> BuildStatus:
     """Build, upload, report one job; returns the status reported.
 
@@ -223,12 +294,15 @@ def handle_job(
     reports it ``cancelled``, so the master can hand the job out again at once.
     """
     orders = Orders(stop or threading.Event())
+    # Measured once per job, so that the header shows what the build got.
+    options = replace(options, parallel_jobs=options.parallel_jobs or measured_jobs())
     beating, done = _heartbeats(client, job.build_id, heartbeat, options.workdir, orders)
     try:
         result = build_job(job, options, sleep=orders.stop.wait, cancelled=orders.cancelled)
     finally:
         done.set()
         beating.join()
+    started = time.time() - result.duration  # of the last attempt, when the index lagged
     status, reason = _REPORTED[result.outcome], result.reason
     try:
         if result.outcome is Outcome.BUILT:
@@ -244,16 +318,59 @@ def handle_job(
     finally:
         cleanup(result)
     secrets = (client.token, *options.secrets)
-    log_text = redact(result.log.decode("utf-8", "replace"), secrets)
+    paths = _host_paths(options, result.directory)
+    duration = min(result.duration, MAX_DURATION)
+    reason = None if reason is None else replace_paths(reason, paths)
+    context = _context(job, options, identity)
+    output = replace_paths(result.log.decode("utf-8", "replace"), paths)
+    # The frame is a few hundred characters: the output gives way, never the header.
+    output = output[-(MAX_LOG_CHARS - 8192) :]
+    # the sandbox's word (timeout, say) unless the upload made a built job fail
+    outcome = result.outcome.value if status == _REPORTED[result.outcome] else status
+    log_text = frame_log(context, output, started, duration, outcome, reason)
+    log_text = redact(log_text, secrets)
     reason = None if reason is None else _shown(redact(reason, secrets))[:_REASON_CHARS]
     report = BuildReport(
         status=status,
         reason=reason,
-        duration=min(result.duration, MAX_DURATION),
+        duration=duration,
         log=log_text[-MAX_LOG_CHARS:],
     )
     client.report(job.build_id, report)
     return status
+
+
+def _context(job: Job, options: BuilderOptions, identity: BuilderIdentity) -> BuildContext:
+    parallel = build_environment(options)
+    return BuildContext(
+        project=job.project,
+        version=job.version,
+        target=job.target,
+        builder=identity.name,
+        distro=identity.distro,
+        python=identity.python,
+        pip=identity.pip,
+        isolation=options.isolation.name if options.isolation is not None else "?",
+        parallel={key: parallel[key] for key in parallel_environment(1) if key in parallel},
+    )
+
+
+def _host_paths(options: BuilderOptions, directory: Path) -> dict[str, Path | str | None]:
+    """Placeholder -> host path, for :func:`~wheelfarm.builder.log_frame.replace_paths`."""
+    own = options.python == sys.executable
+    environment = Path(sys.prefix) if own else Path(options.python).parent.parent
+    return {
+        "<build>": directory,
+        "<work>": options.workdir.resolve(),
+        # a virtual environment's directory; never a system prefix such as /usr
+        "<env>": environment if (environment / "pyvenv.cfg").is_file() else None,
+        # the interpreter's own installation (a pyenv version, say), unless it is the system's
+        "<python>": sys.base_prefix if own and sys.base_prefix not in _SYSTEM_PREFIXES else None,
+        "<home>": Path.home(),
+    }
+
+
+_SYSTEM_PREFIXES = ("/usr", "/usr/local", "/")
 
 
 def run_builder(
@@ -273,8 +390,10 @@ def run_builder(
             libraries=options.libraries or prepared.libraries,
         )
         target, python, system = prepared.target, prepared.python_version, prepared.os
+        distro = prepared.os
     else:
         target, python, system = local_target(), platform.python_version(), platform.platform()
+        distro = _distro()
     isolation = _confined(options)
     options = replace(options, isolation=isolation)
     options.workdir.mkdir(parents=True, exist_ok=True)
@@ -294,6 +413,14 @@ def run_builder(
         __version__,
         isolation.name,
     )
+    identity = BuilderIdentity(
+        name=reply.builder,
+        target=target.name,
+        distro=distro,
+        python=python,
+        # a root's interpreter runs only inside its root: not asked (docs/farm.md, Known gaps)
+        pip=pip_version(options.python) if options.rootfs is None else "unknown",
+    )
     handled = 0
     paused = False
     while not stop.is_set() and (jobs is None or handled < jobs):
@@ -310,7 +437,7 @@ def run_builder(
                 continue
             job = claim.job
             log.info("building %s %s for %s", job.project, job.version, job.target)
-            status = handle_job(client, job, options, reply.heartbeat_seconds, stop)
+            status = handle_job(client, job, options, reply.heartbeat_seconds, stop, identity)
             log.info("%s %s: %s", job.project, job.version, status)
             handled += 1
         except MasterRefused as error:

@@ -6,8 +6,10 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from sqlalchemy import Connection, delete, select
@@ -16,9 +18,11 @@ from wheelfarm.app.parts import store_transaction
 from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.errors import NotFound, WheelfarmError
 from wheelfarm.farm import registry
+from wheelfarm.farm.failures import retriage_builds
 from wheelfarm.farm.jobs import JobState, schedule_project
 from wheelfarm.farm.listings import BuildRow, list_builds
 from wheelfarm.farm.rebuilds import rebuild_project, rebuild_target
+from wheelfarm.farm.triage import CATEGORIES
 from wheelfarm.farm.unserved import unserved_targets
 from wheelfarm.names import NormalizedName, canonical
 from wheelfarm.store.dialect import upsert
@@ -75,16 +79,60 @@ def _say_unserved(connection: Connection, silence_minutes: float) -> None:
         err.print(target.describe(now), style="yellow", markup=False, highlight=False)
 
 
+_Command = TypeVar("_Command", bound=Callable[..., object])
+
+
+def failure_options(command: _Command) -> _Command:
+    """``--category`` and ``--retriage`` of ``wheelfarm builds`` (failure triage)."""
+    command = click.option(
+        "--retriage",
+        is_flag=True,
+        help="First read every stored failure's log again with the current rules.",
+    )(command)
+    return click.option(
+        "--category",
+        type=click.Choice(CATEGORIES),
+        help="Only failed builds of this category (implies --failed).",
+    )(command)
+
+
+def _retriage(connection: Connection) -> None:
+    def progress(done: int, total: int) -> None:
+        err.print(
+            f"re-triaged {done} of {plural(total, 'failed build')}", markup=False, highlight=False
+        )
+
+    count = retriage_builds(connection, progress=progress)
+    err.print(
+        f"re-triaged {plural(count.read, 'failed build')}: {count.changed} changed",
+        markup=False,
+        highlight=False,
+    )
+
+
 @click.command("builds")
 @click.option("--failed", is_flag=True, help="Only failed builds.")
 @click.option("--project", help="Only this project.")
+@failure_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool) -> None:
+def builds(
+    ctx: click.Context,
+    failed: bool,
+    project: str | None,
+    category: str | None,
+    retriage: bool,
+    as_json: bool,
+) -> None:
     """The build queue and its outcomes, per release and target."""
     with store_transaction(settings_of(ctx), existing=True) as connection:
+        if retriage:
+            _retriage(connection)
         found = list_builds(
-            connection, project=_known(connection, project) if project else None, failed_only=failed
+            connection,
+            project=_known(connection, project) if project else None,
+            failed_only=failed,
+            category=category,
         )
         _say_unserved(connection, settings_of(ctx).builder_silence_minutes)
     if as_json:
@@ -92,8 +140,11 @@ def builds(ctx: click.Context, failed: bool, project: str | None, as_json: bool)
         return
     for row in found:
         files = ", ".join(row.files) or row.reason or ""
+        status = (
+            f"{row.status} [{row.category or 'unknown'}]" if row.status == "failed" else row.status
+        )
         out.print(
-            f"{row.project} {row.version} {row.target}: {row.status}  {files}",
+            f"{row.project} {row.version} {row.target}: {status}  {files}",
             markup=False,
             highlight=False,
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 from sqlalchemy import select
 
-from wheelfarm.app.parts import store_transaction
-from wheelfarm.cli.console import out, settings_of
+from wheelfarm.app.parts import open_configured_store, store_transaction
+from wheelfarm.builder.libraries import root_libraries
+from wheelfarm.cli.console import err, out, settings_of
 from wheelfarm.cli.output import dependencies_json
 from wheelfarm.farm.dependencies import (
     dependency_details,
@@ -18,6 +20,7 @@ from wheelfarm.farm.dependencies import (
     wheel_dependencies,
 )
 from wheelfarm.farm.distros import check_distro_name, read_package_list, snapshot
+from wheelfarm.farm.reanalysis import reanalyse_wheels
 from wheelfarm.names import canonical
 from wheelfarm.store.schema import build_files
 from wheelfarm.words import plural
@@ -72,11 +75,34 @@ def distros_snapshot() -> None:
 @click.argument("filenames", nargs=-1)
 @click.option("--project", help="Every file of this project.")
 @click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--reanalyse",
+    is_flag=True,
+    help="Analyse the stored wheels that have no analysis (published before it existed).",
+)
+@click.option("--target", help="With --reanalyse: only this target's wheels.")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="With --reanalyse: analyse against this root file system (a target's), not this machine.",
+)
+@click.option("--multiarch", help="With --root: its loader's triplet, e.g. aarch64-linux-gnu.")
 @click.pass_context
 def dependencies(
-    ctx: click.Context, filenames: tuple[str, ...], project: str | None, as_json: bool
+    ctx: click.Context,
+    filenames: tuple[str, ...],
+    project: str | None,
+    as_json: bool,
+    reanalyse: bool,
+    target: str | None,
+    root: Path | None,
+    multiarch: str | None,
 ) -> None:
     """What published wheels need from the system: apt packages beyond the target's distro."""
+    if reanalyse:
+        _reanalyse(ctx, target, root, multiarch)
+        if not filenames and project is None:
+            return
     with store_transaction(settings_of(ctx), existing=True) as connection:
         names = list(filenames)
         if project is not None:
@@ -96,3 +122,24 @@ def dependencies(
         out.print(line, markup=False, highlight=False)
         for problem in details[name]["problem"]:
             out.print(f"  problem: {problem}", markup=False, highlight=False)
+
+
+def _reanalyse(
+    ctx: click.Context, target: str | None, root: Path | None, multiarch: str | None
+) -> None:
+    """``--reanalyse``: analyse the wheels without an analysis, with a progress line."""
+    settings = settings_of(ctx)
+    libraries = root_libraries(root.resolve(), multiarch) if root is not None else None
+
+    def progress(done: int, total: int) -> None:
+        err.print(f"analysed {done:,} of {total:,} wheels", markup=False, highlight=False)
+
+    engine = open_configured_store(settings, existing=True)
+    try:
+        count = reanalyse_wheels(
+            engine, settings.wheel_dir, libraries=libraries, target=target, progress=progress
+        )
+    finally:
+        engine.dispose()
+    missing = f"; {count.missing:,} not found in {settings.wheel_dir}" if count.missing else ""
+    out.print(f"analysed {count.analysed:,} wheels{missing}", markup=False, highlight=False)

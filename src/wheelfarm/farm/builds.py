@@ -8,14 +8,13 @@ Uploads are :mod:`wheelfarm.farm.uploads`.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from sqlalchemy import Connection, case, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from wheelfarm.farm.failures import triaged_log
 from wheelfarm.farm.jobs import (
     JobState,
     claim_job,
@@ -26,6 +25,7 @@ from wheelfarm.farm.jobs import (
 from wheelfarm.farm.pause import farm_paused
 from wheelfarm.farm.refusals import BuildOver, HelloFirst, NotYourBuild, TargetNotConfigured
 from wheelfarm.farm.registry import command_of, list_targets, set_command
+from wheelfarm.farm.stored_logs import LOG_CAP, CompressedLog, compress_log
 from wheelfarm.names import NormalizedName
 from wheelfarm.protocol import BuildReport, Command, Hello
 from wheelfarm.store.marks import mark_changed
@@ -44,8 +44,6 @@ __all__ = [
     "register_builder",
     "renew_lease",
 ]
-
-LOG_CAP = 1 << 20  # bytes of build log kept (its tail)
 
 #: An operator's command as stored (``builders.command``), typed for the protocol.
 _COMMANDS: dict[str, Command] = {
@@ -85,20 +83,6 @@ class ClaimOutcome:
 
     build: StartedBuild | None
     command: Command = "continue"
-
-
-class CompressedLog(NamedTuple):
-    data: bytes  # zlib
-    size: int  # uncompressed bytes
-
-
-def compress_log(text: str) -> CompressedLog:
-    """The log's tail within :data:`LOG_CAP`, zlib-compressed."""
-    raw = text.encode("utf-8", "replace")
-    if len(raw) > LOG_CAP:
-        dropped = len(raw) - LOG_CAP
-        raw = f"[log truncated: {dropped} bytes dropped]\n".encode() + raw[-LOG_CAP:]
-    return CompressedLog(zlib.compress(raw, 6), len(raw))
 
 
 def register_builder(connection: Connection, builder: str, hello: Hello) -> None:
@@ -218,7 +202,9 @@ def finish_build(
     A ``built`` report with no wheel uploaded is recorded as failed. A ``cancelled`` build
     whose builder an operator told to skip fails its job (named as skipped); else it goes back
     to the queue, as does one whose release the index does not serve yet. The wheels of a
-    build that did not end built are withdrawn (from ``wheel_dir`` too, when given).
+    build that did not end built are withdrawn (from ``wheel_dir`` too, when given). A failed
+    or deferred build is triaged: its category and most telling log line are recorded
+    (:mod:`wheelfarm.farm.failures`).
     """
     build = own_build(connection, build_id, builder)
     uploaded = connection.execute(
@@ -233,13 +219,18 @@ def finish_build(
     if outcome == "cancelled" and command_of(connection, builder) == "skip":
         next_state, reason = JobState.FAILED, f"skipped by an operator on builder {builder}"
         set_command(connection, builder, None)
-    log = compress_log(report.log)
+    status = "deferred" if outcome == "not-yet-available" else outcome
+    # The master reads why a build failed from its log (wheelfarm.farm.triage).
+    stored = triaged_log(report.log, status, reason)
+    reason = stored.reason
+    log = compress_log(stored.text)
     connection.execute(
         update(builds)
         .where(builds.c.id == build_id)
         .values(
-            status="deferred" if outcome == "not-yet-available" else outcome,
+            status=status,
             reason=reason,
+            category=stored.category,
             duration=report.duration,
             log=log.data,
             log_bytes=log.size,

@@ -83,13 +83,16 @@ class DistroInfo:
 def record_dependencies(
     connection: Connection, filename: str, found: WheelDependencies | SystemDependencies
 ) -> None:
-    """Store one published file's analysis, replacing any earlier one."""
+    """Store one published file's analysis, replacing any earlier one, and mark it analysed."""
     # Imported here: the analysis brings pyelftools and pydantic, which the commands that
     # only list targets and distros from this module do not need.
     from wheelfarm.builder.sysdeps import SystemDependencies, to_wire
 
     wire = to_wire(found) if isinstance(found, SystemDependencies) else found
     forget_dependencies(connection, [filename])
+    connection.execute(
+        update(build_files).where(build_files.c.filename == filename).values(analysed=True)
+    )
     rows = {
         (tool, name)
         for tool, names in zip(

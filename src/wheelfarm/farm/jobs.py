@@ -22,6 +22,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, or_, select, text, update
 
 from wheelfarm.farm.dependencies import forget_dependencies
+from wheelfarm.farm.failures import DiedBuild, died_log
+from wheelfarm.farm.stored_logs import compress_log
 from wheelfarm.names import SDIST_SUFFIXES, NormalizedName, build_number
 from wheelfarm.store.dialect import upsert
 from wheelfarm.store.marks import mark_changed
@@ -318,7 +320,7 @@ def expire_leases(connection: Connection, now: float, wheel_dir: Path | None = N
 
     Their unfinished builds are closed as failed, so a late report from the silent builder
     is refused rather than recorded over the new attempt, and what they uploaded is withdrawn
-    (:func:`withdraw_build_wheels`).
+    (:func:`withdraw_build_wheels`); each gets a log saying it died.
     """
     expired = connection.execute(
         select(jobs.c.project, jobs.c.version, jobs.c.target, jobs.c.builder).where(
@@ -341,12 +343,26 @@ def expire_leases(connection: Connection, now: float, wheel_dir: Path | None = N
             .where(*open_builds)
             .values(status=JobState.FAILED.value, reason="lease expired: the builder went silent")
         )
+        _close_died_builds(connection, ids, now)
         connection.execute(
             update(jobs)
             .where(jobs.c.project == project, jobs.c.version == version, jobs.c.target == target)
             .values(state=JobState.PENDING.value, builder=None, lease_expires=None, updated_at=now)
         )
     return len(expired)
+
+
+def _close_died_builds(connection: Connection, ids: Sequence[int], now: float) -> None:
+    """Give builds that died without a log one that says so (wheelfarm.farm.failures)."""
+    for row in connection.execute(select(builds).where(builds.c.id.in_(ids))):
+        died = DiedBuild(row.project, row.version, row.target, row.builder, row.started_at)
+        stored = died_log(died, now, row.reason or "the builder went silent")
+        log = compress_log(stored.text)
+        connection.execute(
+            update(builds)
+            .where(builds.c.id == row.id)
+            .values(category=stored.category, log=log.data, log_bytes=log.size)
+        )
 
 
 _CLAIM_SQLITE = text(

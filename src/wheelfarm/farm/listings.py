@@ -5,20 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, ScalarSelect, func, or_, select
 
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.names import NormalizedName, version_order
-from wheelfarm.store.marks import mark_changed
-from wheelfarm.store.schema import build_files, jobs
+from wheelfarm.store.schema import build_files, builds, jobs
 
 __all__ = [
     "BuildRow",
     "QueueCounts",
     "builds_under_way",
+    "failure_counts",
     "list_builds",
     "queue_counts",
-    "requeue_failed",
 ]
 
 
@@ -33,10 +32,11 @@ class BuildRow:
     status: str
     files: tuple[str, ...]
     reason: str | None = None
+    category: str | None = None  # a failed job's, from its latest build's log (farm/triage)
 
     def as_json(self) -> dict[str, Any]:
         """The documented shape of ``wheelfarm builds --json`` (docs/cli.md): ``reason`` only
-        for a failed or skipped job."""
+        for a failed or skipped job, ``category`` only for a failed one."""
         entry: dict[str, Any] = {
             "project": self.project,
             "version": self.version,
@@ -46,25 +46,52 @@ class BuildRow:
         }
         if self.status in _WITH_REASON:
             entry["reason"] = self.reason
+        if self.status == JobState.FAILED.value:
+            entry["category"] = self.category or "unknown"
         return entry
 
 
 _WITH_REASON = (JobState.FAILED.value, JobState.SKIPPED.value)
 
 
+def _latest_category() -> ScalarSelect[Any]:
+    """A job's latest build's category, as a scalar subquery over ``jobs``."""
+    return (
+        select(builds.c.category)
+        .where(
+            builds.c.project == jobs.c.project,
+            builds.c.version == jobs.c.version,
+            builds.c.target == jobs.c.target,
+        )
+        .order_by(builds.c.id.desc())
+        .limit(1)
+        .correlate(jobs)
+        .scalar_subquery()
+    )
+
+
 def list_builds(
-    connection: Connection, *, project: NormalizedName | None = None, failed_only: bool = False
+    connection: Connection,
+    *,
+    project: NormalizedName | None = None,
+    failed_only: bool = False,
+    category: str | None = None,
 ) -> list[BuildRow]:
     """One row per (release, target): status, our wheel files, and the reason when there is one.
 
     Rows come by project, then version in PEP 440 order (the database would sort ``0.11``
-    before ``0.9``; invalid versions come last), then target.
+    before ``0.9``; invalid versions come last), then target. ``category``: only failed jobs
+    whose latest build has it ("unknown" takes those with none).
     """
-    query = select(jobs)
+    latest_category = _latest_category().label("category")
+    query = select(jobs, latest_category)
     if project is not None:
         query = query.where(jobs.c.project == project)
-    if failed_only:
+    if failed_only or category is not None:
         query = query.where(jobs.c.state == JobState.FAILED.value)
+    if category is not None:
+        matched = func.coalesce(_latest_category(), "unknown") == category
+        query = query.where(matched)
     files_query = select(
         build_files.c.project, build_files.c.version, build_files.c.target, build_files.c.filename
     )
@@ -81,6 +108,7 @@ def list_builds(
             status=row.state,
             files=tuple(files.get((row.project, row.version, row.target), [])),
             reason=row.reason if row.state in _WITH_REASON else None,
+            category=row.category if row.state == JobState.FAILED.value else None,
         )
         for row in connection.execute(query)
     ]
@@ -88,25 +116,16 @@ def list_builds(
     return found
 
 
-def requeue_failed(
-    connection: Connection,
-    project: NormalizedName,
-    version: str | None,
-    target: str | None,
-    *,
-    now: float,
-) -> int:
-    """Put failed jobs back in the queue (urgent: an operator is waiting); returns how many."""
-    statement = update(jobs).where(jobs.c.project == project, jobs.c.state == JobState.FAILED.value)
-    if version is not None:
-        statement = statement.where(jobs.c.version == version)
-    if target is not None:
-        statement = statement.where(jobs.c.target == target)
-    result = connection.execute(
-        statement.values(state=JobState.PENDING.value, urgent=True, reason=None, updated_at=now)
+def failure_counts(connection: Connection) -> dict[str, int]:
+    """How many jobs failed, by their latest build's category ("unknown" for none)."""
+    category = func.coalesce(_latest_category(), "unknown").label("category")
+    query = (
+        select(category, func.count())
+        .select_from(jobs)
+        .where(jobs.c.state == JobState.FAILED.value)
+        .group_by(category)
     )
-    mark_changed(connection, [project] if result.rowcount else [])
-    return result.rowcount
+    return {str(name): int(count) for name, count in connection.execute(query)}
 
 
 @dataclass(frozen=True)

@@ -227,10 +227,12 @@ class Parts:
             cell = by_target.get(row.target)
             if cell is None:  # attempts without a job (its release is no longer built)
                 status = _STATES.get(row.status, row.status)
-                by_target[row.target] = BuildCell(row.target, status, None, build_id)
+                cell = by_target[row.target] = BuildCell(row.target, status, None, build_id)
+                cell.category = row.category
                 jobless.add((row.project, row.version, row.target))
             elif cell.build_id is None or build_id > cell.build_id:
                 cell.build_id = build_id
+                cell.category = row.category
                 if (row.project, row.version, row.target) in jobless:
                     cell.status = _STATES.get(row.status, row.status)
             if row.has_log:

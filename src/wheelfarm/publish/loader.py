@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
+from wheelfarm.farm.listings import failure_counts
 from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, unserved_targets
 from wheelfarm.publish.assemble import Parts
 from wheelfarm.publish.download_queries import read_downloads, read_site_downloads
@@ -212,6 +213,7 @@ def load_site(
     """
     site = load_listing(connection, with_unlisted=with_unlisted, downloads=downloads)
     site.counts = site_counts(connection, site, published)
+    site.failures = failure_counts(connection)
     return site
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 
 from wheelfarm.farm.jobs import JobState
+from wheelfarm.farm.triage import CATEGORY_WORDS
 from wheelfarm.names import build_number
 from wheelfarm.publish.badges import install_release
 from wheelfarm.publish.downloads_section import downloads_section
@@ -73,6 +74,19 @@ _NO_JOB = (
 # --- the releases table ---------------------------------------------------------------------
 
 
+def failure_category(cell: BuildCell) -> str:
+    """A failed cell's category as a tag, its meaning as the tag's title ("" when untriaged).
+
+    The category is a word of :data:`~wheelfarm.farm.triage.CATEGORIES`, but it comes from the
+    store: it is escaped like every other value.
+    """
+    category = cell.category
+    if not category:
+        return ""
+    words = CATEGORY_WORDS.get(category, category)
+    return f' <span class="category category-{h(category)}" title="{h(words)}">{h(category)}</span>'
+
+
 _WITHOUT_EXTENSIONS_NOTE = (
     f' <span class="note without-extensions" title="{h(WITHOUT_EXTENSIONS_TITLE)}">'
     f"{WITHOUT_EXTENSIONS}</span>"
@@ -97,6 +111,7 @@ def _status_cell(
         status, label = "unknown", h(shorten(cell.status, 20))
     reason = cell.reason
     if status == "built":
+        category = ""
         href = local_href(wheel.url) if wheel is not None else None
         if href is not None and wheel is not None:
             title = h(shorten("download " + wheel.filename, TITLE_CHARS))
@@ -106,10 +121,13 @@ def _status_cell(
     elif status == "failed":
         href = log_url(cell)
         title = h(shorten(reason or "the build failed; the log says why", TITLE_CHARS))
+        category = failure_category(cell)
     else:  # building: its log so far; skipped: the log of a last try; pending: nothing yet
+        category = ""
         href = log_url(cell) if status != "pending" else None
         title = h(shorten(reason, TITLE_CHARS)) if reason else ""
     link = f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>"
+    link += category
     note = (
         f' <span class="reason">{h(shorten(reason, REASON_CHARS))}</span>'
         if reason and status != "built"

@@ -268,13 +268,14 @@ class BuildRow(NamedTuple):
     target: str
     status: str  # a JobState value: building, built, failed
     has_log: bool
+    category: str | None  # a failure's (wheelfarm.farm.triage)
 
 
 def read_builds(connection: Connection, among: Among) -> list[BuildRow]:
     b = builds.c
-    statement = select(b.id, b.project, b.version, b.target, b.status, b.log.is_not(None)).where(
-        among(b.project)
-    )
+    statement = select(
+        b.id, b.project, b.version, b.target, b.status, b.log.is_not(None), b.category
+    ).where(among(b.project))
     return _rows(connection, statement, BuildRow)
 
 

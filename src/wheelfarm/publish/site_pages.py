@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import orjson
 
+from wheelfarm.farm.triage import CATEGORIES, CATEGORY_WORDS
 from wheelfarm.publish.badges import render_badge
 from wheelfarm.publish.html import log_url, segment, static_files, template
 from wheelfarm.publish.project_page import render_project_page
@@ -72,13 +73,16 @@ def _dumps(value: Any) -> bytes:
 
 
 def _build_json(cell: BuildCell, without_extensions: bool) -> dict[str, Any]:
+    status = stored_status(cell.status)
     return {
-        "status": stored_status(cell.status),
+        "status": status,
         "reason": cell.reason,
         "log_url": log_url(cell),
         "without_extension_modules": without_extensions,
         "build_number": cell.build_number,
         "rebuild_reason": cell.rebuild_reason,
+        # why it failed (wheelfarm.farm.triage); null unless it failed
+        "category": (cell.category or "unknown") if status == "failed" else None,
     }
 
 
@@ -169,10 +173,23 @@ def _figures(counts: Mapping[str, int]) -> list[tuple[str, str, str]]:
     return [(k, f"{int(counts[k]):,}", _COUNT_LABELS.get(k, k.replace("_", " "))) for k in keys]
 
 
+def _failures(counts: Mapping[str, int]) -> list[tuple[str, str, str]]:
+    """(category, number, words) of failed builds, in the categories' order, none left out
+    that has a count (an unknown word from the store last, as it is)."""
+    known = [c for c in CATEGORIES if counts.get(c)]
+    known += sorted(c for c in counts if c not in CATEGORIES and counts[c])
+    return [(c, f"{int(counts[c]):,}", CATEGORY_WORDS.get(c, c)) for c in known]
+
+
 def render_home(site: SiteIndex) -> bytes:
     """The home page ``/``: headline figures, the targets, a search box and how to use pip."""
     targets = [(t, describe_target(t, site.target_distros.get(t))) for t in site.targets]
-    context = {"site": site, "figures": _figures(site.counts), "targets": targets}
+    context = {
+        "site": site,
+        "figures": _figures(site.counts),
+        "targets": targets,
+        "failures": _failures(site.failures),
+    }
     return template("home.html").render(context).encode()
 
 

@@ -61,6 +61,7 @@ class BuildCell:
     has_log: bool = True  # whether that attempt's log is kept
     build_number: int = 0  # the build tag of its rebuild (0: never rebuilt; docs/farm.md)
     rebuild_reason: str | None = None  # why an operator rebuilt it
+    category: str | None = None  # why the latest attempt failed (wheelfarm.farm.triage)
 
 
 def stored_status(status: JobState | str) -> str:
@@ -199,3 +200,4 @@ class SiteIndex:
     # Targets whose pending jobs no builder serves, as the home page says it: a static page must
     # stay true until it is written again, so "since <time>", never "for 3 h".
     unserved: tuple[str, ...] = ()
+    failures: dict[str, int] = field(default_factory=dict)  # failed jobs by category

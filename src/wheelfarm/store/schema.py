@@ -197,7 +197,8 @@ builds = Table(
     Column("started_at", Float, nullable=False),
     Column("duration", Float),
     Column("status", String(16), nullable=False),  # building, built, failed
-    Column("reason", Text),
+    Column("reason", Text),  # a failure's most telling log line (wheelfarm.farm.triage)
+    Column("category", String(32)),  # a failure's category, from its log (farm/triage.py)
     Column("log", LargeBinary),  # compressed; the tail is kept when capped
     Column("log_bytes", Integer),
     Column("build_number", Integer, nullable=False, server_default="0"),  # its wheels' build tag
@@ -219,6 +220,8 @@ build_files = Table(
     Column("requires_dist", Text),  # a JSON list
     Column("metadata", LargeBinary),  # the wheel's METADATA, served as PEP 658 metadata
     Column("metadata_sha256", String(64)),  # its hash, for the simple pages
+    # whether its system dependencies were analysed (wheelfarm dependencies --reanalyse)
+    Column("analysed", Boolean, nullable=False, server_default=false()),
     Index("build_files_release_idx", "project", "version"),
 )
 

@@ -1,7 +1,7 @@
 """Rebuilds: the build number a job's next build carries, why it was rebuilt, and per build.
 
 Revision ID: 0011_rebuilds
-Revises: 0007_stats_pages
+Revises: 0010_triage
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_rebuilds"
-down_revision = "0007_stats_pages"
+down_revision = "0010_triage"
 branch_labels = None
 depends_on = None
 
