@@ -29,9 +29,6 @@ from wheelfarm.names import unsafe_text_problem
 __all__ = [
     "API_PREFIX",
     "DEPENDENCIES_HEADER",
-    "LOG_END_MARKER",
-    "LOG_HEADER_MARKER",
-    "LOG_OUTPUT_MARKER",
     "MAX_BUILD_ID",
     "MAX_BUILD_NUMBER",
     "MAX_BYTES",
@@ -67,12 +64,6 @@ MAX_BUILD_NUMBER = 9999
 MAX_DURATION = 30 * 86400.0
 #: The longest build log a report may carry, in characters.
 MAX_LOG_CHARS = 4 << 20
-#: The lines that frame a build's log (:mod:`wheelfarm.builder.log_frame`): the header opens
-#: with the first, pip's output follows the second, the footer opens with the third. The
-#: master's triage reads the header and footer apart from the output.
-LOG_HEADER_MARKER = "=== wheelfarm build ==="
-LOG_OUTPUT_MARKER = "=== build output ==="
-LOG_END_MARKER = "=== end of build ==="
 #: The largest size in bytes any message may carry (1 EiB: more than any disk, less than 2**63).
 MAX_BYTES = 1 << 60
 

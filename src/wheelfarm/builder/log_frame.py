@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wheelfarm.log_markers import LOG_END_MARKER, LOG_HEADER_MARKER, LOG_OUTPUT_MARKER
 from wheelfarm.names import shown_text
-from wheelfarm.protocol import LOG_END_MARKER, LOG_HEADER_MARKER, LOG_OUTPUT_MARKER
 
 __all__ = [
     "END_MARKER",

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select, update
 from wheelfarm.builder.log_frame import BuildContext, frame_log
 from wheelfarm.farm.stored_logs import compress_log
 from wheelfarm.farm.triage import MASTER_MARKER, Triage, builder_part, triage
-from wheelfarm.protocol import LOG_END_MARKER, LOG_HEADER_MARKER
+from wheelfarm.log_markers import LOG_END_MARKER, LOG_HEADER_MARKER
 from wheelfarm.store.marks import mark_changed
 from wheelfarm.store.schema import builds, jobs
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from typing import NamedTuple
 
-from wheelfarm.protocol import LOG_HEADER_MARKER, LOG_OUTPUT_MARKER
+from wheelfarm.log_markers import LOG_HEADER_MARKER, LOG_OUTPUT_MARKER
 
 __all__ = ["LOG_CAP", "CompressedLog", "compress_log"]
 

@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from wheelfarm.log_markers import LOG_END_MARKER, LOG_OUTPUT_MARKER
 from wheelfarm.names import shown_text
-from wheelfarm.protocol import LOG_END_MARKER, LOG_OUTPUT_MARKER
 
 __all__ = [
     "CATEGORIES",
