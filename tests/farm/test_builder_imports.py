@@ -20,6 +20,7 @@ ALLOWED = (
     "wheelfarm.http",
     "wheelfarm.errors",
     "wheelfarm.words",
+    "wheelfarm.log_markers",
 )
 
 
