@@ -97,7 +97,7 @@ def renew_leases(connection: Connection, renewals: Mapping[int, Renewal]) -> Non
 class Presence:
     """Last-seen times, lease renewals and readings noted by requests, written in batches.
 
-    Thread-safe: requests note from the server's worker threads; one writer thread flushes.
+    Thread-safe: requests note from the event loop and worker threads; one thread writes.
     """
 
     def __init__(self, engine: Engine, every: float = FLUSH_SECONDS) -> None:
