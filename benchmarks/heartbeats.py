@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -92,6 +93,7 @@ def serve(url: str, data_dir: str, ports: multiprocessing.Queue[int]) -> None:
     sampler = SamplerConfig(directory, directory, directory, interval=EVERY, min_free_disk=1)
     start_sampler(engine, sampler, threading.Event())
     server = serve_index_in_thread(directory, api=api)
+    gc.freeze()  # as `up` does: full collections skip what was made at start
     ports.put(int(server.url.rsplit(":", 1)[1].rstrip("/")))
     threading.Event().wait()
 

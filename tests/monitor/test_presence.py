@@ -131,3 +131,12 @@ def test_notes_that_could_not_be_written_are_kept_for_the_next_flush(engine: Eng
     with engine.connect() as connection:
         assert connection.execute(select(builders.c.last_seen)).scalar_one() == 2.0
         assert latest_readings(connection)["pi-1"] == (1.0, {"load": 1.0})
+
+
+def test_stopping_the_server_writes_what_its_last_requests_noted(master: Master) -> None:
+    master.hello()
+    master.builder().claim(Heartbeat(health=Health(load=0.5)))
+    master.server.stop()  # the app's shutdown flushes: nothing waits for the writer's pass
+    assert master.presence.pending() == 0
+    with master.engine.connect() as connection:
+        assert latest_readings(connection)["pi-1"][1] == {"load": 0.5}

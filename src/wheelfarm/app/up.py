@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -153,6 +154,11 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
         master.token_file,
     )
     running.emulated.extend(_start_emulated(settings, engine, server.url, http, stop, say))
+    # What was made at start (the apps, the tables, the models) lives as long as the process.
+    # Frozen, the full garbage collections skip it: they had stopped every request for about
+    # 300 ms every 20-30 s with 1,000 builders beating; frozen, they take about 10 ms
+    # (benchmarks/heartbeats.py: p99 382 ms before, 30 ms after).
+    gc.freeze()
     return running
 
 

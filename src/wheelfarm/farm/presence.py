@@ -17,7 +17,9 @@ request itself (:mod:`wheelfarm.farm.heartbeats`), so a builder told to go on ho
 
 The writer thread starts with the first note and ends when a pass finds nothing to write, so
 an app that is not served (or a test) leaves no thread behind; :meth:`Presence.flush` writes
-at once (the app's shutdown calls it).
+at once (the app's shutdown calls it). A failed pass keeps its notes for the next; after
+:data:`GIVE_UP_AFTER` failures in a row they are dropped (logged), so a store that went away
+does not keep a thread retrying forever.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ from wheelfarm.farm.registry import note_seen
 from wheelfarm.protocol import Health
 from wheelfarm.store.schema import jobs
 
-__all__ = ["FLUSH_SECONDS", "Presence", "Renewal", "renew_leases"]
+__all__ = ["FLUSH_SECONDS", "GIVE_UP_AFTER", "Presence", "Renewal", "renew_leases"]
 
 log = logging.getLogger(__name__)
 
 #: How often noted presence is written, at most (seconds).
 FLUSH_SECONDS = 1.0
+#: Failed passes in a row after which the notes are dropped (logged): they are all replaced by
+#: the builders' next requests, and a lease running low is renewed by the request itself.
+GIVE_UP_AFTER = 60
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ def renew_leases(connection: Connection, renewals: Mapping[int, Renewal]) -> Non
 class Presence:
     """Last-seen times, lease renewals and readings noted by requests, written in batches.
 
-    Thread-safe: requests note from the server's worker threads; one writer thread flushes.
+    Thread-safe: requests note from the event loop and worker threads; one thread writes.
     """
 
     def __init__(self, engine: Engine, every: float = FLUSH_SECONDS) -> None:
@@ -131,7 +136,11 @@ class Presence:
     def pending(self) -> int:
         """How many notes wait to be written."""
         with self._lock:
-            return len(self._seen) + len(self._renewals) + len(self._readings)
+            return self._count()
+
+    def _count(self) -> int:
+        """How many notes wait (the caller holds the lock)."""
+        return len(self._seen) + len(self._renewals) + len(self._readings)
 
     def flush(self) -> int:
         """Write everything noted so far in one transaction; returns how many notes.
@@ -170,13 +179,19 @@ class Presence:
 
     def _write_while_busy(self) -> None:
         """Flush every ``every`` seconds; stop once a pass finds nothing noted."""
+        failures = 0
         while True:
             time.sleep(self._every)
             with self._lock:
+                if failures >= GIVE_UP_AFTER:
+                    log.error("dropping %d builders' presence notes", self._count())
+                    self._seen, self._renewals, self._readings = {}, {}, {}
                 if not (self._seen or self._renewals or self._readings):
                     self._writer = None
                     return
             try:
                 self.flush()
+                failures = 0
             except Exception:  # the writer must not die: the next pass may work
-                log.exception("writing builders' presence failed; trying again")
+                failures += 1
+                log.exception("writing builders' presence failed (%d in a row)", failures)

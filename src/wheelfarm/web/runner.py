@@ -75,8 +75,11 @@ def run_in_thread(config: uvicorn.Config, sock: socket.socket, name: str) -> Run
 
 
 def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start serving; returns once the server accepts connections. Port 0 picks a free one."""
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    """Start serving; returns once the server accepts connections. Port 0 picks a free one.
+
+    The app's lifespan runs: the builder API writes its last notes when the server stops.
+    """
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
     return run_in_thread(config, bind(host, port), "uvicorn")
 
 
