@@ -18,16 +18,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, Dialect, MetaData, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
+from wheelfarm.store.dialect import insert_for
 
 __all__ = ["COPY_THRESHOLD", "OnConflict", "insert_rows"]
 
 # Below this many rows a staging table costs more than it saves (PostgreSQL).
 COPY_THRESHOLD = 1_000
 
-Insert = PostgresInsert | SqliteInsert
 OnConflict = Callable[[Any], Any]  # adds the ON CONFLICT clause to an engine's INSERT
 
 
@@ -56,7 +54,7 @@ def _compiled(
     more than the writes (about 4 ms of a project's 7 ms, measured with benchmarks/
     reconcile_pool.py); callers that pass the same ``on_conflict`` function reuse the SQL.
     """
-    insert = (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
+    insert = insert_for(dialect)(table)
     compiled = on_conflict(insert).compile(dialect=dialect)
     positions = None if compiled.positiontup is None else tuple(compiled.positiontup)
     return str(compiled), positions
@@ -108,5 +106,5 @@ def _copy_then_insert(
                 copy.write_row(row)
     finally:
         cursor.close()
-    statement = postgresql.insert(table).from_select(columns, select(*staging.c))
+    statement = insert_for(connection.dialect)(table).from_select(columns, select(*staging.c))
     connection.execute(on_conflict(statement))
