@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from packaging.utils import NormalizedName  # noqa: E402
-from sqlalchemy import Engine  # noqa: E402
+from sqlalchemy import Engine, Table  # noqa: E402
 
 from wheelfarm.publish.incremental import SiteClock, publish_dirty  # noqa: E402
 from wheelfarm.publish.regenerate import write_all  # noqa: E402
@@ -54,18 +54,25 @@ TARGETS = ("cp311-cp311-linux_aarch64", "cp311-cp311-linux_armv7l")
 RELEASES = 5
 UPSTREAM = "https://index.example.org/simple/"
 KEY = 1_700_000_000 << 31
-NO_LOG = (None, None, None)  # reason, log, log_bytes
+#: Columns the synthetic rows leave out: their values when not None.
+DEFAULTS = {"build_number": 0, "analysed": True, "removed_key": 0, "quarantine_key": 0}
 
 
 def _as_is(statement: object) -> object:
     return statement
 
 
+def _row(table: Table, **values: object) -> tuple[object, ...]:
+    """``values`` in ``table``'s column order (what insert_rows takes), the rest defaulted."""
+    return tuple(values.get(c.name, DEFAULTS.get(c.name)) for c in table.c)
+
+
 def fill(engine: Engine, count: int) -> int:
     """Insert the synthetic store; returns the number of wheels."""
     wheels = 0
     with engine.begin() as connection:
-        insert_rows(connection, targets, [(t, t.rsplit("-", 1)[1], None) for t in TARGETS], _as_is)
+        target_rows = [_row(targets, name=t, platforms=t.rsplit("-", 1)[1]) for t in TARGETS]
+        insert_rows(connection, targets, target_rows, _as_is)
         build_id = 0
         for start in range(0, count, 10_000):
             rows: dict[str, list[tuple[object, ...]]] = {
@@ -81,10 +88,32 @@ def fill(engine: Engine, count: int) -> int:
                 name = f"project-{number:06d}"
                 module = name.replace("-", "_")
                 summary = f"Summary of {name}"
-                # ... touched_key, then no status marker (PEP 792) read: active
-                project = (name, KEY, 0, KEY, name, KEY, name, 0, False, summary, 1, 1, KEY)
-                rows["projects"].append((*project, 0, None, None))
-                rows["index_projects"].append((name, number + 1, False, f"{name}\n"))
+                rows["projects"].append(
+                    _row(
+                        projects,
+                        name=name,
+                        live_key=KEY,
+                        registered_key=KEY,
+                        registered_name=name,
+                        seen_key=KEY,
+                        seen_name=name,
+                        quarantined=False,
+                        summary=summary,
+                        last_serial=1,
+                        synced_serial=1,
+                        touched_key=KEY,
+                        status_key=0,  # no status marker (PEP 792) read: active
+                    )
+                )
+                rows["index_projects"].append(
+                    _row(
+                        index_projects,
+                        name=name,
+                        serial=number + 1,
+                        dirty=False,
+                        listed=f"{name}\n",
+                    )
+                )
                 for release in range(RELEASES):
                     version = f"{release}.{number % 7}.0"
                     rows["releases"].append(
@@ -113,26 +142,47 @@ def fill(engine: Engine, count: int) -> int:
                             f"{name} does things.\n"
                         ).encode()
                         rows["builds"].append(
-                            (build_id, name, version, target, "b1", 1.7e9, 30.0, "built", *NO_LOG)
+                            _row(
+                                builds,
+                                id=build_id,
+                                project=name,
+                                version=version,
+                                target=target,
+                                builder="b1",
+                                started_at=1.7e9,
+                                duration=30.0,
+                                status="built",
+                            )
                         )
                         rows["build_files"].append(
-                            (
-                                filename,
-                                build_id,
-                                name,
-                                version,
-                                target,
-                                hashlib.sha256(filename.encode()).hexdigest(),
-                                100_000 + build_id % 1000,
-                                f"cp311-cp311-{target.rsplit('-', 1)[1]}",
-                                ">=3.8",
-                                json.dumps(["attrs>=22"]),
-                                metadata,
-                                hashlib.sha256(metadata).hexdigest(),
+                            _row(
+                                build_files,
+                                filename=filename,
+                                build_id=build_id,
+                                project=name,
+                                version=version,
+                                target=target,
+                                sha256=hashlib.sha256(filename.encode()).hexdigest(),
+                                size=100_000 + build_id % 1000,
+                                tags=f"cp311-cp311-{target.rsplit('-', 1)[1]}",
+                                requires_python=">=3.8",
+                                requires_dist=json.dumps(["attrs>=22"]),
+                                metadata=metadata,
+                                metadata_sha256=hashlib.sha256(metadata).hexdigest(),
                             )
                         )
                         rows["jobs"].append(
-                            (name, version, target, "built", False, 0, None, None, 1, None, 1.7e9)
+                            _row(
+                                jobs,
+                                project=name,
+                                version=version,
+                                target=target,
+                                state="built",
+                                urgent=False,
+                                priority=0,
+                                attempts=1,
+                                updated_at=1.7e9,
+                            )
                         )
                         wheels += 1
             for table in (projects, releases, files, builds, build_files, jobs, index_projects):
