@@ -31,7 +31,7 @@ def test_add_import_and_remove(tmp_path: Path, database_url: str) -> None:
         assert wheelfarm(tmp_path, database_url, "targets", "add", target).returncode == 0
         added = wheelfarm(tmp_path, database_url, "add", "foo", upstream=upstream.simple_url)
         assert added.returncode == 0, added.stderr
-        assert "foo: 3 changes, 1 builds queued first" in added.stdout
+        assert "foo: 3 changes, 1 build queued first" in added.stdout
         missing = wheelfarm(tmp_path, database_url, "add", "nope", upstream=upstream.simple_url)
         assert missing.returncode == 2 and "not found upstream" in missing.stderr
     engine = open_store(database_url)
@@ -66,7 +66,7 @@ def test_add_import_and_remove(tmp_path: Path, database_url: str) -> None:
         tmp_path, database_url, "--data-dir", str(data), "remove", "foo", "1.0", "--skip", "bad"
     )
     assert removed.returncode == 0, removed.stderr
-    assert "removed 1 wheels" in removed.stdout
+    assert "removed 1 wheel " in removed.stdout
     assert not (data / "www" / "files" / "foo" / wheel.name).exists()
     (entry,) = builds(tmp_path, database_url, data)
     assert (entry["status"], entry["reason"], entry["files"]) == ("skipped", "skipped: bad", [])

@@ -195,6 +195,9 @@ def test_up_follows_builds_and_stops_cleanly(tmp_path: Path, database_url: str) 
             process.wait(timeout=60)  # its stdout is a few lines: no pipe fills
             hearing.join(timeout=10)
             stdout = process.stdout.read() if process.stdout else ""
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
     stderr = "".join(said)
     assert status == "built", stderr
     assert "queue empty: 1 build done since start" in stderr

@@ -47,7 +47,7 @@ def test_wheels_stored_before_the_analysis_are_analysed_once(
         )
         assert reanalysed.returncode == 0, reanalysed.stderr
         assert "analysed 2 of 2 wheels" in reanalysed.stderr  # the progress line
-        assert reanalysed.stdout.startswith("analysed 1 wheels; 1 not found in ")
+        assert reanalysed.stdout.startswith("analysed 1 wheel; 1 not found in ")
         shown = wheelfarm(tmp_path, database_url, "dependencies", filename, "--json")
         assert json.loads(shown.stdout)[filename]["apt"] == ["libyaml-0-2"]
 

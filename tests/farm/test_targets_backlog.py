@@ -63,7 +63,7 @@ def test_adding_a_target_queues_existing_releases_by_the_usual_rules(
         schedule_project(connection, canonical("foo"), [CP311], now=NOW, urgent=True)
     added = wheelfarm(tmp_path, database_url, "targets", "add", CP39_ARM.name)
     assert added.returncode == 0, added.stderr
-    assert f"queued 1 builds of existing releases for {CP39_ARM.name}" in added.stdout
+    assert f"queued 1 build of existing releases for {CP39_ARM.name}" in added.stdout
     assert queue(engine) == {
         ("foo", CP311.name): ("pending", True, None),  # the other target's job is untouched
         ("foo", CP39_ARM.name): ("pending", False, None),  # backlog: fresh releases go first

@@ -132,7 +132,7 @@ def _reanalyse(
     libraries = root_libraries(root.resolve(), multiarch) if root is not None else None
 
     def progress(done: int, total: int) -> None:
-        err.print(f"analysed {done:,} of {total:,} wheels", markup=False, highlight=False)
+        err.print(f"analysed {done} of {plural(total, 'wheel')}", markup=False, highlight=False)
 
     engine = open_configured_store(settings, existing=True)
     try:
@@ -141,5 +141,5 @@ def _reanalyse(
         )
     finally:
         engine.dispose()
-    missing = f"; {count.missing:,} not found in {settings.wheel_dir}" if count.missing else ""
-    out.print(f"analysed {count.analysed:,} wheels{missing}", markup=False, highlight=False)
+    missing = f"; {count.missing} not found in {settings.wheel_dir}" if count.missing else ""
+    out.print(f"analysed {plural(count.analysed, 'wheel')}{missing}", markup=False, highlight=False)
