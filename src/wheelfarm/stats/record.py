@@ -3,8 +3,8 @@
 A batch is written in one transaction:
 
 1. its user agents, each once (``stats_agents``, insert or ignore);
-2. its hits, through a staging table, with ``INSERT ... ON CONFLICT DO NOTHING RETURNING``:
-   what comes back is exactly the hits the store did not have;
+2. its hits, ``INSERT ... ON CONFLICT DO NOTHING``, finding out which ones the store did not
+   have (:func:`_insert_new`);
 3. the daily counts of those new hits, added to ``stats_daily``.
 
 So the counts are a function of the *set* of hits written: any order, any batching, and any
@@ -15,11 +15,12 @@ refuses lines older than that). :func:`prune` drops raw rows past the kept days.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, delete, select, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from wheelfarm.stats.agents import Agent
 from wheelfarm.stats.hits import Hit
@@ -46,7 +47,9 @@ DIMENSIONS = (
     "bots",
 )
 
-_Group = tuple[int, str, str, str | None, str | None, str | None, Agent]
+_Group = tuple[int, str, str, str | None, str | None, str | None, int]
+# (day, kind, project, version, filename, target, agent) of a hit: what its counts depend on.
+_group_of = itemgetter(1, 3, 4, 5, 6, 7, 9)
 
 _STAGING = Table(
     "staging_stats_hits",
@@ -54,6 +57,11 @@ _STAGING = Table(
     *(Column(column.name, column.type) for column in stats_hits.c),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
+)
+_NAMES = [column.name for column in stats_hits.c]
+_SQLITE_INSERT = (
+    f"INSERT INTO {stats_hits.name} ({', '.join(_NAMES)}) "
+    f"VALUES ({', '.join('?' for _ in _NAMES)}) ON CONFLICT DO NOTHING"
 )
 
 
@@ -82,46 +90,77 @@ def dimensions_of(
     return [(d, v[:512]) for d, v in pairs if v is not None]
 
 
-def _insert_new(connection: Connection, rows: list[tuple[Any, ...]]) -> set[int]:
-    """Insert the rows the store lacks; the keys of those inserted."""
-    postgres = connection.dialect.name == "postgresql"
-    dialect: Any = postgresql if postgres else sqlite
+def _insert_new(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
+    """Insert the hits the store lacks; those inserted."""
+    if connection.dialect.name == "postgresql":
+        return _insert_new_postgresql(connection, hits)
+    return _insert_new_sqlite(connection, hits)
+
+
+def _insert_new_sqlite(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
+    """One ``executemany`` straight into the table; its row count says how many were new.
+
+    All new (a log read the first time) or none (read again) is the common case and costs
+    nothing more. Otherwise the new rows are the last ``count`` row ids: SQLite gives an
+    inserted row one more than the largest row id (https://sqlite.org/autoinc.html), and the
+    transaction holds the write lock. Measured on 1,000,000 hits: a third of the time of
+    staging them in a temporary table and inserting from it with ``RETURNING``.
+    """
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_SQLITE_INSERT, hits)
+        count = cursor.rowcount
+        if count in (0, len(hits)):
+            return hits if count else []
+        cursor.execute(
+            f"SELECT hit FROM {stats_hits.name} "
+            f"WHERE rowid > (SELECT max(rowid) FROM {stats_hits.name}) - ?",
+            (count,),
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+    return [hit for hit in hits if hit.hit in inserted]
+
+
+def _insert_new_postgresql(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
+    """``COPY`` into a staging table, then ``INSERT ... SELECT ... RETURNING`` the new keys."""
     _STAGING.create(connection, checkfirst=True)
-    connection.execute(delete(_STAGING))
-    names = [column.name for column in stats_hits.c]
-    if postgres:
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(f"COPY {_STAGING.name} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
-    else:
-        marks = ", ".join("?" for _ in names)
-        connection.exec_driver_sql(f"INSERT INTO temp.{_STAGING.name} VALUES ({marks})", rows)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"DELETE FROM {_STAGING.name}")
+        with cursor.copy(f"COPY {_STAGING.name} ({', '.join(_NAMES)}) FROM STDIN") as copy:
+            for hit in hits:
+                copy.write_row(hit)
+    finally:
+        cursor.close()
     statement = (
-        dialect.insert(stats_hits)
-        .from_select(names, select(*_STAGING.c).where(true()))
+        postgresql.insert(stats_hits)
+        .from_select(_NAMES, select(*_STAGING.c).where(true()))
         .on_conflict_do_nothing()
         .returning(stats_hits.c.hit)
     )
     inserted = set(connection.execute(statement).scalars())
     connection.execute(delete(_STAGING))
-    return inserted
+    return [hit for hit in hits if hit.hit in inserted]
 
 
 def write_hits(
-    connection: Connection, hits: Iterable[Hit], known_agents: set[int] | None = None
+    connection: Connection,
+    hits: Iterable[Hit],
+    agents: Mapping[int, Agent],
+    known_agents: set[int] | None = None,
 ) -> int:
-    """Write a batch of hits (see the module's docstring); returns how many were new."""
-    batch: dict[int, Hit] = {}
-    for hit in hits:
-        batch.setdefault(hit.hit, hit)
+    """Write a batch of hits (see the module's docstring); returns how many were new.
+
+    ``agents`` has the :class:`Agent` of each hit's ``agent`` key; ``known_agents``, when
+    given, the keys already written (skipped, then added to).
+    """
+    batch = list({hit.hit: hit for hit in hits}.values())
     if not batch:
         return 0
-    agents = {hit.agent.key: hit.agent for hit in batch.values()}
-    fresh = [a.row() for k, a in agents.items() if known_agents is None or k not in known_agents]
+    used = {hit.agent for hit in batch}
+    fresh = [agents[k].row() for k in used if known_agents is None or k not in known_agents]
     if fresh:
         names = [column.name for column in stats_agents.c]
         insert_rows(
@@ -130,37 +169,19 @@ def write_hits(
             [tuple(row[n] for n in names) for row in fresh],
             lambda statement: statement.on_conflict_do_nothing(),
         )
-    rows = [
-        (
-            h.hit,
-            h.day,
-            h.at,
-            h.kind,
-            h.project,
-            h.version,
-            h.filename,
-            h.target,
-            h.client,
-            h.agent.key,
-        )
-        for h in batch.values()
-    ]
-    inserted = _insert_new(connection, rows)
+    inserted = _insert_new(connection, batch)
     if known_agents is not None:
-        known_agents.update(agents)
-    groups: Counter[_Group] = Counter(
-        (h.day, h.kind, h.project, h.version, h.filename, h.target, h.agent)
-        for key, h in batch.items()
-        if key in inserted
-    )
-    _add_counts(connection, groups)
+        known_agents.update(used)
+    _add_counts(connection, Counter(map(_group_of, inserted)), agents)
     return len(inserted)
 
 
-def _add_counts(connection: Connection, groups: Counter[_Group]) -> None:
+def _add_counts(
+    connection: Connection, groups: Counter[_Group], agents: Mapping[int, Agent]
+) -> None:
     counts: Counter[tuple[int, str, str, str, str]] = Counter()
     for (day, kind, project, version, filename, target, agent), number in groups.items():
-        for dimension, value in dimensions_of(version, filename, target, agent):
+        for dimension, value in dimensions_of(version, filename, target, agents[agent]):
             counts[(day, kind, project, dimension, value)] += number
     rows: Sequence[tuple[Any, ...]] = [(*key, number) for key, number in sorted(counts.items())]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from wheelfarm.config import Settings
-from wheelfarm.stats.agents import Agents
+from wheelfarm.stats.agents import Agent, Agents
 from wheelfarm.stats.hits import (
     DAY,
     ClientHasher,
@@ -98,14 +98,16 @@ class HitRecorder:
 
     def _run(self) -> None:
         pending: list[Hit] = []
+        agents: dict[int, Agent] = {}
         wait = self.interval
         while True:
             stopping = self._stop.wait(wait)
-            pending.extend(self._take())
+            pending.extend(self._take(agents))
             if pending:
                 try:
-                    self.flush(pending)
+                    self.flush(pending, agents)
                     pending = []
+                    agents = {}
                     wait = self.interval
                 except Exception:  # the database is down: keep the batch, wait, try again
                     self.counts.failed_batches += 1
@@ -118,21 +120,30 @@ class HitRecorder:
             if stopping:
                 return
 
-    def _take(self) -> list[Hit]:
+    def _take(self, agents: dict[int, Agent]) -> list[Hit]:
+        """The queued requests that are hits; their user agents added to ``agents``."""
         hits = []
         queue = self._queue
         while queue:
-            hit = self.hit_of(*queue.popleft())
+            hit = self.hit_of(*queue.popleft(), agents=agents)
             if hit is not None:
                 hits.append(hit)
         return hits
 
     def hit_of(
-        self, at: float, method: str, path: str, status: int, user_agent: str, client: str
+        self,
+        at: float,
+        method: str,
+        path: str,
+        status: int,
+        user_agent: str,
+        client: str,
+        *,
+        agents: dict[int, Agent],
     ) -> Hit | None:
-        """The hit a request is, or None when it is not one."""
+        """The hit a request is, or None when it is not one; its user agent goes to ``agents``."""
         agent = self._agents(user_agent)
-        found = classify(method, path, status, agent)
+        found = classify(method, path, status, agent.is_installer)
         if isinstance(found, str):
             return None
         kind, project, version, filename, target = found
@@ -142,13 +153,14 @@ class HitRecorder:
             key = range_key(day, hashed, agent.key, filename)
         else:
             key = hit_key(os.urandom(8).hex())
-        return Hit(key, day, at, kind, project, version, filename, target, hashed, agent)
+        agents[agent.key] = agent
+        return Hit(key, day, at, kind, project, version, filename, target, hashed, agent.key)
 
-    def flush(self, hits: list[Hit]) -> None:
-        """Write ``hits`` in one transaction (and prune once a day)."""
+    def flush(self, hits: list[Hit], agents: Mapping[int, Agent]) -> None:
+        """Write ``hits`` (their user agents in ``agents``) in one transaction; prune once a day."""
         today = int(time.time() // DAY)
         with self.engine.begin() as connection:
-            write_hits(connection, hits, self._known_agents)
+            write_hits(connection, hits, agents, self._known_agents)
             if today != self._pruned_day:
                 prune(connection, self.keep_days, today)
         self._pruned_day = today
