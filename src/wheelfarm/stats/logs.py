@@ -48,7 +48,10 @@ _REQUEST = re.compile(r"(?P<method>[A-Z]{1,16}) (?P<target>/[^ ]*) HTTP/\d(?:\.\
 
 # The plain line, in one match: every part as the careful path would read it, minus the cases
 # that need its checks (a control character anywhere, an escape in the request, an odd time).
-_TEXT = r'[^"\\\x00-\x1f\x7f]*(?:\\[^\x00-\x1f\x7f][^"\\\x00-\x1f\x7f]*)*'
+# A quoted field is one run of characters: nginx writes a quote in it as \x22; Apache's \" and
+# a field ending in a backslash fail the look-behind and take the careful path. (Measured: the
+# alternation ``(?:[^"\\]|\\.)*`` cost twice the time of the whole match, one step per letter.)
+_TEXT = r'[^"\x00-\x1f\x7f]*(?<!\\)'
 _PLAIN = re.compile(
     r"([^ \x00-\x1f\x7f]+) [^ \x00-\x1f\x7f]+ [^ \x00-\x1f\x7f]+ "
     r"\[(\d\d/[A-Z][a-z][a-z]/\d{4}:\d\d:\d\d):(\d\d)( [+-]\d{4})\] "
@@ -86,7 +89,12 @@ def _unescape(text: str) -> str:
 
 
 class LogIngester:
-    """Turn lines into hits and write them, ``batch`` hits per transaction."""
+    """Turn lines into hits and write them, ``batch`` hits per transaction.
+
+    A big batch counts more hits into each ``stats_daily`` row before it is written (measured
+    on a day's log: 50,000 hits a batch, 21,600 lines per CPU-second; 300,000, 25,300), at
+    about 250 bytes of memory a hit.
+    """
 
     def __init__(
         self,
@@ -94,7 +102,7 @@ class LogIngester:
         secret: bytes,
         *,
         keep_days: int = 90,
-        batch: int = 50_000,
+        batch: int = 200_000,
         now: float | None = None,
     ) -> None:
         self.engine = engine
@@ -190,7 +198,9 @@ class LogIngester:
         if match is None:
             return self._careful_hit_of(line.rstrip("\r\n"))
         address, minute, second, zone, method, target, status_text, size, escaped = match.groups()
-        start = self._time(f"{minute}:00{zone}")  # a minute never spans two days
+        start = self._times.get(minute + zone, -1.0)  # a minute never spans two days
+        if start == -1.0:
+            start = self._times[minute + zone] = self._time(f"{minute}:00{zone}")
         seconds = int(second)
         if start is None or seconds > 59:
             return "malformed time"
@@ -242,8 +252,12 @@ class LogIngester:
         escaped_agent: str,
     ) -> Hit | str:
         """The hit of a line read (its time checked), or why it is not one."""
-        agent = self._agent(escaped_agent)
-        found = self._request(method, target, status, agent.is_installer)
+        agent = self._escaped_agents.get(escaped_agent)  # the caches' lookups, inlined
+        if agent is None:
+            agent = self._agent(escaped_agent)
+        found = self._requests.get((method, target, status, agent.is_installer))
+        if found is None:
+            found = self._request(method, target, status, agent.is_installer)
         if isinstance(found, str):
             return found
         kind, project, version, filename, target_tag = found

@@ -27,7 +27,7 @@ from wheelfarm.stats.hits import Hit
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import stats_agents, stats_daily, stats_hits
 
-__all__ = ["DIMENSIONS", "dimensions_of", "prune", "write_hits"]
+__all__ = ["DIMENSIONS", "daily_counts", "dimensions_of", "prune", "write_hits"]
 
 #: The dimensions of ``stats_daily``; ``total`` has the value '' and ``bots`` counts bots.
 DIMENSIONS = (
@@ -47,10 +47,6 @@ DIMENSIONS = (
     "bots",
 )
 
-_Group = tuple[int, str, str, str | None, str | None, str | None, int]
-# (day, kind, project, version, filename, target, agent) of a hit: what its counts depend on.
-_group_of = itemgetter(1, 3, 4, 5, 6, 7, 9)
-
 _STAGING = Table(
     "staging_stats_hits",
     MetaData(),
@@ -68,15 +64,23 @@ _SQLITE_INSERT = (
 def dimensions_of(
     version: str | None, filename: str | None, target: str | None, agent: Agent
 ) -> list[tuple[str, str]]:
-    """The (dimension, value) pairs one hit counts under."""
+    """The (dimension, value) pairs one hit counts under (:func:`daily_counts` does the same
+    for many hits at once)."""
     if agent.bot:
         return [("bots", "")]
+    return [*_file_dimensions(version, filename, target), *_agent_dimensions(agent)]
+
+
+def _file_dimensions(
+    version: str | None, filename: str | None, target: str | None
+) -> list[tuple[str, str]]:
+    pairs = [("total", ""), ("version", version), ("file", filename), ("target", target)]
+    return [(d, v[:512]) for d, v in pairs if v is not None]
+
+
+def _agent_dimensions(agent: Agent) -> list[tuple[str, str]]:
     installer = agent.installer or "unknown"
     pairs = [
-        ("total", ""),
-        ("version", version),
-        ("file", filename),
-        ("target", target),
         ("installer", installer),
         ("installer_version", f"{installer} {agent.installer_version or ''}".strip()),
         ("implementation", agent.implementation),
@@ -88,6 +92,44 @@ def dimensions_of(
         ("ci", None if agent.ci is None else ("yes" if agent.ci else "no")),
     ]
     return [(d, v[:512]) for d, v in pairs if v is not None]
+
+
+_Daily = tuple[int, str, str, str, str]  # day, kind, project, dimension, value
+_by_file = itemgetter(1, 3, 4, 5, 6, 7)  # day, kind, project, version, filename, target
+_by_agent = itemgetter(1, 3, 4, 9)  # day, kind, project, agent
+_by_project = itemgetter(1, 3, 4)  # day, kind, project
+
+
+def daily_counts(hits: Sequence[Hit], agents: Mapping[int, Agent]) -> Counter[_Daily]:
+    """How much each ``stats_daily`` row grows by ``hits``: :func:`dimensions_of` summed.
+
+    Counted in two halves, the file's dimensions per (day, kind, project, file) and the user
+    agent's per (day, kind, project, agent), then spread out: a log's hits are many, those
+    groups far fewer, and the counting of hits runs in C (``Counter`` over ``itemgetter``).
+    Measured on a day of 1,000,000 lines: a group per hit's (file, agent) left 700,000 groups
+    to spread in Python; the two halves leave a third of that.
+    """
+    counts: Counter[_Daily] = Counter()
+    bots = {key for key, agent in agents.items() if agent.bot}
+    people: Sequence[Hit] = hits
+    if bots:
+        people = [hit for hit in hits if hit.agent not in bots]
+        robots = Counter(_by_project(hit) for hit in hits if hit.agent in bots)
+        for (day, kind, project), number in robots.items():
+            counts[(day, kind, project, "bots", "")] += number
+    for (day, kind, project, version, filename, target), number in Counter(
+        map(_by_file, people)
+    ).items():
+        for dimension, value in _file_dimensions(version, filename, target):
+            counts[(day, kind, project, dimension, value)] += number
+    spread: dict[int, list[tuple[str, str]]] = {}
+    for (day, kind, project, key), number in Counter(map(_by_agent, people)).items():
+        pairs = spread.get(key)
+        if pairs is None:
+            pairs = spread[key] = _agent_dimensions(agents[key])
+        for dimension, value in pairs:
+            counts[(day, kind, project, dimension, value)] += number
+    return counts
 
 
 def _insert_new(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
@@ -172,18 +214,14 @@ def write_hits(
     inserted = _insert_new(connection, batch)
     if known_agents is not None:
         known_agents.update(used)
-    _add_counts(connection, Counter(map(_group_of, inserted)), agents)
+    _add_counts(connection, daily_counts(inserted, agents))
     return len(inserted)
 
 
-def _add_counts(
-    connection: Connection, groups: Counter[_Group], agents: Mapping[int, Agent]
-) -> None:
-    counts: Counter[tuple[int, str, str, str, str]] = Counter()
-    for (day, kind, project, version, filename, target, agent), number in groups.items():
-        for dimension, value in dimensions_of(version, filename, target, agents[agent]):
-            counts[(day, kind, project, dimension, value)] += number
-    rows: Sequence[tuple[Any, ...]] = [(*key, number) for key, number in sorted(counts.items())]
+def _add_counts(connection: Connection, counts: Counter[_Daily]) -> None:
+    # Not sorted: the counts come in the order the hits had them (by time), and sorting tuples of
+    # strings cost more than the inserts it spared (measured: 4.7 against 4.2 us per line).
+    rows: Sequence[tuple[Any, ...]] = [(*key, number) for key, number in counts.items()]
 
     def add(statement: Any) -> Any:
         return statement.on_conflict_do_update(
