@@ -37,6 +37,7 @@ from wheelfarm.errors import ConfigError
 __all__ = [
     "DAY",
     "KINDS",
+    "Classifier",
     "ClientHasher",
     "Hit",
     "classify",
@@ -181,3 +182,25 @@ def classify(
     if head == "project" and rest in (["json"], ["json", ""], ["json", "index.json"]):
         return "json", project, None, None, None
     return "not a counted path"
+
+
+Classified = tuple[str, str, str | None, str | None, str | None] | str
+
+
+class Classifier:
+    """:func:`classify`, once per distinct request: a server is asked for the same pages and
+    files over and over, and reading a wheel's name with packaging costs microseconds."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: dict[tuple[str, str, int, bool], Classified] = {}
+        self._capacity = capacity
+
+    def __call__(self, method: str, path: str, status: int, installer: bool) -> Classified:
+        key = (method, path, status, installer)
+        found = self._seen.get(key)
+        if found is None:
+            found = classify(method, path, status, installer)
+            if len(self._seen) >= self._capacity:
+                self._seen.clear()
+            self._seen[key] = found
+        return found

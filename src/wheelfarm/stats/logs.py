@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from wheelfarm.stats.agents import MAX_AGENT_LENGTH, Agent, Agents
-from wheelfarm.stats.hits import DAY, ClientHasher, Hit, classify, range_key
+from wheelfarm.stats.hits import DAY, Classifier, ClientHasher, Hit, range_key
 from wheelfarm.stats.record import prune, write_hits
 
 __all__ = ["MAX_LINE", "IngestReport", "LogIngester"]
@@ -114,9 +114,7 @@ class LogIngester:
         self._clients = ClientHasher(secret)
         self._times: dict[str, float | None] = {}
         self._escaped_agents: dict[str, Agent] = {}
-        self._requests: dict[
-            tuple[str, str, int, bool], tuple[str, str, str | None, str | None, str | None] | str
-        ] = {}
+        self._classify = Classifier()
         self._known_agents: set[int] = set()
         self._batch_agents: dict[int, Agent] = {}
         self._pending: list[Hit] = []
@@ -174,19 +172,6 @@ class LogIngester:
             if len(self._escaped_agents) > _CACHED:
                 self._escaped_agents.clear()
             self._escaped_agents[escaped] = found
-        return found
-
-    def _request(
-        self, method: str, target: str, status: int, installer: bool
-    ) -> tuple[str, str, str | None, str | None, str | None] | str:
-        """:func:`classify`, once per distinct request."""
-        key = (method, target, status, installer)
-        found = self._requests.get(key)
-        if found is None:
-            found = classify(method, target, status, installer)
-            if len(self._requests) > _CACHED:
-                self._requests.clear()
-            self._requests[key] = found
         return found
 
     def hit_of(self, raw: bytes) -> Hit | str:
@@ -255,9 +240,7 @@ class LogIngester:
         agent = self._escaped_agents.get(escaped_agent)  # the caches' lookups, inlined
         if agent is None:
             agent = self._agent(escaped_agent)
-        found = self._requests.get((method, target, status, agent.is_installer))
-        if found is None:
-            found = self._request(method, target, status, agent.is_installer)
+        found = self._classify(method, target, status, agent.is_installer)
         if isinstance(found, str):
             return found
         kind, project, version, filename, target_tag = found

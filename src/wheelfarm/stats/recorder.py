@@ -23,10 +23,9 @@ from wheelfarm.config import Settings
 from wheelfarm.stats.agents import Agent, Agents
 from wheelfarm.stats.hits import (
     DAY,
+    Classifier,
     ClientHasher,
     Hit,
-    classify,
-    hit_key,
     load_secret,
     range_key,
 )
@@ -69,6 +68,7 @@ class HitRecorder:
         self._queue: deque[_Request] = deque()
         self._agents = Agents()
         self._clients = ClientHasher(secret)
+        self._classify = Classifier()
         self._known_agents: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,7 +143,7 @@ class HitRecorder:
     ) -> Hit | None:
         """The hit a request is, or None when it is not one; its user agent goes to ``agents``."""
         agent = self._agents(user_agent)
-        found = classify(method, path, status, agent.is_installer)
+        found = self._classify(method, path, status, agent.is_installer)
         if isinstance(found, str):
             return None
         kind, project, version, filename, target = found
@@ -152,7 +152,7 @@ class HitRecorder:
         if status == 206 and filename is not None:
             key = range_key(day, hashed, agent.key, filename)
         else:
-            key = hit_key(os.urandom(8).hex())
+            key = int.from_bytes(os.urandom(8), "big", signed=True)  # each request is one hit
         agents[agent.key] = agent
         return Hit(key, day, at, kind, project, version, filename, target, hashed, agent.key)
 
