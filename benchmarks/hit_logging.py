@@ -7,9 +7,12 @@ swapped every round so a busy moment of the machine falls on both; every other r
 wheel download, the rest pip's fetches of simple pages, with pip's user agent: each is a hit.
 After the run the recording server is stopped (it writes what it queued) and its store read:
 the hits it counted are printed beside the requests wrk made, so a recorder that kept up by
-dropping hits shows. Prints one line.
+dropping hits shows. On a machine shared with other work the requests per second vary by
+tens of per cent from one round to the next (a run with both servers unrecorded measured
+-9 %), so the server's CPU time per request, read from /proc, is printed beside them: it
+varies much less. Prints one line.
 
-    python benchmarks/hit_logging.py [--duration 5] [--rounds 3] [--projects 200]
+    python benchmarks/hit_logging.py [--duration 5] [--rounds 6] [--projects 200]
 
 Needs wrk (``apt-get install wrk``).
 """
@@ -133,6 +136,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=20)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(port: int, script: Path, duration: int) -> tuple[int, float]:
     """(requests made, seconds taken) of one wrk run."""
     command = ["wrk", "-t2", "-c64", f"-d{duration}s", "--timeout", "30s", "-s", str(script)]
@@ -162,12 +171,12 @@ def recorded(data_dir: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds with and without")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds with and without")
     parser.add_argument("--projects", type=int, default=200)
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (Debian/Ubuntu), then run again")
-    totals = {True: [0, 0.0], False: [0, 0.0]}
+    totals = {True: [0, 0.0, 0.0], False: [0, 0.0, 0.0]}  # requests, seconds, CPU seconds
     with tempfile.TemporaryDirectory(prefix="hit-logging-bench-") as temp:
         base = Path(temp)
         wheels = write_tree(base / "www", options.projects)
@@ -180,19 +189,27 @@ def main() -> None:
         try:
             for round_ in range(options.rounds):
                 for stats in (True, False) if round_ % 2 == 0 else (False, True):
-                    made, seconds = load(servers[stats][1], script, options.duration)
+                    process, port = servers[stats]
+                    cpu = cpu_seconds(process.pid)
+                    made, seconds = load(port, script, options.duration)
                     totals[stats][0] += made
                     totals[stats][1] += seconds
+                    totals[stats][2] += cpu_seconds(process.pid) - cpu
         finally:
             for process, _port in servers.values():
                 stop(process)
         counted = recorded(base / "data-True")
     with_rate, without_rate = (totals[s][0] / totals[s][1] for s in (True, False))
     cost = (without_rate - with_rate) / without_rate * 100
+    # The recorder writes its last second of hits after the final round: its CPU time then is
+    # not counted, about one second's worth of several rounds' (a small under-count).
+    with_cpu, without_cpu = (totals[s][2] / totals[s][0] * 1e6 for s in (True, False))
     print(
         f"hit logging, built-in server, wheels and simple pages, 64 connections, "
         f"{options.rounds} rounds of {options.duration} s: on {with_rate:,.0f} req/s, "
-        f"off {without_rate:,.0f} req/s, cost {cost:.1f} % "
+        f"off {without_rate:,.0f} req/s, cost {cost:.1f} %; CPU per request on "
+        f"{with_cpu:.0f} us, off {without_cpu:.0f} us, cost "
+        f"{(with_cpu - without_cpu) / without_cpu * 100:.1f} % "
         f"(hits counted {counted:,} of {int(totals[True][0]):,} requests)"
     )
 
