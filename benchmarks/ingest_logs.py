@@ -103,7 +103,8 @@ def user_agents() -> list[str]:
         for combination in itertools.product(pips, PYTHONS, DISTROS, KERNELS)
     ]
     found += [
-        uv_agent(*combination) for combination in itertools.product(uvs, PYTHONS, DISTROS, [0, 1])
+        uv_agent(*combination)
+        for combination in itertools.product(uvs, PYTHONS, DISTROS, [False, True])
     ]
     return found
 
