@@ -58,8 +58,8 @@ class Hit(NamedTuple):
 
     ``hit`` is its unique key (see :func:`hit_key`); ``agent`` its user agent's key. A named
     tuple rather than a dataclass: ingesting a log makes one per line, and a tuple in column
-    order goes to the database driver as it is (a frozen dataclass, its hash and its conversion
-    to a row cost a tenth of the ingester's time in the profile of issue 15).
+    order goes to the database driver as it is (a frozen dataclass is slow to make and to hash,
+    and grouping by it showed in the profile of issue 15).
     """
 
     hit: int

