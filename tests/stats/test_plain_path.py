@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.stats.lines import BOT_AGENT, BROWSER_AGENT, PIP_AGENT, UV_AGENT, nginx_line
-from wheelfarm.stats.hits import DAY
-from wheelfarm.stats.logs import _PLAIN, LogIngester
+from wheelfarm.stats.hits import DAY, Hit
+from wheelfarm.stats.logs import LogIngester
 
 NOW = 1_750_000_000.0
 PATHS = [
@@ -17,8 +17,18 @@ PATHS = [
     "/simple/Demo/",
     "/project/demo/json",
     "/static/site.css",
+    "/simple/d\u00e9mo/",  # not ASCII: the careful path
 ]
-AGENTS = [PIP_AGENT, UV_AGENT, BROWSER_AGENT, BOT_AGENT, 'pip/24.0 {"broken', "", "a\\b"]
+AGENTS = [
+    PIP_AGENT,
+    UV_AGENT,
+    BROWSER_AGENT,
+    BOT_AGENT,
+    'pip/24.0 {"broken',
+    "",
+    "a\\b",
+    "caf\u00e9\tbar",  # a tab: the careful path
+]
 
 
 def apache(line: bytes) -> bytes:
@@ -43,7 +53,21 @@ def test_plain_and_careful_paths_agree(at, path, status, agent, method, escaping
     assert plain == careful
 
 
+class CarefulCounted(LogIngester):
+    """The real ingester, counting the lines that take the careful path."""
+
+    careful = 0
+
+    def _careful_hit_of(self, line: str) -> Hit | str:
+        self.careful += 1
+        return super()._careful_hit_of(line)
+
+
 def test_nginx_lines_take_the_plain_path_and_apache_quotes_the_careful_one():
-    line = nginx_line(NOW, PATHS[0]).decode()
-    assert _PLAIN.match(line) is not None
-    assert _PLAIN.match(apache(line.encode()).decode()) is None
+    line = nginx_line(NOW, PATHS[0], agent='pip/24.0 {"a": "b"}')
+    ingester = CarefulCounted(None, b"k" * 32, now=NOW)  # type: ignore[arg-type]
+    plain = ingester.hit_of(line)
+    assert isinstance(plain, Hit)
+    assert ingester.careful == 0
+    assert ingester.hit_of(apache(line)) == plain
+    assert ingester.careful == 1

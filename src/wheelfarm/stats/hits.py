@@ -121,17 +121,21 @@ class ClientHasher:
     def __call__(self, address: str, day: int) -> str:
         found = self._seen.get((day, address))
         if found is None:
-            key = self._keys.get(day)
-            if key is None:
-                key = hmac.digest(self._secret, f"day {day}".encode(), "sha256")
-                if len(self._keys) > 64:
-                    self._keys.clear()
-                self._keys[day] = key
-            found = hashlib.blake2b(address.encode(), key=key, digest_size=8).hexdigest()
+            found = self.digest(address.encode(), day)
             if len(self._seen) > 200_000:
                 self._seen.clear()
             self._seen[(day, address)] = found
         return found
+
+    def digest(self, address: bytes, day: int) -> str:
+        """The hash of ``address`` (as bytes) on ``day``, not kept (for callers that keep it)."""
+        key = self._keys.get(day)
+        if key is None:
+            key = hmac.digest(self._secret, f"day {day}".encode(), "sha256")
+            if len(self._keys) > 64:
+                self._keys.clear()
+            self._keys[day] = key
+        return hashlib.blake2b(address, key=key, digest_size=8).hexdigest()
 
 
 def _file_parts(project: str, filename: str) -> tuple[str | None, str] | None:
