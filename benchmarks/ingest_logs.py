@@ -158,11 +158,13 @@ def make_lines(count: int, now: float) -> list[bytes]:
     return lines
 
 
-def rate(url: str, lines: list[bytes], now: float) -> str:
+def rate(url: str, lines: list[bytes], now: float, batch: int | None = None) -> str:
     """lines/s of one ingest of ``lines`` into the store at ``url``: by the clock, and per
     second of this process's CPU time (the figure a busy shared machine disturbs less)."""
     engine = open_store(url)
     ingester = LogIngester(engine, b"b" * 32, now=now)
+    if batch is not None:
+        ingester.batch = batch
     started, cpu = time.perf_counter(), time.process_time()
     ingester.feed(lines)
     ingester.flush()
@@ -179,20 +181,21 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL (an empty database)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--batch", type=int, help="hits a transaction (the ingester's default)")
     options = parser.parse_args()
     now = time.time()
     lines = make_lines(options.lines, now)
     with tempfile.TemporaryDirectory() as directory:
-        sqlite = rate(f"sqlite:///{Path(directory) / 'bench.sqlite'}", lines, now)
+        sqlite = rate(f"sqlite:///{Path(directory) / 'bench.sqlite'}", lines, now, options.batch)
     print(f"ingest {options.lines:,} lines, SQLite: {sqlite}", flush=True)
     if options.no_postgres:
         return
     if options.postgres:
-        postgres = rate(options.postgres, lines, now)
+        postgres = rate(options.postgres, lines, now, options.batch)
     else:
         try:
             with ThrowawayCluster() as cluster:
-                postgres = rate(cluster.create_database("bench"), lines, now)
+                postgres = rate(cluster.create_database("bench"), lines, now, options.batch)
         except PostgresUnavailable as error:
             print(f"ingest {options.lines:,} lines, PostgreSQL: not measured ({error})")
             return
