@@ -92,6 +92,15 @@ def test_ingesting_the_same_log_twice_counts_each_line_once(engine):
     assert counts(engine)["downloads_total"] == 50
 
 
+def test_a_batch_of_old_and_new_lines_counts_only_the_new(engine):
+    lines = [nginx_line(NOW - i, WHEEL, client=f"198.51.100.{i}") for i in range(30)]
+    ingest(engine, lines[10:20])
+    again = ingest(engine, lines)  # one batch: 10 known in the middle, 20 new around them
+    assert (again.hits, again.duplicates) == (20, 10)
+    assert counts(engine)["downloads_total"] == 30
+    assert ingest(engine, lines).hits == 0
+
+
 def test_range_requests_count_once_per_client_file_and_day(engine):
     ranged = [nginx_line(NOW - i, WHEEL, status=206, size=100 + i) for i in range(10)]
     other_client = nginx_line(NOW, WHEEL, status=206, client="203.0.113.9")

@@ -21,8 +21,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -33,11 +33,11 @@ from packaging.utils import (
 )
 
 from wheelfarm.errors import ConfigError
-from wheelfarm.stats.agents import Agent
 
 __all__ = [
     "DAY",
     "KINDS",
+    "Classifier",
     "ClientHasher",
     "Hit",
     "classify",
@@ -53,9 +53,14 @@ _MAX_NAME = 255
 _MAX_FILENAME = 512
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One counted request; ``hit`` is its unique key (see :func:`hit_key`)."""
+class Hit(NamedTuple):
+    """One counted request: its ``stats_hits`` row, fields in the table's column order.
+
+    ``hit`` is its unique key (see :func:`hit_key`); ``agent`` its user agent's key. A named
+    tuple rather than a dataclass: ingesting a log makes one per line, and a tuple in column
+    order goes to the database driver as it is (a frozen dataclass is slow to make and to hash,
+    and grouping by it showed in the profile of issue 15).
+    """
 
     hit: int
     day: int
@@ -66,7 +71,7 @@ class Hit:
     filename: str | None
     target: str | None
     client: str
-    agent: Agent
+    agent: int
 
 
 def _signed(digest: bytes) -> int:
@@ -116,17 +121,21 @@ class ClientHasher:
     def __call__(self, address: str, day: int) -> str:
         found = self._seen.get((day, address))
         if found is None:
-            key = self._keys.get(day)
-            if key is None:
-                key = hmac.digest(self._secret, f"day {day}".encode(), "sha256")
-                if len(self._keys) > 64:
-                    self._keys.clear()
-                self._keys[day] = key
-            found = hashlib.blake2b(address.encode(), key=key, digest_size=8).hexdigest()
+            found = self.digest(address.encode(), day)
             if len(self._seen) > 200_000:
                 self._seen.clear()
             self._seen[(day, address)] = found
         return found
+
+    def digest(self, address: bytes, day: int) -> str:
+        """The hash of ``address`` (as bytes) on ``day``, not kept (for callers that keep it)."""
+        key = self._keys.get(day)
+        if key is None:
+            key = hmac.digest(self._secret, f"day {day}".encode(), "sha256")
+            if len(self._keys) > 64:
+                self._keys.clear()
+            self._keys[day] = key
+        return hashlib.blake2b(address, key=key, digest_size=8).hexdigest()
 
 
 def _file_parts(project: str, filename: str) -> tuple[str | None, str] | None:
@@ -145,9 +154,13 @@ def _file_parts(project: str, filename: str) -> tuple[str | None, str] | None:
 
 
 def classify(
-    method: str, path: str, status: int, agent: Agent
+    method: str, path: str, status: int, installer: bool
 ) -> tuple[str, str, str | None, str | None, str | None] | str:
-    """(kind, project, version, filename, target) of a request, or why it is not a hit."""
+    """(kind, project, version, filename, target) of a request, or why it is not a hit.
+
+    ``installer``: whether the user agent is an installer's (``Agent.is_installer``), the
+    one thing about it that matters here; so the answer can be kept per distinct request.
+    """
     if method != "GET":
         return "not a GET"
     parts = path.split("?", 1)[0].split("/")
@@ -167,9 +180,31 @@ def classify(
     if status not in (200, 304):
         return "not a counted status"
     if head == "simple" and rest in ([""], ["index.html"], ["index.json"]):
-        return ("search", project, None, None, None) if agent.is_installer else "not an installer"
+        return ("search", project, None, None, None) if installer else "not an installer"
     if head == "project" and rest in ([""], ["index.html"]):
         return "page", project, None, None, None
     if head == "project" and rest in (["json"], ["json", ""], ["json", "index.json"]):
         return "json", project, None, None, None
     return "not a counted path"
+
+
+Classified = tuple[str, str, str | None, str | None, str | None] | str
+
+
+class Classifier:
+    """:func:`classify`, once per distinct request: a server is asked for the same pages and
+    files over and over, and reading a wheel's name with packaging costs microseconds."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: dict[tuple[str, str, int, bool], Classified] = {}
+        self._capacity = capacity
+
+    def __call__(self, method: str, path: str, status: int, installer: bool) -> Classified:
+        key = (method, path, status, installer)
+        found = self._seen.get(key)
+        if found is None:
+            found = classify(method, path, status, installer)
+            if len(self._seen) >= self._capacity:
+                self._seen.clear()
+            self._seen[key] = found
+        return found

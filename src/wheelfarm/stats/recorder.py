@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from wheelfarm.config import Settings
-from wheelfarm.stats.agents import Agents
+from wheelfarm.stats.agents import Agent, Agents
 from wheelfarm.stats.hits import (
     DAY,
+    Classifier,
     ClientHasher,
     Hit,
-    classify,
-    hit_key,
     load_secret,
     range_key,
 )
@@ -69,6 +68,7 @@ class HitRecorder:
         self._queue: deque[_Request] = deque()
         self._agents = Agents()
         self._clients = ClientHasher(secret)
+        self._classify = Classifier()
         self._known_agents: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,14 +98,16 @@ class HitRecorder:
 
     def _run(self) -> None:
         pending: list[Hit] = []
+        agents: dict[int, Agent] = {}
         wait = self.interval
         while True:
             stopping = self._stop.wait(wait)
-            pending.extend(self._take())
+            pending.extend(self._take(agents))
             if pending:
                 try:
-                    self.flush(pending)
+                    self.flush(pending, agents)
                     pending = []
+                    agents = {}
                     wait = self.interval
                 except Exception:  # the database is down: keep the batch, wait, try again
                     self.counts.failed_batches += 1
@@ -118,21 +120,30 @@ class HitRecorder:
             if stopping:
                 return
 
-    def _take(self) -> list[Hit]:
+    def _take(self, agents: dict[int, Agent]) -> list[Hit]:
+        """The queued requests that are hits; their user agents added to ``agents``."""
         hits = []
         queue = self._queue
         while queue:
-            hit = self.hit_of(*queue.popleft())
+            hit = self.hit_of(*queue.popleft(), agents=agents)
             if hit is not None:
                 hits.append(hit)
         return hits
 
     def hit_of(
-        self, at: float, method: str, path: str, status: int, user_agent: str, client: str
+        self,
+        at: float,
+        method: str,
+        path: str,
+        status: int,
+        user_agent: str,
+        client: str,
+        *,
+        agents: dict[int, Agent],
     ) -> Hit | None:
-        """The hit a request is, or None when it is not one."""
+        """The hit a request is, or None when it is not one; its user agent goes to ``agents``."""
         agent = self._agents(user_agent)
-        found = classify(method, path, status, agent)
+        found = self._classify(method, path, status, agent.is_installer)
         if isinstance(found, str):
             return None
         kind, project, version, filename, target = found
@@ -141,14 +152,15 @@ class HitRecorder:
         if status == 206 and filename is not None:
             key = range_key(day, hashed, agent.key, filename)
         else:
-            key = hit_key(os.urandom(8).hex())
-        return Hit(key, day, at, kind, project, version, filename, target, hashed, agent)
+            key = int.from_bytes(os.urandom(8), "big", signed=True)  # each request is one hit
+        agents[agent.key] = agent
+        return Hit(key, day, at, kind, project, version, filename, target, hashed, agent.key)
 
-    def flush(self, hits: list[Hit]) -> None:
-        """Write ``hits`` in one transaction (and prune once a day)."""
+    def flush(self, hits: list[Hit], agents: Mapping[int, Agent]) -> None:
+        """Write ``hits`` (their user agents in ``agents``) in one transaction; prune once a day."""
         today = int(time.time() // DAY)
         with self.engine.begin() as connection:
-            write_hits(connection, hits, self._known_agents)
+            write_hits(connection, hits, agents, self._known_agents)
             if today != self._pruned_day:
                 prune(connection, self.keep_days, today)
         self._pruned_day = today

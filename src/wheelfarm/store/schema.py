@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -303,11 +304,12 @@ stats_agents = Table(
 )
 
 # Raw hits, kept ``stats_keep_days`` days: their unique key is what makes ingesting the same
-# log twice count once. ``client`` is a keyed hash of the address whose key changes daily.
+# log twice count once. ``client`` is a keyed hash of the address whose key changes daily. The
+# day comes first in the key so new rows go to the end of the table (migration 0008).
 stats_hits = Table(
     "stats_hits",
     metadata,
-    Column("hit", _HIT_KEY, primary_key=True, autoincrement=False),
+    Column("hit", BigInteger, nullable=False),
     Column("day", Integer, nullable=False),  # days since 1970-01-01 (UTC)
     Column("at", Float, nullable=False),
     Column("kind", String(8), nullable=False),  # download, search, page, json
@@ -317,7 +319,7 @@ stats_hits = Table(
     Column("target", String(100)),
     Column("client", String(16), nullable=False),
     Column("agent", BigInteger, nullable=False),
-    Index("stats_hits_day_idx", "day"),
+    PrimaryKeyConstraint("day", "hit", name="stats_hits_day_hit_pkey"),
 )
 
 # Daily counts, kept for good: one row per (day, kind, project, dimension, value); dimension

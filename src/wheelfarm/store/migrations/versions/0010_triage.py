@@ -7,7 +7,7 @@ that have rows in ``file_dependencies``, false for the rest, which ``wheelfarm d
 --reanalyse`` analyses (a wheel that needs nothing has no rows, so it is analysed once more).
 
 Revision ID: 0010_triage
-Revises: 0007_stats_pages
+Revises: 0008_stats_speed
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_triage"
-down_revision = "0007_stats_pages"
+down_revision = "0008_stats_speed"
 branch_labels = None
 depends_on = None
 
