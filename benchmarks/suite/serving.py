@@ -6,8 +6,9 @@ round: ``wheelfarm serve``; nginx running docs/nginx.conf (the limit: C, sendfil
 Starlette's ``StaticFiles(html=True)`` under uvicorn and ``python -m http.server`` (what a
 Python developer would write in an afternoon); pypiserver over the same wheels with its cached
 directory backend, once hashing (its default, sha256 of every wheel) and once with hashing off
-(its best case). wheelfarm answers pip's Accept header with the JSON page; the static servers
-answer with the HTML page of the same files.
+(its best case); devpi-server mirroring ``wheelfarm serve`` (benchmarks/suite/devpi.py), warmed
+once per project, so that it answers from its own store. wheelfarm answers pip's Accept header
+with the JSON page; the static servers answer with the HTML page of the same files.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from pathlib import Path
 from tests.publish.servers import free_port, start_nginx
 
 from benchmarks.serve_index import stop, wait_for, write_trees, wrk, wrk_script
+from benchmarks.suite.devpi import MIRROR_PREFIX, devpi_mirror
 from benchmarks.suite.measure import Measurement, NotMeasured, interleave, not_measured
 from benchmarks.suite.tools import debian_tool, tool_venv
 
 __all__ = ["ServingSize", "measure_serving"]
 
 AREA = "serving"
+DEVPI = "devpi-server (mirror of it)"
+PREFIXES = {DEVPI: MIRROR_PREFIX}  # where a server's simple pages are, when not /simple/
 UNIT = "req/s"
 STARLETTE_APP = '''\
 """StaticFiles over the tree named by $BENCH_WWW: what a Python developer would write."""
@@ -66,9 +70,14 @@ def _process(command: list[str], what: str, env: dict[str, str] | None = None) -
         stop(process)
 
 
-def _loader(port: int, script: Path, seconds: int) -> Callable[[], float]:
+def _loader(port: int, script: Path, seconds: int, prefix: str) -> Callable[[], float]:
+    if prefix != "/simple/":  # the same rotation over the projects, under another path
+        text = script.read_text().replace('"/simple/"', f'"{prefix}"')
+        script = script.with_name(f"rotate-{port}.lua")
+        script.write_text(text)
+
     def load() -> float:
-        url = f"http://127.0.0.1:{port}/simple/project-0000/"
+        url = f"http://127.0.0.1:{port}{prefix}project-0000/"
         try:
             return wrk(port, script, seconds, url)
         except SystemExit as error:  # the script's way of saying what went wrong
@@ -77,7 +86,9 @@ def _loader(port: int, script: Path, seconds: int) -> Callable[[], float]:
     return load
 
 
-def _start_all(stack: ExitStack, base: Path, www: Path, packages: Path) -> dict[str, int | str]:
+def _start_all(
+    stack: ExitStack, base: Path, www: Path, packages: Path, names: list[str]
+) -> dict[str, int | str]:
     """Every contender's port, or the reason it could not start."""
     python = sys.executable
     wheelfarm_env = {**os.environ, "WHEELFARM_UPSTREAM": "https://index.example.org/simple/",
@@ -103,12 +114,33 @@ def _start_all(stack: ExitStack, base: Path, www: Path, packages: Path) -> dict[
             _process(_pypiserver(packages, "off"), "pypi-server")),
     }  # fmt: skip
     ports: dict[str, int | str] = {}
+
+    def devpi() -> int:
+        wheelfarm = ports["wheelfarm serve"]
+        if not isinstance(wheelfarm, int):
+            raise NotMeasured("its upstream, wheelfarm serve, did not start")
+        upstream = f"http://127.0.0.1:{wheelfarm}/simple/"
+        return stack.enter_context(devpi_mirror(base, upstream, names))
+
+    starters[DEVPI] = devpi
     for name, start in starters.items():
         try:
             ports[name] = start()
         except NotMeasured as why:
             ports[name] = str(why)
     return ports
+
+
+def _add_root_index(www: Path, names: list[str]) -> None:
+    """The /simple/ list every published tree has (serve_index.py's tree has none), which
+    devpi's mirror reads to learn which projects exist."""
+    links = "".join(f'<a href="{name}/">{name}</a>\n' for name in names)
+    page = f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n"
+    (www / "simple" / "index.html").write_text(page)
+    projects = ", ".join(f'{{"name": "{name}"}}' for name in names)
+    (www / "simple" / "index.json").write_text(
+        f'{{"meta": {{"api-version": "1.1"}}, "projects": [{projects}]}}\n'
+    )
 
 
 def _nginx(stack: ExitStack, base: Path, www: Path) -> int:
@@ -136,9 +168,10 @@ def measure_serving(size: ServingSize) -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as temp, ExitStack() as stack:
         base = Path(temp)
         www, packages, names = write_trees(base, size.projects)
+        _add_root_index(www, names)
         script = base / "rotate.lua"
         wrk_script(script, names)
-        ports = _start_all(stack, base, www, packages)
+        ports = _start_all(stack, base, www, packages, names)
 
         def unavailable(reason: str) -> Callable[[], float]:
             def refuse() -> float:
@@ -147,7 +180,7 @@ def measure_serving(size: ServingSize) -> list[Measurement]:
             return refuse
 
         contenders = {
-            name: _loader(port, script, size.seconds)
+            name: _loader(port, script, size.seconds, PREFIXES.get(name, "/simple/"))
             if isinstance(port, int)
             else unavailable(port)
             for name, port in ports.items()
@@ -158,13 +191,4 @@ def measure_serving(size: ServingSize) -> list[Measurement]:
         for rival in contenders
         if rival != "wheelfarm serve"
     ]
-    rows.append(
-        not_measured(
-            AREA,
-            figure,
-            UNIT,
-            "devpi-server",
-            "a devpi mirror of the same index needs an upstream it can replicate; not built yet",
-        )
-    )
     return rows
