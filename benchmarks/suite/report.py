@@ -55,6 +55,11 @@ def _number(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _ratio(ratio: float) -> str:
+    """Three significant digits: 0.00361 against ``wc -l`` says more than 0.00."""
+    return f"{ratio:,.0f}" if ratio >= 1000 else f"{ratio:.3g}"
+
+
 def _samples(samples: Samples | None) -> str:
     if samples is None:
         return "-"
@@ -63,7 +68,7 @@ def _samples(samples: Samples | None) -> str:
 
 
 def _cells(row: Measurement) -> tuple[str, ...]:
-    ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+    ratio = "-" if row.ratio is None else _ratio(row.ratio)
     theirs = _samples(row.theirs) if row.theirs else (row.note or "-")
     return (row.area, row.figure, row.unit, _samples(row.ours), row.compared_with, theirs, ratio)
 

@@ -35,7 +35,7 @@ DEFAULT = Sizes(
     serving=ServingSize(projects=1_000, seconds=10, rounds=5),
     # The naive follower commits once per event (about 150 a second here): 10,000 events keep its
     # rounds to minutes. The follower's own rate at a million is in the scale table.
-    following=FollowingSize(events=10_000, rounds=3),
+    following=FollowingSize(events=10_000, rounds=3, reconciled=1_000),
     statistics=StatisticsSize(lines=200_000, rounds=5),
     publishing=PublishingSize(projects=10_000, rounds=5),
     building=BuildingSize(rounds=5),
@@ -45,7 +45,7 @@ DEFAULT = Sizes(
 QUICK = Sizes(
     name="quick (QUICK=1: sizes scaled down, for checking, not quoting)",
     serving=ServingSize(projects=200, seconds=2, rounds=3),
-    following=FollowingSize(events=1_000, rounds=3),
+    following=FollowingSize(events=1_000, rounds=3, reconciled=200),
     statistics=StatisticsSize(lines=20_000, rounds=3),
     publishing=PublishingSize(projects=100, rounds=3),
     building=BuildingSize(rounds=3),
