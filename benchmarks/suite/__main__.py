@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = Run(
         command=command,
         size=sizes.name,
+        quick=args.quick,
         started=started.strftime("%Y-%m-%d %H:%M UTC"),
         minutes=(time.monotonic() - began) / 60,
         machine=describe_machine(),

@@ -38,6 +38,7 @@ class Run:
 
     command: str
     size: str
+    quick: bool
     started: str
     minutes: float
     machine: Machine
@@ -128,6 +129,15 @@ def write_markdown(run: Run, path: Path, plot: Path | None) -> None:
         "",
         f"- **Run:** {run.started}, {run.minutes:.1f} minutes, size: {run.size}",
         f"- **Command:** `{run.command}`",
+        *(
+            [
+                "- **Sizes scaled down:** this file holds a quick run, to check that every "
+                "comparison runs; `make bench` measures at the sizes the issues ask for "
+                "(up to a million events, wheels and lines) and writes this file again."
+            ]
+            if run.quick
+            else []
+        ),
         f"- **Machine:** {machine.cores} cores{physical}, {machine.cpu}, "
         f"{machine.memory_gib:.1f} GiB of memory, {machine.system}",
         f"- **Python:** {machine.python}",

@@ -44,15 +44,15 @@ DEFAULT = Sizes(
 
 QUICK = Sizes(
     name="quick (QUICK=1: sizes scaled down, for checking, not quoting)",
-    serving=ServingSize(projects=200, seconds=2, rounds=3),
+    serving=ServingSize(projects=100, seconds=2, rounds=3),
     following=FollowingSize(events=1_000, rounds=3, reconciled=200),
     statistics=StatisticsSize(lines=20_000, rounds=3),
-    publishing=PublishingSize(projects=100, rounds=3),
+    publishing=PublishingSize(projects=50, rounds=3),
     building=BuildingSize(rounds=3),
     # Creating files is this disk's bottleneck (the regeneration needs a tree written first).
     scale={
-        "follow": (1_000, 10_000, 100_000),
+        "follow": (500, 5_000, 50_000),
         "regenerate": (100, 1_000, 10_000),
-        "ingest": (1_000, 10_000, 100_000),
+        "ingest": (500, 5_000, 50_000),
     },
 )
