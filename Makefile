@@ -38,8 +38,8 @@ test-fast: $(BIN)/wheelfarm
 	$(BIN)/pytest -m "not slow" -n $(FAST_WORKERS)
 
 # Every benchmark side by side with what users would run instead, one table, written to
-# BENCHMARKS.md (docs/development.md#benchmarks): under 40 minutes here. QUICK=1 scales the
-# sizes down to a few minutes. Comparison tools go to $$WHEELFARM_BENCH_CACHE, not the project.
+# BENCHMARKS.md (docs/development.md#benchmarks), at the sizes the issues ask for. QUICK=1
+# scales the sizes down to a few minutes. Comparison tools go to $$WHEELFARM_BENCH_CACHE, not the project.
 QUICK ?=
 
 bench: $(BIN)/wheelfarm

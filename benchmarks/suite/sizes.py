@@ -1,8 +1,10 @@
 """How big each benchmark runs: the size the issues ask for, and a quick one.
 
-The default is what the issues set (1,000 projects served, scale points up to a million) and
-finishes in under 40 minutes on the two-core development machine; ``--quick`` scales every
-size down for a run of a few minutes, to see that everything works, not to quote.
+The default is what the issues set (1,000 projects served, scale points up to a million);
+issue 18 asks that it finish in under 40 minutes on the two-core development machine, which
+has not been timed end to end yet (the million-wheel regeneration first needs its tree
+written, two million files, at whatever rate the disk creates files). ``--quick`` scales every
+size down for a run of about four minutes, to see that everything works, not to quote.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ DEFAULT = Sizes(
     # rounds to minutes. The follower's own rate at a million is in the scale table.
     following=FollowingSize(events=10_000, rounds=3, reconciled=1_000),
     statistics=StatisticsSize(lines=200_000, rounds=5),
-    publishing=PublishingSize(projects=10_000, rounds=5),
+    # Every round writes each file twice (wheelfarm and the minimal script): about 40,000 files.
+    publishing=PublishingSize(projects=2_000, rounds=3),
     building=BuildingSize(rounds=5),
     scale={kind: (10_000, 100_000, 1_000_000) for kind in ("follow", "regenerate", "ingest")},
 )
