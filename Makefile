@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-fast lint clean
+.PHONY: up test test-fast lint bench clean
 
 $(BIN)/wheelfarm: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "wheelfarm needs Python 3.11+"'
@@ -36,6 +36,14 @@ FAST_WORKERS ?= auto
 
 test-fast: $(BIN)/wheelfarm
 	$(BIN)/pytest -m "not slow" -n $(FAST_WORKERS)
+
+# Every benchmark side by side with what users would run instead, one table, written to
+# BENCHMARKS.md (docs/development.md#benchmarks), at the sizes the issues ask for. QUICK=1
+# scales the sizes down to a few minutes. Comparison tools go to $$WHEELFARM_BENCH_CACHE, not the project.
+QUICK ?=
+
+bench: $(BIN)/wheelfarm
+	PYTHONPATH=$(CURDIR)/src:$(CURDIR) $(BIN)/python -m benchmarks.suite $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) wheelfarm-data .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache
