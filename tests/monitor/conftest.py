@@ -20,6 +20,7 @@ from wheelfarm.farm.registry import add_builder, add_target
 from wheelfarm.monitor.admins import add_admin
 from wheelfarm.monitor.routes import MonitorOptions, create_monitor_router
 from wheelfarm.protocol import Hello
+from wheelfarm.store.schema import jobs
 from wheelfarm.targets import local_target
 from wheelfarm.web.runner import RunningServer, serve_index_in_thread
 
@@ -54,6 +55,23 @@ class Master:
 
     def builder_target(self) -> str:
         return local_target().name
+
+    def claim_a_build(self) -> int:
+        """Queue one job for this machine's target and have the builder claim it: its build id."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                jobs.insert().values(
+                    project="demo",
+                    version="1.0",
+                    target=local_target().name,
+                    state="pending",
+                    updated_at=self.clock(),
+                )
+            )
+        self.hello()
+        claimed = self.builder().claim()
+        assert claimed.job is not None
+        return claimed.job.build_id
 
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_token}"}

@@ -19,26 +19,8 @@ from wheelfarm.farm.registry import add_builder, remove_builder
 from wheelfarm.farm.tokens import TokenCache
 from wheelfarm.protocol import Health, Heartbeat
 from wheelfarm.store.schema import builder_readings, builders, jobs
-from wheelfarm.targets import local_target
 
 LEASE = 300.0  # FarmConfig's default
-
-
-def _claim_a_build(master: Master) -> int:
-    with master.engine.begin() as connection:
-        connection.execute(
-            jobs.insert().values(
-                project="demo",
-                version="1.0",
-                target=local_target().name,
-                state="pending",
-                updated_at=master.clock(),
-            )
-        )
-    master.hello()
-    claimed = master.builder().claim()
-    assert claimed.job is not None
-    return claimed.job.build_id
 
 
 def _job(master: Master) -> tuple[str, str | None, float | None]:
@@ -48,7 +30,7 @@ def _job(master: Master) -> tuple[str, str | None, float | None]:
 
 
 def test_last_seen_lease_and_readings_reach_the_store_at_the_flush(master: Master) -> None:
-    build = _claim_a_build(master)
+    build = master.claim_a_build()
     master.clock.now += 100  # the lease has 200 s left: more than half, so it is only noted
     master.builder().heartbeat(build, Heartbeat(health=Health(load=3.0)))
     master.flush()
@@ -61,14 +43,14 @@ def test_last_seen_lease_and_readings_reach_the_store_at_the_flush(master: Maste
 
 
 def test_a_lease_near_its_end_is_renewed_before_the_reply(master: Master) -> None:
-    build = _claim_a_build(master)
+    build = master.claim_a_build()
     master.clock.now += 250  # 50 s left: less than half a lease
     assert master.builder().heartbeat(build, Heartbeat()).command == "continue"
     assert _job(master) == ("building", "pi-1", master.clock() + LEASE)  # no flush needed
 
 
 def test_a_builder_whose_clock_is_hours_off_keeps_its_lease(master: Master) -> None:
-    build = _claim_a_build(master)
+    build = master.claim_a_build()
     for _ in range(3):  # a heartbeat every 100 s, from a builder 5 hours behind
         master.clock.now += 100
         behind = Health(clock=master.clock() - 5 * 3600, load=1.0)
@@ -82,7 +64,7 @@ def test_a_builder_whose_clock_is_hours_off_keeps_its_lease(master: Master) -> N
 
 
 def test_a_noted_renewal_does_not_revive_a_job_that_expired_meanwhile(master: Master) -> None:
-    build = _claim_a_build(master)
+    build = master.claim_a_build()
     master.clock.now += 100
     master.builder().heartbeat(build, Heartbeat())
     with master.engine.begin() as connection:  # the job expires before (or after) the flush

@@ -17,7 +17,6 @@ from wheelfarm.builder.health import cpu_temperature, read_health
 from wheelfarm.farm.readings import latest_readings
 from wheelfarm.protocol import API_PREFIX, Health, Heartbeat
 from wheelfarm.store.schema import jobs
-from wheelfarm.targets import local_target
 
 NONSENSE = {
     "load": float("nan"),
@@ -57,25 +56,8 @@ def test_thermal_zones_are_read_when_psutil_has_no_sensor(
     assert cpu_temperature(tmp_path / "none") is None  # no sensor at all: absent, not 0
 
 
-def _claim_a_build(master: Master) -> int:
-    with master.engine.begin() as connection:
-        connection.execute(
-            jobs.insert().values(
-                project="demo",
-                version="1.0",
-                target=local_target().name,
-                state="pending",
-                updated_at=master.clock(),
-            )
-        )
-    master.hello()
-    claimed = master.builder().claim()
-    assert claimed.job is not None
-    return claimed.job.build_id
-
-
 def test_a_heartbeat_with_nonsense_keeps_the_sensible_readings(master: Master) -> None:
-    build = _claim_a_build(master)
+    build = master.claim_a_build()
     body = json.dumps({"health": NONSENSE}, allow_nan=True)  # NaN and Infinity as JSON allows
     answer = httpx.post(
         f"{master.url}{API_PREFIX}/builds/{build}/heartbeat",
@@ -93,7 +75,7 @@ def test_a_heartbeat_with_nonsense_keeps_the_sensible_readings(master: Master) -
 
 
 def test_a_builder_clock_hours_off_is_shown_and_its_lease_still_works(master: Master) -> None:
-    build = _claim_a_build(master)
+    build = master.claim_a_build()
     hours_ahead = master.clock() + 5 * 3600
     reply = master.builder().heartbeat(build, Heartbeat(health=Health(clock=hours_ahead, load=1)))
     assert reply.command == "continue"
