@@ -215,6 +215,56 @@ def test_ctrl_c_during_creation_stops_mmdebstrap_and_removes_the_half_made_root(
     assert mounts_under(data) == []
 
 
+def test_up_stopped_while_making_its_root_stops_mmdebstrap_and_builds_nothing_there(
+    tmp_path: Path,
+) -> None:
+    """``up`` makes an emulated builder's root in the background: stopping ``up`` meanwhile
+    stops mmdebstrap too, removes the half-made root, and no builder starts for it."""
+    problem = emulation_problem("arm64")
+    if problem is not None:
+        unavailable(problem)
+    if shutil.which("mmdebstrap") is None:
+        unavailable("mmdebstrap is missing: apt-get install mmdebstrap")
+    data = tmp_path / "data"
+    said = tmp_path / "output"
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "WHEELFARM_DATA_DIR": str(data),
+        "WHEELFARM_UPSTREAM": "http://127.0.0.1:9/simple/",  # nothing answers: nothing to build
+        "WHEELFARM_PROJECTS": "",
+        "WHEELFARM_PORT": "0",
+        "WHEELFARM_EMULATE": "arm64",
+    }
+    with said.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WITH_CTRL_C, "up"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    partial = data / "rootfs" / f".bookworm-arm64.partial-{process.pid}"
+    try:
+        deadline = time.monotonic() + 300
+        while not (partial.is_dir() and any(partial.iterdir())):  # mmdebstrap at work
+            assert process.poll() is None, said.read_text()
+            assert time.monotonic() < deadline, "mmdebstrap never started"
+            time.sleep(0.2)
+        time.sleep(3)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=300) == 0, said.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    shown = said.read_text()
+    assert "not building for arm64: up stopped while the root was being made" in shown, shown
+    assert "building for cp311-cp311-linux_aarch64" not in shown
+    assert list((data / "rootfs").iterdir()) == []
+    assert _processes_mentioning(str(partial)) == []
+    assert mounts_under(data) == []
+
+
 _WITH_CTRL_C = (
     "import signal, sys\n"
     "signal.signal(signal.SIGINT, signal.default_int_handler)\n"

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine
 from wheelfarm.app.parts import LOCAL_BUILDER, builder_client, schedule_synced
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.builder.emulated import prepare_root
-from wheelfarm.builder.emulation import emulation_problem, require_tools
+from wheelfarm.builder.emulation import RootfsError, emulation_problem, require_tools
 from wheelfarm.builder.loop import BuilderOptions, run_builder
 from wheelfarm.builder.rootfs import create_rootfs, is_ready, rootfs_path
 from wheelfarm.config import Settings
@@ -80,6 +80,16 @@ def run_emulated(
     Runs in its own thread, so the index and the native builder work meanwhile; a failure
     ends this builder only, with one line saying why.
     """
+
+    def progress(line: str) -> None:
+        # Each line of the root's making is a point to give up at when up stops: the error
+        # unwinds through create_rootfs, which stops mmdebstrap and removes the half-made root.
+        if stop.is_set():
+            raise RootfsError(
+                "up stopped while the root was being made; the half-made root was removed"
+            )
+        say(f"{arch}: {line}")
+
     try:
         root = rootfs_path(settings.data_dir, arch)
         if not is_ready(root):
@@ -88,17 +98,20 @@ def run_emulated(
                 "and about 500 MB); the index and the native builder work meanwhile"
             )
             started = time.monotonic()
-            create_rootfs(settings.data_dir, arch, progress=lambda line: say(f"{arch}: {line}"))
+            create_rootfs(settings.data_dir, arch, progress=progress)
             say(f"{arch}: root file system ready in {time.monotonic() - started:.0f} s")
         else:  # installs what this version adds to a root an older one made (seconds)
-            create_rootfs(settings.data_dir, arch, progress=lambda line: say(f"{arch}: {line}"))
+            create_rootfs(settings.data_dir, arch, progress=progress)
+        if stop.is_set():
+            return
         prepared = prepare_root(root)
         marker_distro = root.name.rsplit("-", 1)[0]  # <distro>-<arch>, e.g. bookworm-arm64
         with engine.begin() as connection:
-            name = _register_emulated(connection, settings, prepared.target, marker_distro)
+            name, backlog = _register_emulated(connection, settings, prepared.target, marker_distro)
             token = add_builder(connection, name, now=time.time())
         pending, _ = schedule_synced(engine, settings.projects, urgent=False)
-        say(f"{arch}: building for {prepared.target.name} ({plural(pending, 'build')} queued)")
+        queued = plural(backlog + pending, "build")
+        say(f"{arch}: building for {prepared.target.name} ({queued} queued)")
         options = BuilderOptions(
             workdir=settings.data_dir / f"build-{arch}",
             label=name,
@@ -112,12 +125,15 @@ def run_emulated(
 
 def _register_emulated(
     connection: Connection, settings: Settings, target: Target, root_distro: str
-) -> str:
+) -> tuple[str, int]:
     """Add an emulated builder's target with its distro (the setting, else the root's Debian
-    release, whose shipped base list is loaded if it is not); returns the builder's name."""
+    release, whose shipped base list is loaded if it is not); returns the builder's name and
+    how many builds of existing releases were queued for a target new here."""
+    backlog = 0
     if target.name not in {t.name for t in list_targets(connection)}:
         add_target(connection, target)  # and its backlog, as `wheelfarm targets add` does
-        schedule_target(connection, target, projects_with_sources(connection), now=time.time())
+        names = projects_with_sources(connection)
+        backlog = schedule_target(connection, target, names, now=time.time())
     distro = settings.distro_of(target.name) or f"debian-{root_distro}-base"
     loaded = {d.name for d in list_distros(connection)}
     if distro not in loaded and distro in shipped_lists():
@@ -127,4 +143,4 @@ def _register_emulated(
         set_target_distro(connection, target.name, distro)
     name = f"{LOCAL_BUILDER}-{target.platform.removeprefix('linux_')}"
     remove_builder(connection, name)
-    return name
+    return name, backlog
