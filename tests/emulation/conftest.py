@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.farm.conftest import POLICY, Clock
+from tests.farm.conftest import POLICY, Clock, follow_sdist
 from tests.fixtures.fake_upstream import FakeUpstream
 from wheelfarm.builder.chroot import VENV, root_command, root_environment, root_target
 from wheelfarm.builder.client import MasterClient
@@ -29,12 +29,9 @@ from wheelfarm.builder.rootfs import create_rootfs, emulation_problem
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.registry import add_builder, add_target
-from wheelfarm.http import new_client
 from wheelfarm.names import canonical
 from wheelfarm.store.database import open_store
 from wheelfarm.targets import Target
-from wheelfarm.upstream.follow import Follower
-from wheelfarm.upstream.pages import PageClient
 from wheelfarm.web.runner import RunningServer, serve_in_thread
 
 ARCHES = ("arm64", "armhf")
@@ -103,16 +100,7 @@ class RootFarm:
 
     def publish(self, sdist: Path, name: str, version: str) -> None:
         """Put an sdist on the fake index, follow it, and queue its build for the target."""
-        self.upstream.create(name)
-        self.upstream.add_file(name, version, sdist.name, content=sdist.read_bytes())
-        with new_client(10) as http:
-            pages = PageClient(
-                self.upstream.simple_url,
-                f"{self.upstream.base_url}/pypi/{{}}/json".format,
-                http,
-                POLICY,
-            )
-            Follower(self.engine, pages).sync_projects([name])
+        follow_sdist(self.upstream, self.engine, sdist, name, version)
         with self.engine.begin() as connection:
             schedule_project(connection, canonical(name), [self.target], now=self.clock())
 

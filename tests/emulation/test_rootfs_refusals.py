@@ -176,11 +176,7 @@ def test_ctrl_c_during_creation_stops_mmdebstrap_and_removes_the_half_made_root(
     tmp_path: Path,
 ) -> None:
     """SIGINT a few seconds into ``rootfs create``: exit 130, one line, nothing left behind."""
-    problem = emulation_problem("arm64")
-    if problem is not None:
-        unavailable(problem)
-    if shutil.which("mmdebstrap") is None:
-        unavailable("mmdebstrap is missing: apt-get install mmdebstrap")
+    _can_make_an_arm64_root()
     data = tmp_path / "data"
     said = tmp_path / "stderr"
     # Python leaves SIGINT ignored if it started so (as in a background job of a script, where
@@ -220,11 +216,7 @@ def test_up_stopped_while_making_its_root_stops_mmdebstrap_and_builds_nothing_th
 ) -> None:
     """``up`` makes an emulated builder's root in the background: stopping ``up`` meanwhile
     stops mmdebstrap too, removes the half-made root, and no builder starts for it."""
-    problem = emulation_problem("arm64")
-    if problem is not None:
-        unavailable(problem)
-    if shutil.which("mmdebstrap") is None:
-        unavailable("mmdebstrap is missing: apt-get install mmdebstrap")
+    _can_make_an_arm64_root()
     data = tmp_path / "data"
     said = tmp_path / "output"
     environment = {
@@ -263,6 +255,15 @@ def test_up_stopped_while_making_its_root_stops_mmdebstrap_and_builds_nothing_th
     assert list((data / "rootfs").iterdir()) == []
     assert _processes_mentioning(str(partial)) == []
     assert mounts_under(data) == []
+
+
+def _can_make_an_arm64_root() -> None:
+    """Fail (in CI) or skip, with the reason, where mmdebstrap cannot make an arm64 root."""
+    problem = emulation_problem("arm64")
+    if problem is not None:
+        unavailable(problem)
+    if shutil.which("mmdebstrap") is None:
+        unavailable("mmdebstrap is missing: apt-get install mmdebstrap")
 
 
 _WITH_CTRL_C = (

@@ -55,16 +55,7 @@ class Farm:
 
     def publish(self, sdist: Path, name: str, version: str) -> None:
         """Put an sdist on the fake index, follow it, and queue its build."""
-        self.upstream.create(name)
-        self.upstream.add_file(name, version, sdist.name, content=sdist.read_bytes())
-        with new_client(10) as http:
-            pages = PageClient(
-                self.upstream.simple_url,
-                f"{self.upstream.base_url}/pypi/{{}}/json".format,
-                http,
-                POLICY,
-            )
-            Follower(self.engine, pages).sync_projects([name])
+        follow_sdist(self.upstream, self.engine, sdist, name, version)
         with self.engine.begin() as connection:
             schedule_project(connection, canonical(name), [local_target()], now=self.clock())
 
@@ -103,3 +94,16 @@ def farm(engine: Engine, tmp_path: Path) -> Iterator[Farm]:
 def hello(client: MasterClient) -> None:
     target = local_target()
     client.hello(Hello(target=target.name, platforms=list(target.platforms), python="3", os="x"))
+
+
+def follow_sdist(
+    upstream: FakeUpstream, engine: Engine, sdist: Path, name: str, version: str
+) -> None:
+    """Put ``sdist`` on the fake index as ``name`` ``version`` and follow that project."""
+    upstream.create(name)
+    upstream.add_file(name, version, sdist.name, content=sdist.read_bytes())
+    with new_client(10) as http:
+        pages = PageClient(
+            upstream.simple_url, f"{upstream.base_url}/pypi/{{}}/json".format, http, POLICY
+        )
+        Follower(engine, pages).sync_projects([name])
