@@ -43,6 +43,20 @@ SLOW_FIXTURES = {
 SLOW_MARKERS = {"postgres"}
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``WHEELFARM_NO_SKIPS=1`` (set by CI) a skipped test fails, with its reason.
+
+    Every test can run on a machine set up by ``.ci/run``: a skip there means something the
+    suite needs is missing, and a run that passes by skipping would prove nothing."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and os.environ.get("WHEELFARM_NO_SKIPS") == "1":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and WHEELFARM_NO_SKIPS=1 allows no skip: {reason}"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``slow`` the tests that start servers, clusters, browsers, builds or processes.
 

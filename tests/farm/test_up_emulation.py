@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -46,13 +47,20 @@ def shared_dir() -> Iterator[Path]:
 
 
 def run_up(
-    directory: Path, upstream: str, *, prefix: tuple[str, ...] = (), path: str | None = None
+    directory: Path,
+    upstream: str,
+    *,
+    prefix: tuple[str, ...] = (),
+    path: str | None = None,
+    python: tuple[str, str] = (sys.executable, str(SOURCE)),
 ) -> tuple[list[str], int]:
     """Start ``wheelfarm up`` with ``WHEELFARM_EMULATE=arm64``, wait until it says it is up,
-    check that the index answers, stop it; returns its output lines and exit status."""
+    check that the index answers, stop it; returns its output lines and exit status.
+    ``python`` is the interpreter and the ``PYTHONPATH`` to run it with."""
+    interpreter, python_path = python
     env = {
         **os.environ,
-        "PYTHONPATH": str(SOURCE),
+        "PYTHONPATH": python_path,
         "PYTHONUNBUFFERED": "1",
         "WHEELFARM_UPSTREAM": upstream,
         "WHEELFARM_PROJECTS": "nothing-here",
@@ -65,7 +73,7 @@ def run_up(
     if path is not None:
         env["PATH"] = path
     process = subprocess.Popen(
-        [*prefix, sys.executable, "-m", "wheelfarm", "up"],
+        [*prefix, interpreter, "-m", "wheelfarm", "up"],
         cwd=directory,
         env=env,
         stdout=subprocess.PIPE,
@@ -112,12 +120,30 @@ def refusals(lines: list[str]) -> list[str]:
     return [line for line in said if line.startswith("not building for arm64:")]
 
 
+def as_nobody(view: Path) -> tuple[tuple[str, ...], tuple[str, str]]:
+    """The prefix and interpreter that run Python as user nobody on this checkout's code.
+
+    A checkout may sit in a directory only root can enter (``mktemp -d`` makes one), so the
+    sources and the installed packages are bind-mounted under ``view`` (which nobody can
+    read) in a mount namespace of the command's own; the host's mounts are untouched."""
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    (view / "src").mkdir()
+    (view / "site").mkdir()
+    script = 'mount --bind "$0" "$1/src" && mount --bind "$2" "$1/site" && shift 2 && exec "$@"'
+    prefix = (
+        *("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script),
+        *(str(SOURCE), str(view), str(site_packages)),
+        *("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"),
+    )
+    return prefix, (os.path.realpath(sys.executable), f"{view}/src:{view}/site")
+
+
 def test_up_as_an_unprivileged_user_says_why_in_one_line_and_builds_natively(
     shared_dir: Path,
 ) -> None:
-    drop = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--")
+    prefix, python = as_nobody(shared_dir)
     with FakeUpstream() as upstream:
-        lines, status = run_up(shared_dir, upstream.simple_url, prefix=drop)
+        lines, status = run_up(shared_dir, upstream.simple_url, prefix=prefix, python=python)
     (line,) = refusals(lines)
     problem = emulation_problem("arm64")  # as root; as nobody the registration is the same
     if problem is None:  # emulation is registered: what stops nobody is root
