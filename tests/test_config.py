@@ -100,13 +100,15 @@ def test_numbers_from_the_environment_are_parsed() -> None:
             "WHEELFARM_HTTP_TIMEOUT": "2.5",
             "WHEELFARM_RETRIES": "3",
             "WHEELFARM_DATA_DIR": "elsewhere",
+            "WHEELFARM_MISSING_PAGE_GRACE_SECONDS": "90",
         }
     )
-    assert (settings.http_timeout, settings.retries, settings.data_dir) == (
-        2.5,
-        3,
-        Path("elsewhere"),
-    )
+    assert (
+        settings.http_timeout,
+        settings.retries,
+        settings.data_dir,
+        settings.missing_page_grace_seconds,
+    ) == (2.5, 3, Path("elsewhere"), 90.0)
 
 
 @pytest.mark.parametrize(
@@ -144,6 +146,7 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         ({"WHEELFARM_RETRIES": "-1"}, "retries"),  # negative
         ({"WHEELFARM_HTTP_TIMEOUT": "soon"}, "http_timeout"),  # not a number
         ({"WHEELFARM_POLL_SECONDS": "-0.5"}, "poll_seconds"),  # negative
+        ({"WHEELFARM_MISSING_PAGE_GRACE_SECONDS": "-1"}, "missing_page_grace_seconds"),  # negative
         ({"WHEELFARM_RETRY_WAIT": ""}, "retry_wait"),  # empty
         pytest.param(
             {"WHEELFARM_HTTP_TIMEOUT": "nan"},

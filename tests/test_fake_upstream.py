@@ -456,7 +456,7 @@ def test_a_short_hang_answers_normally(up: FakeUpstream, http: httpx.Client) -> 
 
 def test_page_faults(up: FakeUpstream, http: httpx.Client) -> None:
     up.create("a")
-    for kind in ("ratelimit", "http500", "malformed"):
+    for kind in ("ratelimit", "http500", "malformed", "notfound"):
         up.fail_next(kind, where="pages")
     limited = simple(http, up, "a")
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "1")
@@ -465,6 +465,7 @@ def test_page_faults(up: FakeUpstream, http: httpx.Client) -> None:
     assert malformed.status_code == 200
     with pytest.raises(ValueError):
         malformed.json()
+    assert simple(http, up, "a").status_code == 404  # a cache's stale 404
     with proxy(up) as server:  # page faults leave the changelog alone
         assert server.changelog_last_serial() == 1
     assert simple(http, up, "a").status_code == 200
@@ -478,6 +479,8 @@ def test_fail_next_rejects_nonsense() -> None:
         up.fail_next("http500", where="files")
     with pytest.raises(ValueError, match="XML-RPC"):
         up.fail_next("badrows", where="pages")
+    with pytest.raises(ValueError, match="notfound only applies to the pages"):
+        up.fail_next("notfound")
     with pytest.raises(ValueError, match="positive"):
         up.fail_next("http500", count=0)
 

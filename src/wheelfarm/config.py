@@ -44,6 +44,7 @@ class Settings:
     retry_wait: float = 1.0
     poll_seconds: float = 60.0
     reconcile_workers: int = 8  # threads reading project pages (docs/configuration.md)
+    missing_page_grace_seconds: float = 3600.0  # a 404 the changelog contradicts is stale this long
     host: str = "127.0.0.1"
     port: int = 8080
     pip_options: tuple[str, ...] = ()
@@ -243,6 +244,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "retry_wait": _as_float,
     "poll_seconds": _as_float,
     "reconcile_workers": _as_positive_int,
+    "missing_page_grace_seconds": _as_float,
     "host": _as_str,
     "port": _as_int,
     "pip_options": _as_names,

@@ -9,6 +9,7 @@ and every one is listed here (a test holds this list to the code)::
         UpstreamError
             MalformedResponse
             StaleUpstream
+                StaleNotFound
             `TransientError` (wheelfarm.http)
         `InvalidTarget` (wheelfarm.targets)
         `StoreNotMigrated` (wheelfarm.store.database)
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigError",
     "MalformedResponse",
     "NotFound",
+    "StaleNotFound",
     "StaleUpstream",
     "UpstreamError",
     "WheelfarmError",
@@ -103,12 +105,35 @@ class MalformedResponse(UpstreamError):
 class StaleUpstream(UpstreamError):
     """A project page is older than the changelog event that sent us to read it."""
 
-    def __init__(self, url: str, page_serial: int, wanted_serial: int) -> None:
+    def __init__(
+        self, url: str, page_serial: int, wanted_serial: int, reason: str | None = None
+    ) -> None:
         super().__init__(
-            url, f"page is at serial {page_serial}, older than the event at serial {wanted_serial}"
+            url,
+            reason
+            or f"page is at serial {page_serial}, older than the event at serial {wanted_serial}",
         )
         self.page_serial = page_serial
         self.wanted_serial = wanted_serial
+
+
+class StaleNotFound(StaleUpstream):
+    """A project page answers 404 though the project's latest changelog event is no removal.
+
+    A 404 carries no serial; a cache in front of the upstream can keep answering 404 for a
+    while after the project was created. So it is treated as a stale page, not a deletion.
+    """
+
+    def __init__(self, url: str, event_serial: int, action: str, age: float) -> None:
+        super().__init__(
+            url,
+            0,
+            event_serial,
+            f"page answers 404, but the changelog's {action!r} at serial {event_serial} "
+            f"({age:.0f} s ago) says the project exists: taken as a cache's stale 404",
+        )
+        self.action = action
+        self.age = age
 
 
 class NotFound(WheelfarmError):

@@ -124,7 +124,13 @@ def open_follower(
             if with_changelog
             else None
         )
-        yield Follower(engine, pages, changelog, workers=settings.reconcile_workers)
+        yield Follower(
+            engine,
+            pages,
+            changelog,
+            workers=settings.reconcile_workers,
+            missing_page_grace=settings.missing_page_grace_seconds,
+        )
     finally:
         client.close()
         engine.dispose()

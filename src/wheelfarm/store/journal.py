@@ -22,6 +22,7 @@ __all__ = [
     "UPSTREAM_HEAD",
     "JournalRow",
     "get_state",
+    "journal_row_at",
     "journal_rows",
     "position",
     "set_state",
@@ -91,3 +92,11 @@ def timestamp_at(connection: Connection, serial: int) -> int | None:
         .order_by(events.c.serial.desc())
         .limit(1)
     ).scalar()
+
+
+def journal_row_at(connection: Connection, serial: int) -> JournalRow | None:
+    """The journalled row at ``serial`` exactly, if there is one."""
+    row = connection.execute(select(events).where(events.c.serial == serial)).first()
+    if row is None:
+        return None
+    return (row.serial, row.timestamp, row.name, row.version, row.action, row.problem)

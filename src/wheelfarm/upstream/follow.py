@@ -4,7 +4,8 @@ The changelog says *that* something changed; project pages say *what is*. Events
 and applied in one transaction with the position, so a kill at any moment loses nothing and
 applies nothing twice. Projects an event touched are later re-read from their pages
 (reconciled), which fills in what events do not carry (hashes, sizes, yank reasons) and mends
-whatever the events got wrong. A page older than the event that sent us to it is refused.
+whatever the events got wrong. A page older than the event that sent us to it is refused, and
+so is a 404 the changelog contradicts (:mod:`wheelfarm.upstream.missing`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from wheelfarm.store.views import ProjectStatus, read_project
 from wheelfarm.upstream.batches import PreparedBatch, prepare
 from wheelfarm.upstream.changelog import ChangelogBatch
 from wheelfarm.upstream.diff import Difference, changes_for, diff_project
+from wheelfarm.upstream.missing import DEFAULT_MISSING_PAGE_GRACE, check_not_found
 from wheelfarm.upstream.pages import PageClient, UpstreamProject
 from wheelfarm.upstream.prefetch import ChangelogSource, PagePrefetcher, Prefetcher
 
@@ -95,8 +97,9 @@ class ProjectSync:
 
 
 class Follower:
-    """Applies upstream truth to the store. The clients, the clock and the page readers'
-    number (``workers``) are handed in."""
+    """Applies upstream truth to the store. The clients, the clock, the page readers' number
+    (``workers``) and how long a 404 the changelog contradicts is taken as stale
+    (``missing_page_grace``, seconds after the project's latest event) are handed in."""
 
     def __init__(
         self,
@@ -106,6 +109,7 @@ class Follower:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         workers: int = DEFAULT_PAGE_WORKERS,
+        missing_page_grace: float = DEFAULT_MISSING_PAGE_GRACE,
     ) -> None:
         self.engine = engine
         self.pages = pages
@@ -113,6 +117,7 @@ class Follower:
         self.clock = clock
         self.sleep = sleep
         self.workers = workers
+        self.missing_page_grace = missing_page_grace
 
     # -- the changelog ---------------------------------------------------------------------
 
@@ -231,15 +236,18 @@ class Follower:
         Ours is read here, after the page arrived, so the staleness check compares the page
         with everything this writer applied up to now.
         """
+        url = self.pages.page_url(key_name)
         with self.engine.connect() as connection:
             ours = read_project(connection, key_name)
+            if theirs is None:  # no serial to check: the changelog decides
+                check_not_found(connection, url, ours, self.clock(), self.missing_page_grace)
         # A page with no serial (an upstream that does not report them) cannot be checked.
         if theirs is not None and 0 < theirs.serial < ours.last_serial:
-            raise StaleUpstream(self.pages.page_url(key_name), theirs.serial, ours.last_serial)
+            raise StaleUpstream(url, theirs.serial, ours.last_serial)
         result = ProjectSync(key_name, diff_project(ours, theirs), found=theirs is not None)
         if not fix or (theirs is None and ours.status is ProjectStatus.UNKNOWN):
             return result
-        # A 404 carries no serial; it is at least as new as anything we heard of the project.
+        # A 404 believed is at least as new as anything we heard of the project.
         # And the page shows the effect of every event of the project up to its serial, so it
         # sorts after all of them, even early-history events timestamped out of order.
         key = max(
@@ -271,8 +279,9 @@ class Follower:
         Pages are read by ``workers`` threads (the follower's own number by default), a few
         pages ahead of the writer, which is this thread alone: it applies each page in one
         transaction as it comes, so the store sees what one sequential reader would have
-        written. A stale page is read again after ``stale_wait`` times its attempt, at the back of
-        the queue, while the others go on. Results come back in the order of ``names``.
+        written. A stale page (or a 404 taken as stale) is read again after ``stale_wait`` times
+        its attempt, at the back of the queue, while the others go on. Results come back in the
+        order of ``names``.
         """
         todo = list(dict.fromkeys(canonical(n) for n in names))
         results: dict[NormalizedName, ProjectSync] = {}
