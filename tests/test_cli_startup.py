@@ -78,6 +78,31 @@ def test_short_commands_leave_heavy_libraries_unloaded(
     assert sorted(loaded & set(not_loaded)) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        (["targets", "list"], 0, "cp311-cp311-linux_armv7l"),  # pip is never asked
+        (["builds"], 0, "0 builds"),
+        (["sync"], 2, "must be an http:// or https:// URL"),  # pip is asked, its answer refused
+    ],
+)
+def test_pip_is_asked_for_the_upstream_only_by_commands_that_need_it(
+    tmp_path: Path, args: list[str], status: int, said: str
+) -> None:
+    """Asking pip costs a subprocess; a pip whose index is a file:// URL shows who asks."""
+    env = {
+        **os.environ,
+        "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
+        "PIP_INDEX_URL": (tmp_path / "wheels").as_uri(),
+    }
+    run = [sys.executable, "-m", "wheelfarm"]
+    subprocess.run([*run, "targets", "add", "cp311-cp311-linux_armv7l"], env=env, check=True)
+    done = subprocess.run(
+        [*run, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, said in done.stdout + done.stderr) == (status, True), done
+
+
 def test_the_commands_that_need_them_still_load_them(tmp_path: Path) -> None:
     assert {"fastapi", "uvicorn"} <= loaded_by(tmp_path, "serve", "--help")
     assert "httpx" in loaded_by(tmp_path, "sync", "--help")
