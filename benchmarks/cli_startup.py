@@ -9,6 +9,10 @@ Commands that do not talk to the upstream should answer at once: ``--help``, a c
 commit before the lazy imports), interleaved run by run, so both see the same machine load.
 Prints one line per tree.
 
+Bytecode is cached as an installed wheelfarm's is (pip compiles it at install): the children run
+without ``PYTHONDONTWRITEBYTECODE`` and a first, uncounted run of each command writes the
+``__pycache__`` files; otherwise every run would compile wheelfarm's sources again (about 0.1 s).
+
     python benchmarks/cli_startup.py [--runs 7] [--against /path/to/other/src]
 """
 
@@ -31,12 +35,15 @@ COMMANDS = [
     ("builds --help", ["builds", "--help"]),
     ("targets list", ["targets", "list"]),
     ("builds", ["builds"]),
+    ("builds --failed", ["builds", "--failed"]),
+    ("stats", ["stats"]),
 ]
 
 
 def run(src: Path, data_dir: Path, args: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds for one fresh ``python -m wheelfarm ARGS`` from ``src``."""
     env = {**os.environ, "PYTHONPATH": str(src), "WHEELFARM_DATA_DIR": str(data_dir)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(
@@ -63,6 +70,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch)
         run(trees["this tree"], data_dir, ["targets", "add", "cp311-cp311-linux_armv7l"])
+        for src in trees.values():  # writes the bytecode; not counted
+            for _, command in COMMANDS:
+                run(src, data_dir, command)
         times: dict[str, dict[str, list[tuple[float, float]]]] = {
             t: {c: [] for c, _ in COMMANDS} for t in trees
         }
