@@ -108,7 +108,7 @@ def test_pip_is_asked_for_the_upstream_only_by_commands_that_need_it(
     assert (done.returncode, said in done.stdout + done.stderr) == (status, True), done
 
 
-# Smaller than a library, still a few milliseconds each of a listing's start (benchmarks/cli_startup.py):
+# Smaller than a library, still milliseconds each of a listing's start (benchmarks/cli_startup.py):
 # the triage rules (compiled at import), rich's progress bar and tables.
 LISTING_SPARES = ["wheelfarm.farm.triage", "rich.progress", "rich.table"]
 

@@ -199,7 +199,7 @@ def test_non_http_upstream_is_a_config_error(upstream: str) -> None:
 def test_non_http_default_upstream_is_a_config_error_when_the_upstream_is_needed() -> None:
     settings = load_settings(None, {}, None, default_upstream=lambda: "file:///srv/simple/")
     with pytest.raises(ConfigError, match="http"):
-        settings.simple_url
+        _ = settings.simple_url
 
 
 def test_default_upstream_is_asked_once_and_only_when_the_upstream_is_needed() -> None:
@@ -215,7 +215,10 @@ def test_default_upstream_is_asked_once_and_only_when_the_upstream_is_needed() -
         "http://127.0.0.1:8080",
         [],
     )
-    assert (settings.simple_url, settings.changelog_url) == (DEFAULT_UPSTREAM, "http://127.0.0.1:9/pypi")
+    assert (settings.simple_url, settings.changelog_url) == (
+        DEFAULT_UPSTREAM,
+        "http://127.0.0.1:9/pypi",
+    )
     assert asked == [DEFAULT_UPSTREAM]
 
 

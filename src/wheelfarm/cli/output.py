@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from wheelfarm.store.views import ProjectView, StoreCounts
     from wheelfarm.farm.dependencies import FileDependencies
+    from wheelfarm.store.views import ProjectView, StoreCounts
     from wheelfarm.targets import Target
 
 __all__ = ["counts_json", "dependencies_json", "project_json", "project_table", "targets_json"]
