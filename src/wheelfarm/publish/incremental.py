@@ -104,7 +104,10 @@ def publish_dirty(
             with engine.begin() as connection:
                 mark_written(
                     connection,
-                    [WrittenMark(p.name, p.serial, p.listing) for p in publications.values()],
+                    [
+                        WrittenMark(p.name, p.serial, p.listing, p.stale_logs)
+                        for p in publications.values()
+                    ],
                 )
             if len(found) < limit + len(waiting):
                 break

@@ -203,6 +203,8 @@ builds = Table(
     Column("log", LargeBinary),  # compressed; the tail is kept when capped
     Column("log_bytes", Integer),
     Column("build_number", Integer, nullable=False, server_default="0"),  # its wheels' build tag
+    # the stored log was rewritten (a re-triage): its published /logs/N.txt is to be written again
+    Column("log_stale", Boolean, nullable=False, server_default=false()),
     Index("builds_release_idx", "project", "version"),
 )
 
