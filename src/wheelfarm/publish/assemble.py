@@ -285,6 +285,7 @@ class Parts:
         upstream_url: str,
         target_names: tuple[str, ...],
         target_distros: dict[str, str],
+        unserved: dict[str, str] | None = None,
     ) -> Publication:
         name = head.name
         serial = int(head.serial or 0)
@@ -312,6 +313,7 @@ class Parts:
                 marker,
                 reason if marker != "active" else None,
                 self.downloads.get(name) or ProjectDownloads(today=self.today),
+                unserved or {},
             )
         return Publication(
             name,

@@ -149,6 +149,8 @@ targets = Table(
     Column("name", String(100), primary_key=True),
     Column("platforms", Text, nullable=False),  # accepted platform tags, best first, spaces
     Column("distro", String(100)),
+    # the published pages say no builder serves it (wheelfarm.farm.unserved.refresh_unserved)
+    Column("unserved", Boolean, nullable=False, server_default=false()),
 )
 
 builders = Table(
