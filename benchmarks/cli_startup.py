@@ -68,18 +68,20 @@ def main() -> None:
     if args.against:
         trees["against"] = args.against.resolve()
     with tempfile.TemporaryDirectory() as scratch:
-        data_dir = Path(scratch)
-        run(trees["this tree"], data_dir, ["targets", "add", "cp311-cp311-linux_armv7l"])
-        for src in trees.values():  # writes the bytecode; not counted
-            for _, command in COMMANDS:
-                run(src, data_dir, command)
+        # a store per tree: each at its own newest schema
+        data_dirs = {tree: Path(scratch, str(i)) for i, tree in enumerate(trees)}
+        for tree, src in trees.items():
+            data_dirs[tree].mkdir()
+            run(src, data_dirs[tree], ["targets", "add", "cp311-cp311-linux_armv7l"])
+            for _, command in COMMANDS:  # writes the bytecode; not counted
+                run(src, data_dirs[tree], command)
         times: dict[str, dict[str, list[tuple[float, float]]]] = {
             t: {c: [] for c, _ in COMMANDS} for t in trees
         }
         for _ in range(args.runs):
             for label, command in COMMANDS:
                 for tree, src in trees.items():
-                    times[tree][label].append(run(src, data_dir, command))
+                    times[tree][label].append(run(src, data_dirs[tree], command))
     for tree, by_command in times.items():
         figures = ", ".join(
             f"{label} {statistics.median(w for w, _ in runs):.2f} s "
