@@ -17,7 +17,7 @@ from tests.fixtures.fake_upstream import FakeUpstream
 from wheelfarm.app.up import _register_local as register_local
 from wheelfarm.config import Settings
 from wheelfarm.farm.jobs import schedule_project
-from wheelfarm.farm.registry import add_builder, add_target
+from wheelfarm.farm.registry import add_builder, add_target, remove_target
 from wheelfarm.farm.unserved import (
     UnservedTarget,
     describe_silence,
@@ -246,3 +246,16 @@ def test_up_queues_the_existing_releases_for_a_target_it_adds(engine: Engine) ->
         target, _token = register_local(connection, Settings())
         register_local(connection, Settings())  # the next start: the target is known
     assert queue(engine) == {("foo", target.name): ("pending", False, None)}
+
+
+def test_a_removed_targets_pending_jobs_mark_nothing_at_each_look(engine: Engine) -> None:
+    """Its jobs stay pending with no builder, but it has no flag to change: nothing to say."""
+    History(engine)("foo", "1.0", "add source file foo-1.0.tar.gz")
+    with engine.begin() as connection:
+        add_target(connection, CP39_ARM)
+        schedule_project(connection, canonical("foo"), [CP39_ARM], now=NOW)
+        assert refresh_unserved(connection, now=NOW, silence_seconds=600) == (CP39_ARM.name,)
+        remove_target(connection, CP39_ARM.name)
+        looks = [refresh_unserved(connection, now=NOW + i, silence_seconds=600) for i in (1, 2)]
+        pending = connection.execute(select(jobs.c.state)).scalars().all()
+    assert (looks, pending) == ([(), ()], ["pending"])
