@@ -86,12 +86,7 @@ def publish_dirty(
     """
     report = WriteReport()
     clock = clock if clock is not None else SiteClock(refresh_seconds=0.0)
-    now = time.time()
-    if clock.unserved_due(now):
-        with engine.begin() as connection:
-            if refresh_unserved(connection, now=now, silence_seconds=unserved_silence_seconds):
-                clock.pending = True  # the home page lists them
-        clock.unserved_at = now
+    _look_for_unserved(engine, clock, unserved_silence_seconds)
     stale_before = clock.pending or not clock.refresh_seconds
     failures = failures if failures is not None else PublishFailures()
     with tree.lock():
@@ -141,6 +136,18 @@ def publish_dirty(
             tree.sync()
             clock.pending, clock.written_at = False, now
     return report
+
+
+def _look_for_unserved(engine: Engine, clock: SiteClock, silence_seconds: float) -> None:
+    """Flag the targets no builder serves, when the clock says it is time; a change marks the
+    projects waiting for them, and the home page (which lists them) is due."""
+    now = time.time()
+    if not clock.unserved_due(now):
+        return
+    with engine.begin() as connection:
+        if refresh_unserved(connection, now=now, silence_seconds=silence_seconds):
+            clock.pending = True
+    clock.unserved_at = now
 
 
 def _load(
