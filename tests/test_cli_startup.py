@@ -45,6 +45,11 @@ with open(sys.argv[1], "w") as report:
 
 def loaded_by(tmp_path: Path, *args: str) -> set[str]:
     """The top-level packages in ``sys.modules`` after ``wheelfarm ARGS`` in a fresh process."""
+    return {name.partition(".")[0] for name in modules_loaded_by(tmp_path, *args)}
+
+
+def modules_loaded_by(tmp_path: Path, *args: str) -> set[str]:
+    """Every module in ``sys.modules`` after ``wheelfarm ARGS`` in a fresh process."""
     report = tmp_path / "modules.json"
     env = {**os.environ, "WHEELFARM_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
@@ -56,7 +61,7 @@ def loaded_by(tmp_path: Path, *args: str) -> set[str]:
         timeout=120,
     )
     assert report.exists(), done.stderr
-    return {name.partition(".")[0] for name in json.loads(report.read_text())}
+    return set(json.loads(report.read_text()))
 
 
 @pytest.mark.parametrize(
@@ -75,6 +80,53 @@ def test_short_commands_leave_heavy_libraries_unloaded(
     assert "alembic" in made  # the first command made the store (and this check can fail)
     loaded = loaded_by(tmp_path, *args)
     assert "click" in loaded
+    assert sorted(loaded & set(not_loaded)) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        (["targets", "list"], 0, "cp311-cp311-linux_armv7l"),  # pip is never asked
+        (["builds"], 0, "0 builds"),
+        (["sync"], 2, "must be an http:// or https:// URL"),  # pip is asked, its answer refused
+    ],
+)
+def test_pip_is_asked_for_the_upstream_only_by_commands_that_need_it(
+    tmp_path: Path, args: list[str], status: int, said: str
+) -> None:
+    """Asking pip costs a subprocess; a pip whose index is a file:// URL shows who asks."""
+    env = {
+        **os.environ,
+        "WHEELFARM_DATA_DIR": str(tmp_path / "data"),
+        "PIP_INDEX_URL": (tmp_path / "wheels").as_uri(),
+    }
+    run = [sys.executable, "-m", "wheelfarm"]
+    subprocess.run([*run, "targets", "add", "cp311-cp311-linux_armv7l"], env=env, check=True)
+    done = subprocess.run(
+        [*run, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, said in done.stdout + done.stderr) == (status, True), done
+
+
+# Smaller than a library, still milliseconds each of a listing's start (benchmarks/cli_startup.py):
+# the triage rules (compiled at import), rich's progress bar and tables.
+LISTING_SPARES = ["wheelfarm.farm.triage", "rich.progress", "rich.table"]
+
+
+@pytest.mark.parametrize(
+    ("args", "not_loaded"),
+    [
+        (["targets", "list"], LISTING_SPARES),
+        (["builds"], LISTING_SPARES[1:]),  # it names the triage categories
+        (["stats"], LISTING_SPARES),
+    ],
+)
+def test_listings_leave_what_they_do_not_print_unloaded(
+    tmp_path: Path, args: list[str], not_loaded: list[str]
+) -> None:
+    loaded_by(tmp_path, "targets", "add", "cp311-cp311-linux_armv7l")
+    loaded = modules_loaded_by(tmp_path, *args)
+    assert "rich.console" in loaded  # they print (and this check can fail)
     assert sorted(loaded & set(not_loaded)) == []
 
 

@@ -39,7 +39,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_with_no_file_environment_or_flags() -> None:
     settings = load()
-    assert settings == Settings(upstream=DEFAULT_UPSTREAM)
+    assert settings == Settings()
+    assert settings.upstream_url == DEFAULT_UPSTREAM
     assert settings.source == ()
     assert (settings.retries, settings.http_timeout, settings.projects) == (8, 30.0, ())
 
@@ -198,9 +199,30 @@ def test_non_http_upstream_is_a_config_error(upstream: str) -> None:
     assert (caught.value.setting, caught.value.value) == ("upstream", upstream)
 
 
-def test_non_http_default_upstream_is_a_config_error() -> None:
+def test_non_http_default_upstream_is_a_config_error_when_the_upstream_is_needed() -> None:
+    settings = load_settings(None, {}, None, default_upstream=lambda: "file:///srv/simple/")
     with pytest.raises(ConfigError, match="http"):
-        load_settings(None, {}, None, default_upstream=lambda: "file:///srv/simple/")
+        _ = settings.simple_url
+
+
+def test_default_upstream_is_asked_once_and_only_when_the_upstream_is_needed() -> None:
+    asked: list[str] = []
+
+    def ask() -> str:
+        asked.append(DEFAULT_UPSTREAM)
+        return DEFAULT_UPSTREAM
+
+    settings = load_settings(None, {}, None, default_upstream=ask)
+    assert (settings.database_url, settings.site_url, asked) == (
+        "sqlite:///wheelfarm-data/wheelfarm.sqlite",
+        "http://127.0.0.1:8080",
+        [],
+    )
+    assert (settings.simple_url, settings.changelog_url) == (
+        DEFAULT_UPSTREAM,
+        "http://127.0.0.1:9/pypi",
+    )
+    assert asked == [DEFAULT_UPSTREAM]
 
 
 def test_default_upstream_is_only_asked_when_no_upstream_is_set() -> None:
@@ -210,7 +232,7 @@ def test_default_upstream_is_only_asked_when_no_upstream_is_set() -> None:
     settings = load_settings(
         None, {"WHEELFARM_UPSTREAM": "https://127.0.0.1/simple/"}, None, default_upstream=refuse
     )
-    assert settings.upstream == "https://127.0.0.1/simple/"
+    assert settings.upstream_url == "https://127.0.0.1/simple/"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,21 @@ class Settings:
     builder_silence_minutes: float = 10.0  # a target with pending jobs and no builder seen
     urgent_catch_up_serials: int = 10_000  # a larger catch-up queues its builds as backlog
     source: tuple[str, ...] = field(default=(), compare=False)
+    #: Asked for the upstream when none is set, the first time one is needed (see upstream_url).
+    default_upstream: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def upstream_url(self) -> str:
+        """The upstream simple index: the setting, else pip's index, asked on first use.
+
+        Asking pip takes a subprocess (about 0.1 s of CPU), so commands that never talk to the
+        upstream (``targets list``, ``builds``) never ask: benchmarks/cli_startup.py.
+        """
+        if self.upstream or self.default_upstream is None:
+            return self.upstream
+        url = self.default_upstream()
+        _check_upstream(url)
+        return url
 
     @property
     def database_url(self) -> str:
@@ -99,7 +115,7 @@ class Settings:
     @property
     def upstream_base(self) -> str:
         """The upstream's root, where ``/simple/`` and ``/pypi`` hang from."""
-        simple = self.upstream.rstrip("/")
+        simple = self.upstream_url.rstrip("/")
         if simple.endswith("/simple"):
             return simple[: -len("/simple")]
         return simple
@@ -109,11 +125,11 @@ class Settings:
         """The XML-RPC endpoint: the setting, or ``<base>/pypi`` next to ``<base>/simple/``."""
         if self.changelog:
             return self.changelog
-        if not self.upstream.rstrip("/").endswith("/simple"):
+        if not self.upstream_url.rstrip("/").endswith("/simple"):
             raise ConfigError(
                 "changelog",
                 self.changelog,
-                f"cannot derive the XML-RPC changelog URL from upstream {self.upstream!r} "
+                f"cannot derive the XML-RPC changelog URL from upstream {self.upstream_url!r} "
                 "(it does not end in /simple/); set 'changelog' explicitly",
             )
         return f"{self.upstream_base}/pypi"
@@ -125,11 +141,11 @@ class Settings:
     @property
     def simple_url(self) -> str:
         """The upstream simple index URL with exactly one trailing slash."""
-        return self.upstream.rstrip("/") + "/"
+        return self.upstream_url.rstrip("/") + "/"
 
     def json_api_url(self, project: str) -> str | None:
         """The upstream's JSON API page of a project, when the upstream has the usual layout."""
-        if not self.upstream.rstrip("/").endswith("/simple"):
+        if not self.upstream_url.rstrip("/").endswith("/simple"):
             return None
         return f"{self.upstream_base}/pypi/{project}/json"
 
@@ -368,12 +384,19 @@ def load_settings(
     if given:
         merged.update(_parse(given, "the command line"))
         sources.append("flags")
-    settings = replace(Settings(), **merged, source=tuple(sources))
-    if not settings.upstream:
-        settings = replace(settings, upstream=default_upstream())
-    if not settings.upstream.startswith(("http://", "https://")):
-        raise ConfigError("upstream", settings.upstream, "must be an http:// or https:// URL")
+    settings = replace(
+        Settings(), **merged, source=tuple(sources), default_upstream=default_upstream
+    )
+    if settings.upstream:
+        _check_upstream(settings.upstream)
     return settings
 
 
-SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings) if f.name != "source")
+def _check_upstream(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError("upstream", url, "must be an http:// or https:// URL")
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(
+    f.name for f in fields(Settings) if f.name not in ("source", "default_upstream")
+)

@@ -134,11 +134,14 @@ def test_a_timed_out_build_is_killed_whole_and_leaves_no_mount(
         cleanup(result)
 
 
-def test_the_builder_reports_the_roots_interpreter(root: Path) -> None:
+def test_the_builder_reports_the_roots_interpreter(root: Path, tmp_path: Path) -> None:
     prepared = prepare_root(root)
     assert prepared.target.platform == PLATFORM[root.name]
     assert prepared.target.platform in prepared.target.platforms
     assert prepared.python_version.startswith("3.")
+    # the log header's pip version: the root's own pip, asked inside the root
+    said = run_in_root(root, tmp_path, "import pip; print(pip.__version__)")
+    assert prepared.pip_version == said.stdout.strip() != "unknown", said.stderr
 
 
 def _processes_mentioning(text: str) -> list[int]:

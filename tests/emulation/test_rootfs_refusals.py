@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from tests.emulation.conftest import unavailable
-from wheelfarm.builder.chroot import VENV, mounts_under, root_probe, unmount_stale
+from wheelfarm.builder.chroot import (
+    VENV,
+    mounts_under,
+    probe_interpreter,
+    root_probe,
+    root_target,
+    unmount_stale,
+)
 from wheelfarm.builder.rootfs import (
     LIBRARIES,
     MARKER,
@@ -31,6 +40,7 @@ from wheelfarm.builder.rootfs import (
     remove_rootfs,
     rootfs_path,
 )
+from wheelfarm.targets import local_target
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, chroot)")
 
@@ -302,3 +312,11 @@ def test_a_ready_root_that_cannot_get_missing_packages_is_still_used_and_says_so
     assert is_ready(root)
     assert any("lacks" in line and "keeps lacking them" in line for line in said), said
     assert mounts_under(root) == []
+
+
+def test_the_interpreter_probe_names_pips_version_for_the_log_header() -> None:
+    """The probe a root's interpreter runs inside its root, run here natively: the header of an
+    emulated build's log takes pip's version from it (the interpreter runs only in its root)."""
+    found = probe_interpreter([sys.executable], {"PATH": "/usr/bin:/bin"}, "this machine")
+    assert (found["pip"], found["version"]) == (version("pip"), platform.python_version())
+    assert root_target(Path("/"), found) == local_target()

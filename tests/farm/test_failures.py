@@ -6,6 +6,7 @@ import json
 import zlib
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select, update
 
 from tests.farm.test_build_services import _claim, queued  # noqa: F401 (a fixture)
@@ -17,8 +18,13 @@ from wheelfarm.farm.jobs import schedule_project
 from wheelfarm.farm.listings import failure_counts, list_builds
 from wheelfarm.names import canonical
 from wheelfarm.protocol import BuildReport
+from wheelfarm.publish.incremental import publish_dirty
+from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.tree import Tree
+from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_changed, mark_written
 from wheelfarm.store.schema import builds, index_projects, jobs
 
+UPSTREAM = "https://index.example.org/simple/"
 _OOM = "=== build output ===\nvirtual memory exhausted: Cannot allocate memory\n"
 _HEADER = "=== build output ===\nx.c:2:10: fatal error: ffi.h: No such file or directory\n"
 
@@ -109,3 +115,61 @@ def test_builds_lists_failures_by_category_and_retriages_from_the_command_line(
 
     wrong = wheelfarm(tmp_path, database_url, "builds", "--category", "gremlins")
     assert wrong.returncode == 2 and "gremlins" in wrong.stderr
+
+
+def _publish(engine: Engine, tree: Tree, writer: str) -> None:
+    if writer == "incremental":
+        publish_dirty(engine, tree, upstream_simple_url=UPSTREAM, base_url="http://x")
+    else:
+        write_all(engine, tree, upstream_simple_url=UPSTREAM, base_url="http://x")
+
+
+@pytest.mark.parametrize("writer", ["incremental", "full"])
+def test_a_retriaged_log_is_published_again_with_its_new_category(
+    queued: Engine,  # noqa: F811
+    tmp_path: Path,
+    writer: str,
+) -> None:
+    """The log at /logs/N.txt ends with the category the page shows, after a re-triage too."""
+    build_id = _fail(queued, _HEADER)
+    with queued.begin() as connection:  # as the rules of an older wheelfarm stored it
+        log = zlib.decompress(connection.execute(select(builds.c.log)).scalar_one()).decode()
+        told = "category: missing-dependency\ntelling line: x.c:2:10: fatal error: ffi.h: No such"
+        assert told in log
+        old = log.replace(told, "category: unknown\ntelling line: ERROR: Failed to build")
+        connection.execute(
+            update(builds).values(category="unknown", reason="old", log=zlib.compress(old.encode()))
+        )
+    tree = Tree(tmp_path / "www", tmp_path / "withdrawn")
+    _publish(queued, tree, writer)
+    published = tree.logs / f"{build_id}.txt"
+    assert "category: unknown\n" in published.read_text()
+
+    with queued.begin() as connection:
+        assert retriage_builds(connection).changed == 1
+    _publish(queued, tree, writer)
+    assert f"{told} file or directory\n" in published.read_text()
+    assert "category: unknown" not in published.read_text()
+    with queued.begin() as connection:
+        assert connection.execute(select(builds.c.log_stale)).scalars().all() == [False]
+    _publish(queued, tree, writer)  # nothing stale, nothing dirty: nothing written again
+    assert published.read_text().count("category: missing-dependency") == 1
+
+
+def test_a_log_rewritten_again_while_it_was_published_stays_stale(
+    queued: Engine,  # noqa: F811
+) -> None:
+    """The stale flag is cleared like the dirty mark: only if the project did not change since
+    the writer read it (a second re-triage marks it changed)."""
+    build_id = _fail(queued, _HEADER)
+    with queued.begin() as connection:
+        connection.execute(update(builds).values(log_stale=True))
+        mark_changed(connection, ["foo"])
+        read_at = dirty_projects(connection)["foo"]
+        mark_changed(connection, ["foo"])  # rewritten again while it was being written
+        moved_to = dirty_projects(connection)["foo"]
+        mark_written(connection, [WrittenMark("foo", read_at, None, (build_id,))])
+        kept = connection.execute(select(builds.c.log_stale)).scalar_one()
+        mark_written(connection, [WrittenMark("foo", moved_to, None, (build_id,))])
+        cleared = connection.execute(select(builds.c.log_stale)).scalar_one()
+    assert (kept, cleared) == (True, False)

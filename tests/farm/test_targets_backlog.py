@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,22 @@ from tests.fixtures.fake_upstream import FakeUpstream
 from wheelfarm.app.up import _register_local as register_local
 from wheelfarm.config import Settings
 from wheelfarm.farm.jobs import schedule_project
-from wheelfarm.farm.registry import add_builder, add_target
-from wheelfarm.farm.unserved import UnservedTarget, describe_silence, unserved_targets
+from wheelfarm.farm.registry import add_builder, add_target, remove_target
+from wheelfarm.farm.unserved import (
+    UnservedTarget,
+    describe_silence,
+    refresh_unserved,
+    unserved_targets,
+)
 from wheelfarm.names import canonical
+from wheelfarm.publish.incremental import publish_dirty
 from wheelfarm.publish.loader import load_site
 from wheelfarm.publish.site_pages import render_home
+from wheelfarm.publish.tree import Tree
 from wheelfarm.store.schema import builders, jobs
 from wheelfarm.upstream.follow import CatchUp
+
+UPSTREAM = "https://index.example.org/simple/"
 
 
 def wheelfarm(
@@ -170,10 +180,64 @@ def test_the_home_page_says_since_when_a_target_has_had_no_builder(engine: Engin
         schedule_project(connection, canonical("foo"), [CP39_ARM], now=NOW)
         add_builder(connection, "pi", now=NOW)
         connection.execute(update(builders).values(target=CP39_ARM.name, last_seen=NOW))
+        assert refresh_unserved(connection, now=NOW + 601, silence_seconds=600) == (CP39_ARM.name,)
         site = load_site(connection)
     line = f"{CP39_ARM.name}: 1 job pending, no builder seen since 2023-11-14 22:13 UTC"
     assert site.unserved == (line,)
     assert f"<li>{line}</li>" in render_home(site).decode()
+
+
+def _published(tree: Tree) -> tuple[bool, bool]:
+    """Whether the home page names an unserved target, and the project page's pending cell."""
+    home = (tree.root / "index.html").read_text()
+    project = (tree.root / "project" / "foo" / "index.html").read_text()
+    return "unserved-targets" in home, 'data-unserved="true"' in project
+
+
+@pytest.mark.parametrize(
+    ("silence_minutes", "shown"),
+    [
+        (10, True),  # the builder went quiet 20 minutes ago: longer than allowed
+        (30, False),  # the setting allows 30: not the default's 10
+    ],
+)
+def test_pages_say_which_builds_wait_for_a_target_no_builder_serves(
+    engine: Engine, tmp_path: Path, silence_minutes: float, shown: bool
+) -> None:
+    """The project page's pending cell and the home page, with the configured silence; both
+    change when the builder comes back, though no project changed."""
+    History(engine)("foo", "1.0", "add source file foo-1.0.tar.gz")
+    quiet_since = time.time() - 20 * 60
+    with engine.begin() as connection:
+        add_target(connection, CP39_ARM)
+        schedule_project(connection, canonical("foo"), [CP39_ARM], now=NOW)
+        add_builder(connection, "pi", now=NOW)
+        connection.execute(update(builders).values(target=CP39_ARM.name, last_seen=quiet_since))
+    tree = Tree(tmp_path / "www", tmp_path / "withdrawn")
+    silence = silence_minutes * 60
+
+    def publish() -> None:
+        publish_dirty(
+            engine, tree, upstream_simple_url=UPSTREAM, base_url="http://x",
+            unserved_silence_seconds=silence,
+        )  # fmt: skip
+
+    publish()
+    assert _published(tree) == (shown, shown)
+    if shown:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(quiet_since))
+        words = f"no builder for this target seen since {when}"
+        assert words in (tree.root / "project" / "foo" / "index.html").read_text()
+
+    with engine.begin() as connection:  # the builder is back
+        connection.execute(update(builders).values(last_seen=time.time()))
+    publish()
+    assert _published(tree) == (False, False)
+
+    with engine.begin() as connection:  # and quiet again, for longer than any allowed silence
+        connection.execute(update(builders).values(last_seen=time.time() - 3600))
+    publish()
+    assert _published(tree) == (True, True)
 
 
 def test_up_queues_the_existing_releases_for_a_target_it_adds(engine: Engine) -> None:
@@ -182,3 +246,16 @@ def test_up_queues_the_existing_releases_for_a_target_it_adds(engine: Engine) ->
         target, _token = register_local(connection, Settings())
         register_local(connection, Settings())  # the next start: the target is known
     assert queue(engine) == {("foo", target.name): ("pending", False, None)}
+
+
+def test_a_removed_targets_pending_jobs_mark_nothing_at_each_look(engine: Engine) -> None:
+    """Its jobs stay pending with no builder, but it has no flag to change: nothing to say."""
+    History(engine)("foo", "1.0", "add source file foo-1.0.tar.gz")
+    with engine.begin() as connection:
+        add_target(connection, CP39_ARM)
+        schedule_project(connection, canonical("foo"), [CP39_ARM], now=NOW)
+        assert refresh_unserved(connection, now=NOW, silence_seconds=600) == (CP39_ARM.name,)
+        remove_target(connection, CP39_ARM.name)
+        looks = [refresh_unserved(connection, now=NOW + i, silence_seconds=600) for i in (1, 2)]
+        pending = connection.execute(select(jobs.c.state)).scalars().all()
+    assert (looks, pending) == ([(), ()], ["pending"])

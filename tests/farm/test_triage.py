@@ -63,6 +63,9 @@ REAL_LOGS = [
     # gcc past the address-space limit, expanding a macro that doubles 26 times
     ("macrobomb", "out-of-memory", "virtual memory exhausted: Cannot allocate memory"),
     ("bulky", "no-space", "OSError: [Errno 27] File too large"),  # the file-size limit
+    # SIGKILL, as the kernel's out-of-memory killer sends it: to the build backend, to pip
+    ("oomkilled", "out-of-memory", "\u2502 exit code: -9"),
+    ("pipkilled", "out-of-memory", "pip was killed by SIGKILL"),
     (
         "escapee",
         "sandbox-refused",
@@ -103,6 +106,10 @@ EXAMPLES = [
     ("terminate called after throwing an instance of 'std::bad_alloc'", "output", "out-of-memory"),
     ("      MemoryError", "output", "out-of-memory"),
     ("OSError: [Errno 12] Cannot allocate memory", "output", "out-of-memory"),
+    ("c++: internal compiler error: Killed (program cc1plus)", "output", "out-of-memory"),
+    ("  process didn't exit successfully: `rustc --crate-name x` (signal: 9, SIGKILL: kill)", "output", "out-of-memory"),  # noqa: E501
+    ("  \u2502 exit code: -9", "output", "out-of-memory"),
+    ("reason: pip was killed by SIGKILL", "footer", "out-of-memory"),
     ("/usr/bin/ld: final link failed: No space left on device", "output", "no-space"),
     ("OSError: [Errno 27] File too large", "output", "no-space"),
     ("OSError: [Errno 122] Disk quota exceeded", "output", "no-space"),

@@ -196,12 +196,24 @@ def publish_index(
     engine = open_configured_store(settings, existing=True)
     tree = tree_of(settings)
     upstream, base = settings.simple_url, settings.site_url
+    silence = settings.builder_silence_minutes * 60
     try:
         if everything:
             return write_all(
-                engine, tree, upstream_simple_url=upstream, base_url=base, progress=progress
+                engine,
+                tree,
+                upstream_simple_url=upstream,
+                base_url=base,
+                progress=progress,
+                unserved_silence_seconds=silence,
             )
-        return publish_dirty(engine, tree, upstream_simple_url=upstream, base_url=base)
+        return publish_dirty(
+            engine,
+            tree,
+            upstream_simple_url=upstream,
+            base_url=base,
+            unserved_silence_seconds=silence,
+        )
     finally:
         engine.dispose()
 

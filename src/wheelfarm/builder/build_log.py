@@ -2,7 +2,9 @@
 
 The builder keeps only the tail of a build's output (:class:`LogTail`), so a build that prints
 gigabytes cannot exhaust its memory; a build that ended by itself is judged from its exit status,
-its wheels and that tail (:func:`judge`), with a one-line reason for a status page.
+its wheels and that tail (:func:`judge`), with a one-line reason for a status page. A build whose
+pip was killed by a signal (the kernel's out-of-memory killer sends SIGKILL) says so as its
+reason, since the log then just stops at whatever pip was doing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-__all__ = ["LogTail", "Outcome", "Verdict", "judge"]
+__all__ = ["LogTail", "Outcome", "Verdict", "judge", "killed_by"]
 
 #: A reason is one line for a status page, not a log.
 _REASON_CHARS = 300
@@ -85,8 +87,21 @@ def judge(project: str, returncode: int, has_wheels: bool, log: bytes) -> Verdic
                 continue
             if canonicalize_name(requirement.name) == wanted:
                 return Verdict(Outcome.NOT_YET_AVAILABLE, _line_around(log, match.start()))
+        if killed_by(returncode) is not None:  # the kill is the cause, not pip's last line
+            return Verdict(Outcome.FAILED, _exit_description(returncode))
         return Verdict(Outcome.FAILED, _last_error_line(log) or _exit_description(returncode))
     return Verdict(Outcome.FAILED, "pip succeeded but wrote no wheel")
+
+
+def killed_by(returncode: int) -> signal.Signals | None:
+    """The signal that ended pip, from its exit status: negative when pip ran unwrapped, 128
+    plus the signal's number through bubblewrap (which passes a child's death on as a shell
+    does). pip's own exit statuses are small (0 to 3, 23), so 129 and up are a signal's."""
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    try:
+        return signal.Signals(number) if number else None
+    except ValueError:
+        return None
 
 
 def _line_around(log: bytes, position: int) -> str:
@@ -106,11 +121,11 @@ def _last_error_line(log: bytes) -> str | None:
 
 
 def _exit_description(returncode: int) -> str:
+    killer = killed_by(returncode)
+    if killer is not None:
+        return f"pip was killed by {killer.name}"
     if returncode < 0:
-        try:
-            return f"pip was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"pip was killed by signal {-returncode}"
+        return f"pip was killed by signal {-returncode}"
     return f"pip exited with status {returncode}"
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "ChrootIsolation",
     "host_tool",
     "mounts_under",
+    "probe_interpreter",
     "root_command",
     "root_environment",
     "root_probe",
@@ -198,6 +199,7 @@ def _inside(argument: str, root: Path, directory: Path) -> str:
 
 _PROBE = """\
 import json, sys, sysconfig
+import pip
 from pip._vendor.packaging import tags
 first = next(iter(tags.sys_tags()))
 print(json.dumps({
@@ -209,6 +211,7 @@ print(json.dumps({
     "multiarch": sysconfig.get_config_var("MULTIARCH"),
     "pointer_bytes": 8 if sys.maxsize > 2**32 else 4,
     "version": sys.version.split()[0],
+    "pip": pip.__version__,
 }))
 """
 
@@ -222,17 +225,28 @@ def root_probe(root: Path) -> dict[str, object]:
     python = root / VENV.lstrip("/") / "bin" / "python"
     if not python.exists():
         raise RootfsError(f"{root}: no build interpreter at {VENV}/bin/python; not a ready root")
+    command = [host_tool("chroot"), str(root), f"{VENV}/bin/python"]
+    return probe_interpreter(command, root_environment(root, "/root"), str(root))
+
+
+def probe_interpreter(
+    python: Sequence[str], env: Mapping[str, str], where: str
+) -> dict[str, object]:
+    """What an interpreter (``python``: the command that runs it, a chroot's say) says of itself
+    and its pip: tags, platform, version, pip's version. The root's interpreter runs only inside
+    its root, so the builder's log header learns pip's version here, not by running it.
+    """
     try:
         done = subprocess.run(
-            [host_tool("chroot"), str(root), f"{VENV}/bin/python", "-I", "-c", _PROBE],
+            [*python, "-I", "-c", _PROBE],
             capture_output=True,
             text=True,
             timeout=120,
-            env=root_environment(root, "/root"),
+            env=dict(env),
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise RootfsError(f"{root}: cannot run its interpreter: {error}") from None
+        raise RootfsError(f"{where}: cannot run its interpreter: {error}") from None
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()
         reason = said[-1] if said else f"exit status {done.returncode}"
@@ -241,7 +255,7 @@ def root_probe(root: Path) -> dict[str, object]:
                 " (the kernel cannot run its programs: is its qemu registered with"
                 " binfmt_misc? as root: update-binfmts --enable qemu-ARCH)"
             )
-        raise RootfsError(f"{root}: cannot run its interpreter: {reason}")
+        raise RootfsError(f"{where}: cannot run its interpreter: {reason}")
     found: dict[str, object] = json.loads(done.stdout)
     return found
 

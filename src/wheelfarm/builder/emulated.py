@@ -36,6 +36,7 @@ class RootBuilder:
     isolation: ChrootIsolation
     target: Target
     python_version: str  # the root's interpreter, e.g. 3.11.2
+    pip_version: str  # its pip's, for the log header
     os: str  # for the master's builder list: distro, arch, and whether emulated
     libraries: SystemLibraries
 
@@ -68,6 +69,7 @@ def prepare_root(root: Path) -> RootBuilder:
         ),
         target=root_target(root, probe),
         python_version=str(probe["version"]),
+        pip_version=str(probe.get("pip") or "unknown"),
         os=f"Debian {marker.get('distro', '?')} {arch}{emulated}",
         libraries=root_libraries(root, str(probe.get("multiarch") or "") or None),
     )

@@ -390,10 +390,10 @@ def run_builder(
             libraries=options.libraries or prepared.libraries,
         )
         target, python, system = prepared.target, prepared.python_version, prepared.os
-        distro = prepared.os
+        distro, pip = prepared.os, prepared.pip_version
     else:
         target, python, system = local_target(), platform.python_version(), platform.platform()
-        distro = _distro()
+        distro, pip = _distro(), pip_version(options.python)
     isolation = _confined(options)
     options = replace(options, isolation=isolation)
     options.workdir.mkdir(parents=True, exist_ok=True)
@@ -418,8 +418,7 @@ def run_builder(
         target=target.name,
         distro=distro,
         python=python,
-        # a root's interpreter runs only inside its root: not asked (docs/farm.md, Known gaps)
-        pip=pip_version(options.python) if options.rootfs is None else "unknown",
+        pip=pip,  # a root's, from its probe (its interpreter runs only inside the root)
     )
     handled = 0
     paused = False

@@ -6,12 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from wheelfarm.store.views import ProjectView, StoreCounts
-
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from wheelfarm.farm.dependencies import FileDependencies
+    from wheelfarm.store.views import ProjectView, StoreCounts
     from wheelfarm.targets import Target
 
 __all__ = ["counts_json", "dependencies_json", "project_json", "project_table", "targets_json"]
@@ -43,6 +42,10 @@ def counts_json(counts: StoreCounts, last_serial: int, dirty: int) -> dict[str, 
 
 
 def project_table(view: ProjectView) -> Table:
+    """``wheelfarm show NAME`` for people (rich's tables are imported by the commands that
+    print one, not by every command that prints)."""
+    from rich.table import Table
+
     table = Table(title=f"{view.display_name} ({view.name})", caption=view.summary)
     table.add_column("version")
     table.add_column("flags")

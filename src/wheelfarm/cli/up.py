@@ -41,7 +41,7 @@ def up(ctx: click.Context) -> None:
     out.print(f"wheelfarm is up: the index at {url}/ (pip: --index-url {url}/simple/)")
     out.print(f"builder API at {url}/docs, building for {running.target.name}")
     out.print(f"builds isolated by: {running.isolation}", markup=False)
-    out.print(f"following {following} from {redact_url(settings.upstream)}", markup=False)
+    out.print(f"following {following} from {redact_url(settings.upstream_url)}", markup=False)
     out.print(f"store: {redact_url(settings.database_url)}", markup=False)
     out.print(f"wheels go to {running.wheel_dir}; Ctrl-C stops")
     out.print(f"monitor at {url}/monitor/, status at {url}/status/")

@@ -188,6 +188,7 @@ def _store(connection: Connection, build_id: int, stored: TriagedLog) -> None:
             reason=stored.reason,
             log=log.data,
             log_bytes=log.size,
+            log_stale=True,  # its published copy says the old category (store/marks.py)
         )
     )
 

@@ -22,7 +22,6 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from sqlalchemy import Connection, delete, or_, select, text, update
 
 from wheelfarm.farm.dependencies import forget_dependencies
-from wheelfarm.farm.failures import DiedBuild, died_log
 from wheelfarm.farm.stored_logs import compress_log
 from wheelfarm.names import SDIST_SUFFIXES, NormalizedName, build_number
 from wheelfarm.store.dialect import upsert
@@ -353,7 +352,13 @@ def expire_leases(connection: Connection, now: float, wheel_dir: Path | None = N
 
 
 def _close_died_builds(connection: Connection, ids: Sequence[int], now: float) -> None:
-    """Give builds that died without a log one that says so (wheelfarm.farm.failures)."""
+    """Give builds that died without a log one that says so (wheelfarm.farm.failures).
+
+    Imported here: the triage rules it loads are compiled at import, and the commands that
+    only list the queue (``targets list``, ``builds``) need none of it.
+    """
+    from wheelfarm.farm.failures import DiedBuild, died_log
+
     for row in connection.execute(select(builds).where(builds.c.id.in_(ids))):
         died = DiedBuild(row.project, row.version, row.target, row.builder, row.started_at)
         stored = died_log(died, now, row.reason or "the builder went silent")

@@ -109,6 +109,10 @@ RULES: Final = (
     _rule("out-of-memory", "output", r"\bstd::bad_alloc\b", "a C++ program could not allocate"),
     _rule("out-of-memory", "output", r"^[ \t]*MemoryError\b", "Python could not allocate (the address-space limit)"),  # noqa: E501
     _rule("out-of-memory", "output", r"\[Errno 12\] Cannot allocate memory", "fork or mmap refused: ENOMEM"),  # noqa: E501
+    _rule("out-of-memory", "output", r"internal compiler error: Killed \(program ", "gcc's words when the OOM killer took cc1"),  # noqa: E501
+    _rule("out-of-memory", "output", r"\(signal: 9, SIGKILL: kill\)", "cargo's words when the OOM killer took rustc"),  # noqa: E501
+    _rule("out-of-memory", "output", r"^[ \t]*\W?[ \t]*exit code: -9[ \t]*$", "pip's words when the OOM killer took the build backend"),  # noqa: E501
+    _rule("out-of-memory", "footer", r"^reason: pip was killed by SIGKILL\b", "the OOM killer took pip itself (the builder's own kills are timeouts and cancels)"),  # noqa: E501
     _rule("no-space", "output", r"No space left on device|\[Errno 28\]", "ENOSPC: the disk is full"),  # noqa: E501
     _rule("no-space", "output", r"\[Errno 27\] File too large|File size limit exceeded", "EFBIG or SIGXFSZ: the sandbox's file-size limit"),  # noqa: E501
     _rule("no-space", "output", r"Disk quota exceeded", "EDQUOT: the user's quota is used up"),

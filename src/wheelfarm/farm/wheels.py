@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import Connection, delete, insert, select
 
+from wheelfarm.builder.build_tags import wheel_build_line
 from wheelfarm.builder.sysdeps import analyse_wheel
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.architecture import check_architecture
@@ -48,9 +50,13 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
     (:func:`~wheelfarm.farm.architecture.check_architecture`): a wheel tagged
     ``linux_aarch64`` holding x86_64 code is refused. Its system dependencies are analysed
     here, against this machine's libraries: those it lacks end up unresolved.
+
+    Its build tag may be any (a wheel rebuilt elsewhere outranks ours, as the operator meant:
+    a later ``rebuild`` numbers past it), but the file name's and ``WHEEL``'s ``Build`` line
+    must agree, as the wheel spec says, and it is recorded as the build's number.
     """
     try:
-        name, version, _build, tags = parse_wheel_filename(path.name)
+        name, version, build_tag, tags = parse_wheel_filename(path.name)
     except InvalidWheelFilename as error:
         raise ImportRefused(path, str(error)) from error
     project = canonical(name)
@@ -80,6 +86,7 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
         )
         for platform in sorted({tag.platform for tag in tags}):
             check_architecture(path, path.name, target, platform)
+        _check_build_tag(path, build_tag)
         stored = store_wheel(path, wheel, wheel_dir / project)
     except IntakeError as error:
         raise ImportRefused(path, error.reason) from error
@@ -94,6 +101,7 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
             duration=0.0,
             status="built",
             reason=f"imported from {path}",
+            build_number=build_tag[0] if build_tag else 0,
         )
         .returning(builds.c.id)
     ).scalar_one()
@@ -101,6 +109,20 @@ def import_wheel(connection: Connection, path: Path, wheel_dir: Path, *, now: fl
     record_dependencies(connection, wheel.filename, analyse_wheel(stored))
     settle_release(connection, project, release, targets)
     return wheel.filename
+
+
+def _check_build_tag(path: Path, build_tag: tuple[int, str] | tuple[()]) -> None:
+    """Refuse a wheel whose ``WHEEL`` file's ``Build`` line differs from its name's build tag
+    (PEP 427: they are the same); installers read the name, tools may read either."""
+    named = f"{build_tag[0]}{build_tag[1]}" if build_tag else None
+    with zipfile.ZipFile(path) as archive:
+        line = wheel_build_line(archive)
+    if line != named:
+        raise ImportRefused(
+            path,
+            f"WHEEL says Build: {line or 'none'}, the file name's build tag is {named or 'none'} "
+            "(the wheel spec wants them to agree)",
+        )
 
 
 def record_wheel(

@@ -146,6 +146,7 @@ class Parts:
         "logs",
         "releases",
         "skipped",
+        "stale_logs",
         "today",
         "upstream",
         "wheels",
@@ -162,6 +163,7 @@ class Parts:
         self.skipped: dict[str, dict[str, str]] = {}  # by project, then version ("": all)
         self.logs: dict[str, list[int]] = {}  # builds with a log, by project
         self.with_log: set[int | None] = set()  # every build with a log
+        self.stale_logs: dict[str, list[int]] = {}  # logs rewritten since published, by project
         self.wheels: dict[Release, list[WheelFile]] = {}  # published
         self.withdrawn: dict[str, list[str]] = {}  # wheels to take down, by project
         self.downloads: dict[str, ProjectDownloads] = {}  # projects with any
@@ -238,6 +240,8 @@ class Parts:
             if row.has_log:
                 logs.setdefault(row.project, []).append(build_id)
                 with_log.add(build_id)
+                if row.log_stale:
+                    self.stale_logs.setdefault(row.project, []).append(build_id)
         for by_target in cells.values():
             for cell in by_target.values():
                 cell.has_log = cell.build_id in with_log
@@ -281,6 +285,7 @@ class Parts:
         upstream_url: str,
         target_names: tuple[str, ...],
         target_distros: dict[str, str],
+        unserved: dict[str, str] | None = None,
     ) -> Publication:
         name = head.name
         serial = int(head.serial or 0)
@@ -308,6 +313,7 @@ class Parts:
                 marker,
                 reason if marker != "active" else None,
                 self.downloads.get(name) or ProjectDownloads(today=self.today),
+                unserved or {},
             )
         return Publication(
             name,
@@ -318,6 +324,7 @@ class Parts:
             tuple(sorted(self.logs.get(name, ()))),
             head.dirty is None or bool(head.dirty),
             quarantine,
+            tuple(sorted(self.stale_logs.get(name, ()))),
         )
 
     def _visible_releases(self, name: str) -> tuple[ReleaseIndex, ...]:

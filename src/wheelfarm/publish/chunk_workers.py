@@ -86,7 +86,11 @@ def _write_chunk(
     blobs = Blobs(connection)
     for name in chunk:
         write_project(tree, publications[name], blobs, existing=existing, report=report)
-    marks = [WrittenMark(p.name, p.serial, p.listing) for p in publications.values() if p.to_record]
+    marks = [
+        WrittenMark(p.name, p.serial, p.listing, p.stale_logs)
+        for p in publications.values()
+        if p.to_record
+    ]
     return ChunkResult(report, marks)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
+from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, refresh_unserved
 from wheelfarm.publish.blobs import Blobs
 from wheelfarm.publish.failures import PublishFailures
 from wheelfarm.publish.loader import load_publications, load_site
@@ -31,7 +32,12 @@ from wheelfarm.publish.tree import Tree
 from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.marks import WrittenMark, dirty_projects, mark_written
 
-__all__ = ["SiteClock", "publish_dirty"]
+__all__ = ["UNSERVED_SECONDS", "SiteClock", "publish_dirty"]
+
+
+#: How often ``up``'s publisher looks for targets no builder serves: the silence allowed is in
+#: minutes, and the look counts the pending jobs of every target.
+UNSERVED_SECONDS = 30.0
 
 
 @dataclass
@@ -42,6 +48,12 @@ class SiteClock:
     refresh_seconds: float = 5.0
     written_at: float = 0.0
     pending: bool = False
+    unserved_at: float = 0.0  # when the targets no builder serves were last looked for
+
+    def unserved_due(self, now: float) -> bool:
+        """Whether to look for unserved targets again: every round without a refresh period
+        (``wheelfarm write``), else at most every :data:`UNSERVED_SECONDS`."""
+        return not self.refresh_seconds or now - self.unserved_at >= UNSERVED_SECONDS
 
     def due(self, now: float) -> bool:
         return self.pending and now - self.written_at >= self.refresh_seconds
@@ -56,6 +68,7 @@ def publish_dirty(
     clock: SiteClock | None = None,
     limit: int = 10 * CHUNK,
     failures: PublishFailures | None = None,
+    unserved_silence_seconds: float = UNSERVED_SILENCE_SECONDS,
 ) -> WriteReport:
     """Write the projects marked changed, then the site pages that show them.
 
@@ -66,9 +79,14 @@ def publish_dirty(
 
     A project that fails to load or render is left dirty, named in the report's ``failed`` and
     in ``failures`` (which says when to try it again); the others are published regardless.
+
+    First, when the clock says so, the targets no builder has served for
+    ``unserved_silence_seconds`` are looked for: a target that became unserved, or served
+    again, marks the projects waiting for it (:func:`~wheelfarm.farm.unserved.refresh_unserved`).
     """
     report = WriteReport()
     clock = clock if clock is not None else SiteClock(refresh_seconds=0.0)
+    _look_for_unserved(engine, clock, unserved_silence_seconds)
     stale_before = clock.pending or not clock.refresh_seconds
     failures = failures if failures is not None else PublishFailures()
     with tree.lock():
@@ -104,7 +122,10 @@ def publish_dirty(
             with engine.begin() as connection:
                 mark_written(
                     connection,
-                    [WrittenMark(p.name, p.serial, p.listing) for p in publications.values()],
+                    [
+                        WrittenMark(p.name, p.serial, p.listing, p.stale_logs)
+                        for p in publications.values()
+                    ],
                 )
             if len(found) < limit + len(waiting):
                 break
@@ -115,6 +136,18 @@ def publish_dirty(
             tree.sync()
             clock.pending, clock.written_at = False, now
     return report
+
+
+def _look_for_unserved(engine: Engine, clock: SiteClock, silence_seconds: float) -> None:
+    """Flag the targets no builder serves, when the clock says it is time; a change marks the
+    projects waiting for them, and the home page (which lists them) is due."""
+    now = time.time()
+    if not clock.unserved_due(now):
+        return
+    with engine.begin() as connection:
+        if refresh_unserved(connection, now=now, silence_seconds=silence_seconds):
+            clock.pending = True
+    clock.unserved_at = now
 
 
 def _load(

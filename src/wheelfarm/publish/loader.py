@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection
 
 from wheelfarm.farm.listings import failure_counts
-from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, unserved_targets
+from wheelfarm.farm.unserved import shown_unserved
 from wheelfarm.publish.assemble import Parts
 from wheelfarm.publish.download_queries import read_downloads, read_site_downloads
 from wheelfarm.publish.publication import Publication, publishable_name
@@ -67,6 +67,7 @@ class _Columns(NamedTuple):
     names: tuple[str, ...]
     distros: dict[str, str]
     today: int  # the last day of the downloads figures
+    unserved: dict[str, str]  # the targets no builder serves, and what their waiting cells say
 
 
 def load_publications(
@@ -88,7 +89,8 @@ def load_publications(
     if target_names is None:
         target_names = target_names_of(connection)
     day = today_utc() if today is None else today
-    columns = _Columns(target_names, target_distros_of(connection), day)
+    unserved = {target.target: target.page_words() for target in shown_unserved(connection)}
+    columns = _Columns(target_names, target_distros_of(connection), day, unserved)
     found: dict[str, Publication] = {}
     for chunk in chunked(wanted):
         found.update(_load_chunk(connection, chunk, upstream_simple_url, columns, dense))
@@ -169,7 +171,9 @@ def _load(
     parts.add_wheels(read_wheels(connection, among), read_wheel_dependencies(connection, among))
     upstream_url = upstream_simple_url.rstrip("/")
     return {
-        name: parts.publication(head, upstream_url, columns.names, columns.distros)
+        name: parts.publication(
+            head, upstream_url, columns.names, columns.distros, columns.unserved
+        )
         for name, head in heads.items()
     }
 
@@ -239,8 +243,7 @@ def load_listing(
         if counted is not None:
             project.downloads_30d, project.downloads_total = counted.last_30_days, counted.total
         listed.append(project)
-    now = time.time()
-    unserved = unserved_targets(connection, now=now, silence_seconds=UNSERVED_SILENCE_SECONDS)
+    unserved = shown_unserved(connection)  # as the project pages show it
     return SiteIndex(
         serial=read_site_serial(connection),
         projects=tuple(listed),

@@ -98,10 +98,12 @@ def _status_cell(
     wheel: WheelFile | None,
     target_html: str,
     without_extensions: bool = False,
+    unserved: str | None = None,
 ) -> str:
     """One ``<td>``: status word (linked to the wheel or the log), reason, reason as title;
-    and, for a build that gave only a pure wheel where another target's gave a platform wheel,
-    that it was built without its extension modules."""
+    for a build that gave only a pure wheel where another target's gave a platform wheel,
+    that it was built without its extension modules; for a build waiting on a target no builder
+    serves, that (``unserved``: the words)."""
     if cell is None:
         return _NO_JOB.format(t=target_html)
     if isinstance(cell.status, JobState):
@@ -125,6 +127,8 @@ def _status_cell(
     else:  # building: its log so far; skipped: the log of a last try; pending: nothing yet
         category = ""
         href = log_url(cell) if status != "pending" else None
+        if status == "pending" and unserved:
+            reason = f"{reason}; {unserved}" if reason else unserved
         title = h(shorten(reason, TITLE_CHARS)) if reason else ""
     link = f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>"
     link += category
@@ -136,7 +140,7 @@ def _status_cell(
     title_attribute = f' title="{title}">' if title else ">"
     if cell.build_number:
         note += _rebuild_note(cell)
-    flag = ""
+    flag = ' data-unserved="true"' if unserved and status == "pending" else ""
     if without_extensions and status == "built":
         flag = ' data-without-extensions="true"'
         note += _WITHOUT_EXTENSIONS_NOTE
@@ -213,7 +217,13 @@ def releases_rows(project: ProjectIndex) -> str:
                 wheels[wheel.target] = wheel
         flagged = without_extension_modules(release)
         cells = "".join(
-            _status_cell(builds.get(target), wheels.get(target), target_html, target in flagged)
+            _status_cell(
+                builds.get(target),
+                wheels.get(target),
+                target_html,
+                target in flagged,
+                project.unserved.get(target),
+            )
             for target, target_html in targets
         )
         rows.append(

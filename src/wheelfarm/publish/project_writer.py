@@ -127,8 +127,10 @@ def _write_live(
         absent = [i for i in publication.logs if not (tree.logs / _log_name(i)).exists()]
     else:
         absent = [i for i in publication.logs if _log_name(i) not in existing.logs]
-    if absent:
-        for build_id, text in blobs.logs(absent).items():
+    # A log is written once (they are up to a MiB), and again when a re-triage rewrote it.
+    to_write = sorted({*absent, *publication.stale_logs})
+    if to_write:
+        for build_id, text in blobs.logs(to_write).items():
             report.written += tree.put(tree.logs / _log_name(build_id), text)
 
 

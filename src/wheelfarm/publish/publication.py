@@ -46,11 +46,13 @@ class Publication:
     logs: tuple[int, ...]  # builds of this project that have a log
     dirty: bool = True  # marked changed, or never recorded as written
     quarantine: Quarantine | None = None  # quarantined upstream: what its pages still say
+    stale_logs: tuple[int, ...] = ()  # of ``logs``, those rewritten since published (re-triage)
 
     @property
     def to_record(self) -> bool:
-        """Whether the store must note this write: a dirty mark to clear, a new listing."""
-        return self.dirty or self.listed != self.listing
+        """Whether the store must note this write: a dirty mark to clear, a new listing, a
+        rewritten log's flag."""
+        return self.dirty or self.listed != self.listing or bool(self.stale_logs)
 
     @property
     def listing(self) -> str | None:

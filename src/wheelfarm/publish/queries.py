@@ -269,12 +269,20 @@ class BuildRow(NamedTuple):
     status: str  # a JobState value: building, built, failed
     has_log: bool
     category: str | None  # a failure's (wheelfarm.farm.triage)
+    log_stale: bool  # its log was rewritten since it was published (a re-triage)
 
 
 def read_builds(connection: Connection, among: Among) -> list[BuildRow]:
     b = builds.c
     statement = select(
-        b.id, b.project, b.version, b.target, b.status, b.log.is_not(None), b.category
+        b.id,
+        b.project,
+        b.version,
+        b.target,
+        b.status,
+        b.log.is_not(None),
+        b.category,
+        b.log_stale,
     ).where(among(b.project))
     return _rows(connection, statement, BuildRow)
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from sqlalchemy import Engine
 
+from wheelfarm.farm.unserved import UNSERVED_SILENCE_SECONDS, refresh_unserved
 from wheelfarm.publish.chunk_workers import MAX_WORKERS, ChunkJob, ChunkResult, chunk_writer, record
 from wheelfarm.publish.existing import Existing, tree_names
 from wheelfarm.publish.loader import load_listing, site_counts
@@ -44,14 +46,20 @@ def write_all(
     base_url: str,
     progress: Progress | None = None,
     workers: int | None = None,
+    unserved_silence_seconds: float = UNSERVED_SILENCE_SECONDS,
 ) -> WriteReport:
     """Regenerate the whole tree: every live project, then the site pages.
+
+    The targets no builder has served for ``unserved_silence_seconds`` are looked for first,
+    so the pages say which builds wait on them (:mod:`wheelfarm.farm.unserved`).
 
     Projects that have files in the tree but are no longer live (or no longer exist) are taken
     down. Only files whose bytes differ are replaced. Chunks of projects are shared among
     ``workers`` processes (by default one per core when there are several chunks): loading and
     rendering are CPU-bound, and each chunk's files are disjoint from every other chunk's.
     """
+    with engine.begin() as connection:
+        refresh_unserved(connection, now=time.time(), silence_seconds=unserved_silence_seconds)
     durable, tree.durable = tree.durable, False
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived acyclic objects: collections would cost more than all

@@ -43,12 +43,19 @@ def _run(
 ) -> None:
     tree = tree_of(settings)
     upstream, base = settings.simple_url, settings.site_url
+    silence = settings.builder_silence_minutes * 60
     clock = SiteClock()
     failures = PublishFailures()  # projects that failed, tried again later
     schedule = _StatsSchedule(settings)
     while not stop.is_set():
         try:
-            write_all(engine, tree, upstream_simple_url=upstream, base_url=base)
+            write_all(
+                engine,
+                tree,
+                upstream_simple_url=upstream,
+                base_url=base,
+                unserved_silence_seconds=silence,
+            )
             break
         except Exception as error:  # a failed start is retried; the publisher must not die
             _failed(error, on_error)
@@ -62,6 +69,7 @@ def _run(
                 base_url=base,
                 clock=clock,
                 failures=failures,
+                unserved_silence_seconds=silence,
             )
         except Exception as error:
             _failed(error, on_error)

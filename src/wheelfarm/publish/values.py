@@ -159,6 +159,8 @@ class ProjectIndex:
     status: str = "active"
     status_reason: str | None = None
     downloads: ProjectDownloads = _NO_DOWNLOADS
+    # Targets no builder serves (farm/unserved.py), and what a build waiting for one says.
+    unserved: dict[str, str] = field(default_factory=dict)
 
     @property
     def upstream_project_url(self) -> str:

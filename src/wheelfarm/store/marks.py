@@ -5,7 +5,9 @@ transaction, so a change and its mark commit (or roll back) together. A mark giv
 the next serial from one counter (the highest serial so far + 1, or at least their own + 1) and
 sets their ``dirty`` flag. A writer reads dirty projects with their serials, writes them, and
 then clears only the flags whose serial did not move meanwhile: a change that lands while its
-project is being written is written again by the next round, never lost.
+project is being written is written again by the next round, never lost. A build log rewritten
+since it was published (``builds.log_stale``, set by a re-triage with its project's mark) is
+cleared the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, case, false, func, literal_column, select, update
+from sqlalchemy import Connection, case, exists, false, func, literal_column, select, update
 
 from wheelfarm.store.bulk import insert_rows
-from wheelfarm.store.schema import index_projects, projects
+from wheelfarm.store.schema import builds, index_projects, projects
 
 __all__ = [
     "WrittenMark",
@@ -98,12 +100,28 @@ class WrittenMark(NamedTuple):
     name: str
     serial: int  # the serial it was read at: its dirty flag is cleared only if it did not move
     listed: str | None  # what the site lists for it now
+    stale_logs: tuple[int, ...] = ()  # build logs it wrote again because they were rewritten
 
 
 def mark_written(connection: Connection, written: Iterable[WrittenMark]) -> None:
     """Record projects as written; a flag is kept where the serial moved since it was read."""
-    rows = [(mark.name, mark.serial, False, mark.listed) for mark in written]
+    marks = list(written)
+    for mark in marks:
+        if mark.stale_logs:  # rare (after a re-triage): one statement per project
+            _logs_written(connection, mark)
+    rows = [(mark.name, mark.serial, False, mark.listed) for mark in marks]
     insert_rows(connection, _TABLE, rows, _on_written)
+
+
+def _logs_written(connection: Connection, mark: WrittenMark) -> None:
+    """Clear the logs' stale flags, unless the project changed since it was read (a re-triage
+    that rewrote a log again marked it changed in the same transaction)."""
+    unchanged = exists().where(_TABLE.c.name == mark.name, _TABLE.c.serial == mark.serial)
+    connection.execute(
+        update(builds)
+        .where(builds.c.id.in_(mark.stale_logs), builds.c.project == mark.name, unchanged)
+        .values(log_stale=False)
+    )
 
 
 def site_serial(connection: Connection) -> int:

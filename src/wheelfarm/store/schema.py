@@ -149,6 +149,8 @@ targets = Table(
     Column("name", String(100), primary_key=True),
     Column("platforms", Text, nullable=False),  # accepted platform tags, best first, spaces
     Column("distro", String(100)),
+    # the published pages say no builder serves it (wheelfarm.farm.unserved.refresh_unserved)
+    Column("unserved", Boolean, nullable=False, server_default=false()),
 )
 
 builders = Table(
@@ -203,6 +205,8 @@ builds = Table(
     Column("log", LargeBinary),  # compressed; the tail is kept when capped
     Column("log_bytes", Integer),
     Column("build_number", Integer, nullable=False, server_default="0"),  # its wheels' build tag
+    # the stored log was rewritten (a re-triage): its published /logs/N.txt is to be written again
+    Column("log_stale", Boolean, nullable=False, server_default=false()),
     Index("builds_release_idx", "project", "version"),
 )
 
