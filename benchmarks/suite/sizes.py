@@ -30,6 +30,11 @@ class Sizes:
     building: BuildingSize
     #: For each kind of scale point (benchmarks/suite/scale.py), its sizes.
     scale: dict[str, tuple[int, ...]]
+    #: Runs of each scale point, whose median is its figure ...
+    scale_rounds: int
+    #: ... but one run at this size and above (a million-event, -line or -wheel run takes
+    #: minutes; three of each would not fit the 40 minutes).
+    scale_once_from: int | None = None
 
 
 DEFAULT = Sizes(
@@ -42,7 +47,10 @@ DEFAULT = Sizes(
     # Every round writes each file twice (wheelfarm and the minimal script): about 40,000 files.
     publishing=PublishingSize(projects=2_000, rounds=3),
     building=BuildingSize(rounds=5),
+    # Regeneration in wheels, ten a project: a million is the README's 100,000 projects.
     scale={kind: (10_000, 100_000, 1_000_000) for kind in ("follow", "regenerate", "ingest")},
+    scale_rounds=3,
+    scale_once_from=1_000_000,
 )
 
 QUICK = Sizes(
@@ -58,4 +66,5 @@ QUICK = Sizes(
         "regenerate": (100, 1_000, 10_000),
         "ingest": (500, 5_000, 50_000),
     },
+    scale_rounds=3,
 )
