@@ -5,8 +5,8 @@ events, lines and wheels) and must finish in under 40 minutes on the two-core de
 machine (issue 18). Its scale points are medians of three runs but at a million, which run
 once: one million-event, -line or -wheel run takes minutes. The million-wheel regeneration
 goes over a tree of two million files written once and kept in the suite's cache
-(benchmarks/suite/scale.py): the first default run on a machine spends about twenty minutes
-more writing it. ``--quick`` scales every size down for a run of about five minutes, to see
+(benchmarks/suite/scale.py): the first default run on a machine spends about fifteen minutes
+more writing it (12.5 minutes at a load average of 9), and the kept trees take about 15 GB. ``--quick`` scales every size down for a run of about five minutes, to see
 that everything works, not to quote.
 """
 
