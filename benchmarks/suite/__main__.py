@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(not_measured(name, name, "-", "-", f"{type(error).__name__}: {error}"))
     if "scale" in chosen:
         console.print(f"[bold]scale[/bold] ({time.monotonic() - began:.0f} s in)")
-        scale = measure_scale(sizes.scale)
+        scale = measure_scale(sizes.scale, sizes.scale_rounds, sizes.scale_once_from)
     command = "make bench QUICK=1" if args.quick else "make bench"
     if args.only:
         command = "python -m benchmarks.suite" + (" --quick" if args.quick else "")

@@ -8,7 +8,9 @@ Both replay the same synthetic changelog from the fake upstream into a fresh SQL
 
 The reconcile figure: after a catch-up, wheelfarm reads the pages of the projects the changelog
 touched (the PEP 691 page and the JSON API page), compares them with the store and applies the
-differences; the comparison is a loop that only GETs the same pages (the HTTP floor).
+differences; the comparison is a loop that only GETs the same pages (the HTTP floor). The
+same reconcile from a distant upstream, against bandersnatch's page reads, is in
+benchmarks/suite/reconcile.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pathlib import Path
 import httpx
 from packaging.utils import NormalizedName
 
-from benchmarks.suite.measure import Measurement, NotMeasured, Race, interleave, not_measured
+from benchmarks.suite.measure import Measurement, NotMeasured, Race, interleave
+from benchmarks.suite.reconcile import DistantSize, measure_distant_reconcile
 from benchmarks.suite.upstream import fake_changelog
 from wheelfarm.http import RetryPolicy, new_client
 from wheelfarm.store.database import open_store
@@ -171,6 +174,5 @@ def measure_following(size: FollowingSize) -> list[Measurement]:
     return [
         race.row(AREA, figure, "events/s", "wheelfarm", "naive follower"),
         pages.row(AREA, reconcile, "pages/s", "wheelfarm", "GET only"),
-        not_measured(AREA, reconcile, "pages/s", "bandersnatch",
-                     "its page reads against the fake upstream are not wired up yet"),
-    ]  # fmt: skip
+        measure_distant_reconcile(DistantSize(size.reconciled, size.rounds)),
+    ]

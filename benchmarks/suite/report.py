@@ -25,7 +25,7 @@ HEADERS = ("area", "figure", "unit", "wheelfarm (min-max)", "compared with", "it
 SCALE_HEADERS = (
     "what",
     "size",
-    "seconds",
+    "seconds (min-max, runs)",
     "peak memory (MB)",
     "growth of time",
     "growth of memory",
@@ -84,8 +84,9 @@ def _scale_cells(points: Sequence[ScalePoint]) -> list[tuple[str, ...]]:
             factor = point.size / previous.size
             growth_time = f"x{point.seconds / previous.seconds:.1f} for x{factor:.0f} work"
             growth_memory = f"x{point.peak_mb / previous.peak_mb:.2f}"
-        cells.append((what, f"{point.size:,} {counted}", f"{point.seconds:.2f}",
-                      f"{point.peak_mb:.0f}", growth_time, growth_memory))  # fmt: skip
+        seconds = f"{point.seconds:.2f} ({point.low:.2f}-{point.high:.2f}, n={point.runs})"
+        cells.append((what, f"{point.size:,} {counted}", seconds, f"{point.peak_mb:.0f}",
+                      growth_time, growth_memory))  # fmt: skip
         previous = point
     return cells
 
@@ -99,7 +100,7 @@ def print_tables(run: Run, console: Console) -> None:
         table.add_row(*_cells(row))
     console.print(table)
     if run.scale:
-        scale = Table(title="how the costs grow (one run per size, a fresh process each)")
+        scale = Table(title="how the costs grow (median of each size's runs, a fresh process each)")
         for header in SCALE_HEADERS:
             scale.add_column(header)
         for cells in _scale_cells(run.scale):
@@ -152,9 +153,12 @@ def write_markdown(run: Run, path: Path, plot: Path | None) -> None:
         parts += [
             "## How the costs grow",
             "",
-            "One run per size, each in a fresh process (peak memory is the largest resident "
-            "size of that process or its children); input prepared outside it. A time growing "
-            "x10 for x10 work is linear.",
+            "Each size is the median of its runs (their spread beside it), each run in a fresh "
+            "process (peak memory, also a median, is the largest resident size of that process "
+            "or its children); input prepared outside it. The regeneration counts wheels, ten "
+            "a project, and goes over an existing tree, as every start of `wheelfarm up` does; "
+            "that tree is written once and kept between runs (benchmarks/suite/scale.py). A "
+            "time growing x10 for x10 work is linear.",
             "",
             _markdown_table(SCALE_HEADERS, _scale_cells(run.scale)),
             "",
@@ -183,7 +187,7 @@ def write_plot(points: Sequence[ScalePoint], path: Path) -> None:
     for axes, title in ((times, "seconds"), (memory, "peak memory (MB)")):
         axes.set_xscale("log")
         axes.set_yscale("log")
-        axes.set_xlabel("size (events, wheels or lines)")
+        axes.set_xlabel("size (events, lines, or wheels: ten a project)")
         axes.set_title(title)
         axes.grid(True, which="both", alpha=0.3)
     times.legend(fontsize="small")

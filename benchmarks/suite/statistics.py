@@ -42,14 +42,18 @@ def write_log(path: Path, lines: int, now: float) -> None:
 
 
 def ingest_file(path: Path, database: str, now: float) -> int:
-    """wheelfarm's ingestion of ``path``; returns the lines counted (hits and duplicates)."""
+    """wheelfarm's ingestion of ``path``; returns the lines it read.
+
+    Not only the hits: the log, like a real one, holds lines ingestion reads and skips (a 404,
+    a browser), and each is a line of the figure's work.
+    """
     engine = open_store(database)
     try:
         ingester = LogIngester(engine, SECRET, now=now)
         with path.open("rb") as log:
             ingester.feed(log)
         ingester.flush()
-        return ingester.report.hits + ingester.report.duplicates
+        return ingester.report.lines
     finally:
         engine.dispose()
 
@@ -58,9 +62,12 @@ def _json_per_line(path: Path) -> int:
     count = 0
     with path.open("rb") as log:
         for line in log:
-            agent = line[line.index(b"{") : line.rindex(b"}") + 1]
-            json.loads(agent.replace(b"\\x22", b'"'))
             count += 1
+            start = line.find(b"{")
+            if start < 0:  # a browser's agent: nothing to read
+                continue
+            agent = line[start : line.rindex(b"}") + 1]
+            json.loads(agent.replace(b"\\x22", b'"'))
     return count
 
 
