@@ -55,7 +55,14 @@ RELEASES = 5
 UPSTREAM = "https://index.example.org/simple/"
 KEY = 1_700_000_000 << 31
 #: Columns the synthetic rows leave out: their values when not None.
-DEFAULTS = {"build_number": 0, "analysed": True, "removed_key": 0, "quarantine_key": 0}
+DEFAULTS = {
+    "build_number": 0,
+    "analysed": True,
+    "removed_key": 0,
+    "quarantine_key": 0,
+    "unserved": False,
+    "log_stale": False,
+}
 
 
 def _as_is(statement: object) -> object:

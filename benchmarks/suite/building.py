@@ -2,11 +2,12 @@
 
 Through the farm: queue, claim over HTTP, sandboxed build, streamed upload with intake, result
 recorded (the builder code ``wheelfarm up`` runs). Bare: ``pip wheel`` from the same local
-index with the same options (benchmarks/farm_overhead.py's ``bare``), natively; and, when a
-root file system for an emulated architecture is ready under ``$WHEELFARM_ROOTFS_CACHE``, both
-again inside it under qemu (a tiny C extension calling zlib, with the root's own pip confined
-as the emulated builder's builds are). Roots are not made here: that takes minutes
-(``wheelfarm rootfs create``).
+index with the same options (benchmarks/farm_overhead.py's ``bare``), natively; and both
+again inside an emulated arm64 root file system under qemu (a tiny C extension calling zlib,
+with the root's own pip confined as the emulated builder's builds are). The root is looked for
+under ``$WHEELFARM_ROOTFS_CACHE``, else in the suite's cache; the default size makes it there
+when it is missing (``wheelfarm rootfs create``'s code: minutes, once, about 520 MB kept), the
+quick size only uses one that is ready.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from tests.fixtures.sdists import make_sdist, make_zlib_sdist
 
 from benchmarks.farm_overhead import PIP_OPTIONS, bare, bare_in_root
 from benchmarks.suite.measure import Measurement, NotMeasured, Race, interleave, not_measured
+from benchmarks.suite.tools import cache_dir
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.builder.emulated import prepare_root
+from wheelfarm.builder.emulation import RootfsError
 from wheelfarm.builder.loop import BuilderOptions, run_builder
-from wheelfarm.builder.rootfs import list_rootfs
+from wheelfarm.builder.rootfs import create_rootfs, list_rootfs
 from wheelfarm.errors import WheelfarmError
 from wheelfarm.farm.api import FarmConfig, create_builder_app
 from wheelfarm.farm.jobs import schedule_project
@@ -53,16 +56,28 @@ POLICY = RetryPolicy(retries=2, initial_wait=0.05)
 @dataclass(frozen=True)
 class BuildingSize:
     rounds: int
+    make_root: bool  # make the emulated root when none is ready (minutes, once)
 
 
-def _emulated_root() -> Path | None:
-    """A ready arm64 (else any) root under ``$WHEELFARM_ROOTFS_CACHE``, if one is there."""
-    cache = os.environ.get("WHEELFARM_ROOTFS_CACHE")
-    if not cache:
-        return None
-    ready = [info for info in list_rootfs(Path(cache)) if info.ready]
+def _rootfs_cache() -> Path:
+    """Where emulated roots are kept: ``$WHEELFARM_ROOTFS_CACHE``, else the suite's cache."""
+    return Path(os.environ.get("WHEELFARM_ROOTFS_CACHE") or cache_dir())
+
+
+def _emulated_root(make: bool) -> Path | str:
+    """A ready arm64 (else any) root, made when ``make`` and none is; else why there is none."""
+    cache = _rootfs_cache()
+    ready = [info for info in list_rootfs(cache) if info.ready]
     ready.sort(key=lambda info: info.arch != "arm64")
-    return ready[0].path if ready else None
+    if ready:
+        return ready[0].path
+    if not make:
+        return f"no ready root under {cache} (the default size makes one)"
+    print(f"making an arm64 root under {cache} for the emulated build (minutes, once)")
+    try:
+        return create_rootfs(cache, "arm64")
+    except RootfsError as error:
+        return f"cannot make an arm64 root: {error}"
 
 
 @contextmanager
@@ -125,10 +140,10 @@ def measure_building(size: BuildingSize) -> list[Measurement]:
     with _farm(None, size.rounds) as race:
         rows.append(race.row(AREA, native, UNIT, "farm", "bare pip wheel"))
     emulated = "tiny C-extension sdist built under qemu in an emulated root"
-    root = _emulated_root()
-    if root is None:
+    root = _emulated_root(size.make_root)
+    if isinstance(root, str):
         rows.append(not_measured(AREA, emulated, UNIT, "bare pip wheel in the root",
-                                 "no ready root under $WHEELFARM_ROOTFS_CACHE"))  # fmt: skip
+                                 root))  # fmt: skip
         return rows
     try:
         with _farm(root, size.rounds) as race:

@@ -6,8 +6,10 @@ machine (issue 18). Its scale points are medians of three runs but at a million,
 once: one million-event, -line or -wheel run takes minutes. The million-wheel regeneration
 goes over a tree of two million files written once and kept in the suite's cache
 (benchmarks/suite/scale.py): the first default run on a machine spends about fifteen minutes
-more writing it (12.5 minutes at a load average of 9), and the kept trees take about 15 GB. ``--quick`` scales every size down for a run of about five minutes, to see
-that everything works, not to quote.
+more writing it (12.5 minutes at a load average of 9), and the kept trees take about 15 GB; it
+also makes the emulated build's arm64 root when none is ready (minutes, about 520 MB).
+``--quick`` scales every size down for a run of about five minutes, to see that everything
+works, not to quote.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ DEFAULT = Sizes(
     # (about 460 deletions a second), so 2,000 projects spent 15 of the first default run's 38
     # minutes here, most of it deleting.
     publishing=PublishingSize(projects=1_000, rounds=3),
-    building=BuildingSize(rounds=5),
+    building=BuildingSize(rounds=5, make_root=True),
     # Regeneration in wheels, ten a project: a million is the README's 100,000 projects.
     scale={kind: (10_000, 100_000, 1_000_000) for kind in ("follow", "regenerate", "ingest")},
     scale_rounds=3,
@@ -65,7 +67,7 @@ QUICK = Sizes(
     following=FollowingSize(events=1_000, rounds=3, reconciled=200),
     statistics=StatisticsSize(lines=20_000, rounds=3),
     publishing=PublishingSize(projects=50, rounds=3),
-    building=BuildingSize(rounds=3),
+    building=BuildingSize(rounds=3, make_root=False),
     # Creating files is this disk's bottleneck (the regeneration needs a tree written first).
     scale={
         "follow": (500, 5_000, 50_000),
