@@ -35,7 +35,7 @@ def _key(engine: Engine) -> list[str]:
     return list(inspect(engine).get_pk_constraint("stats_daily")["constrained_columns"])
 
 
-def _indexes(engine: Engine) -> set[str]:
+def _indexes(engine: Engine) -> set[str | None]:
     return {index["name"] for index in inspect(engine).get_indexes("stats_daily")}
 
 

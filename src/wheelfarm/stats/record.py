@@ -24,7 +24,7 @@ from sqlalchemy import Column, Connection, MetaData, Table, delete, select, true
 from sqlalchemy.dialects import postgresql
 
 from wheelfarm.stats.agents import Agent
-from wheelfarm.stats.hits import Hit
+from wheelfarm.stats.hits import HitRow
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import stats_agents, stats_daily, stats_hits
 
@@ -104,7 +104,7 @@ _file_of = itemgetter(5, 6, 7)  # version, filename, target
 _agent_of = itemgetter(9)
 
 
-def daily_counts(hits: Sequence[Hit], agents: Mapping[int, Agent]) -> dict[_Daily, int]:
+def daily_counts(hits: Sequence[HitRow], agents: Mapping[int, Agent]) -> dict[_Daily, int]:
     """How much each ``stats_daily`` row grows by ``hits``: :func:`dimensions_of` summed."""
     return {
         (day, kind, project, dimension, value): n
@@ -112,7 +112,7 @@ def daily_counts(hits: Sequence[Hit], agents: Mapping[int, Agent]) -> dict[_Dail
     }
 
 
-def daily_rows(hits: Sequence[Hit], agents: Mapping[int, Agent]) -> list[_Row]:
+def daily_rows(hits: Sequence[HitRow], agents: Mapping[int, Agent]) -> list[_Row]:
     """:func:`daily_counts` as ``stats_daily`` rows (day, kind, project, dimension, value, hits).
 
     Each hit is reduced to three small numbers: its (day, kind, project), its file (version,
@@ -122,14 +122,14 @@ def daily_rows(hits: Sequence[Hit], agents: Mapping[int, Agent]) -> list[_Row]:
     log's hits are many more. (Measured on the benchmark's 1,000,000 lines: 4.8 us a line
     with a ``Counter`` of (group, value) tuples per dimension, TODO with numpy.)
     """
-    import numpy  # noqa: PLC0415 (about 0.1 s to import: only when counting)
+    import numpy  # about 0.1 s to import: only when counting
 
     rows: list[_Row] = []
     bots = {key for key, agent in agents.items() if agent.bot}
-    people: Sequence[Hit] = hits
+    people: Sequence[HitRow] = hits
     if bots:
-        people = [hit for hit in hits if hit.agent not in bots]
-        robots = Counter(_by_project(hit) for hit in hits if hit.agent in bots)
+        people = [hit for hit in hits if hit[9] not in bots]
+        robots = Counter(_by_project(hit) for hit in hits if hit[9] in bots)
         rows.extend(
             (day, kind, project, "bots", "", n) for (day, kind, project), n in robots.items()
         )
@@ -190,14 +190,14 @@ def _numbered(numpy: Any, items: Iterator[_T], count: int) -> tuple[list[_T], An
     return list(first), dense[seen]
 
 
-def _insert_new(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
+def _insert_new(connection: Connection, hits: Sequence[HitRow]) -> Sequence[HitRow]:
     """Insert the hits the store lacks; those inserted."""
     if connection.dialect.name == "postgresql":
         return _insert_new_postgresql(connection, hits)
     return _insert_new_sqlite(connection, hits)
 
 
-def _insert_new_sqlite(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
+def _insert_new_sqlite(connection: Connection, hits: Sequence[HitRow]) -> Sequence[HitRow]:
     """One ``executemany`` straight into the table; its row count says how many were new.
 
     All new (a log read the first time) or none (read again) is the common case and costs
@@ -220,10 +220,10 @@ def _insert_new_sqlite(connection: Connection, hits: Sequence[Hit]) -> Sequence[
         inserted = {row[0] for row in cursor.fetchall()}
     finally:
         cursor.close()
-    return [hit for hit in hits if hit.hit in inserted]
+    return [hit for hit in hits if hit[0] in inserted]
 
 
-def _insert_new_postgresql(connection: Connection, hits: Sequence[Hit]) -> Sequence[Hit]:
+def _insert_new_postgresql(connection: Connection, hits: Sequence[HitRow]) -> Sequence[HitRow]:
     """``COPY`` into a staging table, then ``INSERT ... SELECT ... RETURNING`` the new keys."""
     _STAGING.create(connection, checkfirst=True)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -242,12 +242,12 @@ def _insert_new_postgresql(connection: Connection, hits: Sequence[Hit]) -> Seque
     )
     inserted = set(connection.execute(statement).scalars())
     connection.execute(delete(_STAGING))
-    return [hit for hit in hits if hit.hit in inserted]
+    return [hit for hit in hits if hit[0] in inserted]
 
 
 def write_hits(
     connection: Connection,
-    hits: Iterable[Hit],
+    hits: Iterable[HitRow],
     agents: Mapping[int, Agent],
     known_agents: set[int] | None = None,
 ) -> int:
@@ -256,10 +256,10 @@ def write_hits(
     ``agents`` has the :class:`Agent` of each hit's ``agent`` key; ``known_agents``, when
     given, the keys already written (skipped, then added to).
     """
-    batch = list({hit.hit: hit for hit in hits}.values())
+    batch = list({hit[0]: hit for hit in hits}.values())
     if not batch:
         return 0
-    used = {hit.agent for hit in batch}
+    used = {hit[9] for hit in batch}
     fresh = [agents[k].row() for k in used if known_agents is None or k not in known_agents]
     if fresh:
         names = [column.name for column in stats_agents.c]
