@@ -75,8 +75,8 @@ class Hit(NamedTuple):
     agent: int
 
 
-#: A :class:`Hit` as a plain tuple: how hits travel to a child process (pickling a named tuple
-#: costs twice as much: measured 2.6 against 1.2 us a hit, the conversion included).
+#: A :class:`Hit` as a plain tuple: what the log reader makes, and how hits travel to the writer's
+#: process (pickling a named tuple costs twice as much: measured 2.6 against 1.2 us a hit).
 HitRow = tuple[int, int, float, str, str, str | None, str | None, str | None, str, int]
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, cast
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -135,7 +135,7 @@ class LogIngester:
         self._classify = Classifier()
         self._known_agents: set[int] = set()
         self._batch_agents: dict[int, Agent] = {}
-        self._pending: list[Hit] = []
+        self._pending: list[HitRow] = []
         self._writer: ChildWriter | None = None
         if child:
             url = engine.url.render_as_string(hide_password=False)
@@ -160,7 +160,7 @@ class LogIngester:
                     skipped[found] += 1
                     continue
                 pending = self._pending  # looked up each time: --follow flushes when idle
-                pending.append(found)  # type: ignore[arg-type]
+                pending.append(found)  # type: ignore[arg-type]  # not a str: a HitRow
                 if len(pending) >= batch:
                     self._send()
         finally:
@@ -171,9 +171,10 @@ class LogIngester:
 
     def hit_of(self, raw: bytes) -> Hit | str:
         """The hit one line is, or the reason it is skipped."""
-        return next(self._read((raw,)))
+        found = next(self._read((raw,)))
+        return found if isinstance(found, str) else Hit._make(found)
 
-    def _read(self, lines: Iterable[bytes]) -> Iterator[Hit | str]:
+    def _read(self, lines: Iterable[bytes]) -> Iterator[HitRow | str]:
         """The hit each line is, or the reason it is skipped.
 
         One loop with the plain line's path inlined, its names local: per plain line one match
@@ -182,7 +183,7 @@ class LogIngester:
         """
         plain, times, tails, requests = _PLAIN.match, self._stamps, self._tails, self._requests
         clients, batch_agents, fixed = self._client_keys, self._batch_agents, self._now
-        blake2b, from_bytes, new_hit = hashlib.blake2b, int.from_bytes, tuple.__new__
+        blake2b, from_bytes = hashlib.blake2b, int.from_bytes
         clock = time.time
         for raw in lines:
             match = plain(raw) if len(raw) <= MAX_LINE else None
@@ -235,20 +236,18 @@ class LogIngester:
                 )
                 key = from_bytes(blake2b(text, digest_size=8).digest(), "big", signed=True)
             batch_agents[agent_key] = agent
-            yield new_hit(
-                Hit,
-                (
-                    key,
-                    day,
-                    float(at),
-                    kind,
-                    project,
-                    version,
-                    filename,
-                    target_tag,
-                    client[0],
-                    agent_key,
-                ),
+            # A plain tuple (a HitRow): what the driver and the pickle to the writer want.
+            yield (
+                key,
+                day,
+                float(at),
+                kind,
+                project,
+                version,
+                filename,
+                target_tag,
+                client[0],
+                agent_key,
             )
 
     def flush(self) -> None:
@@ -279,8 +278,7 @@ class LogIngester:
             return
         if self._writer is not None:
             self._settle()
-            rows = cast("list[HitRow]", list(map(tuple, hits)))  # plain: see HitRow
-            self._in_flight = (len(hits), self._writer.send(rows, agents))
+            self._in_flight = (len(hits), self._writer.send(hits, agents))
         else:
             self._write_here(hits, agents)
         if not gc.isenabled():  # off in :meth:`feed`: collect the young objects once a batch
@@ -294,7 +292,7 @@ class LogIngester:
         self._in_flight = None
         self._counted(count, future.result())
 
-    def _write_here(self, hits: list[Hit], agents: dict[int, Agent]) -> None:
+    def _write_here(self, hits: list[HitRow], agents: dict[int, Agent]) -> None:
         try:
             with self.engine.begin() as connection:
                 new = write_hits(connection, hits, agents, self._known_agents)
