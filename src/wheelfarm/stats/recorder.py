@@ -23,6 +23,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import threading
 import time
@@ -211,6 +212,7 @@ class _Writer:
         self.clients = ClientHasher(recipe.secret)
         self.classify = Classifier()
         self.known_agents: set[int] = set()
+        self.keys = random.Random()  # seeded from the system's randomness: no syscall a hit
         self.pending: list[Hit] = []
         self.pending_agents: dict[int, Agent] = {}
         self.written = 0
@@ -244,7 +246,7 @@ class _Writer:
         if status == 206 and filename is not None:
             key = range_key(day, hashed, agent.key, filename)
         else:
-            key = int.from_bytes(os.urandom(8), "big", signed=True)  # each request is one hit
+            key = self.keys.getrandbits(64) - 2**63  # each request is one hit
         self.pending_agents[agent.key] = agent
         return Hit(key, day, at, kind, project, version, filename, target, hashed, agent.key)
 
