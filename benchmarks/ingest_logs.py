@@ -8,10 +8,12 @@ pip, uv, Python, distros, kernels, CPUs), a few browsers and crawlers; 60 % whee
 nginx's escaping (``\\x22`` for a quote).
 
 Prints one line per engine, lines/s of ``LogIngester`` (parse, count, write; the store made
-and migrated beforehand). PostgreSQL runs in a throwaway cluster (tests/pg_cluster.py), or at
-``--postgres URL`` (an empty database); ``--no-postgres`` skips it.
+and migrated beforehand) as ``logs ingest`` runs it, writing in a child process
+(``--in-process``: in this one), by the clock and per CPU-second of both. PostgreSQL runs in
+a throwaway cluster (tests/pg_cluster.py), or at ``--postgres URL`` (an empty database);
+``--no-postgres`` skips it.
 
-    python benchmarks/ingest_logs.py [--lines 1000000]
+    python benchmarks/ingest_logs.py [--lines 1000000] [--batch N] [--in-process]
 """
 
 from __future__ import annotations
