@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wheelfarm.stats.agents import Agent
@@ -48,6 +48,7 @@ def naive(hits: list[Hit]) -> Counter[tuple[int, str, str, str, str]]:
     return counts
 
 
+@settings(deadline=None)  # the first example imports numpy
 @given(st.lists(hit_strategy, max_size=60))
 def test_daily_counts_equal_each_hits_dimensions_summed(hits):
     assert daily_counts(hits, AGENTS) == dict(naive(hits))

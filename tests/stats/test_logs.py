@@ -23,9 +23,9 @@ WHEEL = "/files/demo/demo-1.0-cp311-cp311-linux_x86_64.whl"
 
 
 def ingest(engine, lines, **options) -> IngestReport:
-    ingester = LogIngester(engine, SECRET, now=NOW, **options)
-    ingester.feed(lines)
-    ingester.flush()
+    with LogIngester(engine, SECRET, now=NOW, **options) as ingester:
+        ingester.feed(lines)
+        ingester.flush()
     return ingester.report
 
 
@@ -90,6 +90,20 @@ def test_ingesting_the_same_log_twice_counts_each_line_once(engine):
     assert (first.hits, first.duplicates) == (50, 0)
     assert (again.hits, again.duplicates) == (0, 50)
     assert counts(engine)["downloads_total"] == 50
+
+
+def test_a_child_writer_counts_each_line_once_as_the_ingester_does(engine):
+    """Batches written in a child process (``child=True``, as ``logs ingest`` does), several
+    in flight one after the other: the same counts, the same re-run rule."""
+    lines = [nginx_line(NOW - i, WHEEL, client=f"198.51.100.{i}") for i in range(50)]
+    searches = [nginx_line(NOW - i, "/simple/demo/", agent=UV_AGENT) for i in range(7)]
+    first = ingest(engine, lines[:20] + searches, child=True, batch=6)
+    again = ingest(engine, lines, child=True, batch=6)
+    assert (first.lines, first.hits, first.duplicates) == (27, 27, 0)
+    assert (again.lines, again.hits, again.duplicates) == (50, 30, 20)
+    found = counts(engine)
+    assert (found["downloads_total"], found["searches_30d"]) == (50, 7)
+    assert found["shares"]["installer"] == {"pip": 50}
 
 
 def test_a_batch_of_old_and_new_lines_counts_only_the_new(engine):

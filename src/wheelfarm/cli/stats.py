@@ -72,7 +72,7 @@ def ingest(ctx: click.Context, file: Path, follow: bool, as_json: bool) -> None:
         raise click.UsageError("--follow needs a file, not standard input")
     engine = open_store(settings.database_url)
     ingester = LogIngester(
-        engine, load_secret(settings.data_dir), keep_days=settings.stats_keep_days
+        engine, load_secret(settings.data_dir), keep_days=settings.stats_keep_days, child=True
     )
     try:
         if follow and path is not None:
@@ -86,6 +86,7 @@ def ingest(ctx: click.Context, file: Path, follow: bool, as_json: bool) -> None:
             ingester.feed(read_lines(path))
         ingester.flush()
     finally:
+        ingester.close()
         engine.dispose()
     report = ingester.report
     if as_json:

@@ -40,6 +40,7 @@ __all__ = [
     "Classifier",
     "ClientHasher",
     "Hit",
+    "HitRow",
     "classify",
     "hit_key",
     "load_secret",
@@ -72,6 +73,11 @@ class Hit(NamedTuple):
     target: str | None
     client: str
     agent: int
+
+
+#: A :class:`Hit` as a plain tuple: what the log reader makes, and how hits travel to the writer's
+#: process (pickling a named tuple costs twice as much: measured 2.6 against 1.2 us a hit).
+HitRow = tuple[int, int, float, str, str, str | None, str | None, str | None, str, int]
 
 
 def _signed(digest: bytes) -> int:
@@ -115,7 +121,7 @@ class ClientHasher:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._keys: dict[int, bytes] = {}
+        self._keys: dict[int, hashlib.blake2b] = {}
         self._seen: dict[tuple[int, str], str] = {}
 
     def __call__(self, address: str, day: int) -> str:
@@ -129,13 +135,21 @@ class ClientHasher:
 
     def digest(self, address: bytes, day: int) -> str:
         """The hash of ``address`` (as bytes) on ``day``, not kept (for callers that keep it)."""
-        key = self._keys.get(day)
-        if key is None:
+        hasher = self.hasher(day).copy()
+        hasher.update(address)
+        return hasher.hexdigest()
+
+    def hasher(self, day: int) -> hashlib.blake2b:
+        """The keyed hash of ``day`` before anything is hashed with it: copied for each address
+        (a copy spares hashing the key again, a third of a hash of an address)."""
+        hasher = self._keys.get(day)
+        if hasher is None:
             key = hmac.digest(self._secret, f"day {day}".encode(), "sha256")
+            hasher = hashlib.blake2b(key=key, digest_size=8)
             if len(self._keys) > 64:
                 self._keys.clear()
-            self._keys[day] = key
-        return hashlib.blake2b(address, key=key, digest_size=8).hexdigest()
+            self._keys[day] = hasher
+        return hasher
 
 
 def _file_parts(project: str, filename: str) -> tuple[str | None, str] | None:
