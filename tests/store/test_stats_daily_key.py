@@ -46,7 +46,7 @@ def _rows(engine: Engine) -> list[dict[str, object]]:
 
 
 def test_counts_kept_before_the_new_key_are_kept_after_it(engine: Engine) -> None:
-    migrate(engine, "0013_project_status", down=True)
+    migrate(engine, "0014_cli17", down=True)
     assert _key(engine) == OLD_KEY
     with engine.begin() as connection:
         names = ", ".join(ROWS[0])
@@ -65,7 +65,7 @@ def test_counts_kept_before_the_new_key_are_kept_after_it(engine: Engine) -> Non
 def test_going_back_restores_the_old_key_and_the_kind_index(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(stats_daily.insert(), ROWS)
-    migrate(engine, "0013_project_status", down=True)
+    migrate(engine, "0014_cli17", down=True)
     assert _key(engine) == OLD_KEY
     assert _indexes(engine) == {"stats_daily_kind_idx", "stats_daily_project_idx"}
     assert _rows(engine) == ROWS

@@ -8,7 +8,7 @@ stays for a project's rows. Measured on the ingest benchmark's 650,000 rows: 4.5
 CPU a log line to write them before, 2.8 to 3.0 after. PostgreSQL gets the same key.
 
 Revision ID: 0016_stats15
-Revises: 0013_project_status
+Revises: 0014_cli17
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_stats15"
-down_revision = "0013_project_status"
+down_revision = "0014_cli17"
 branch_labels = None
 depends_on = None
 
