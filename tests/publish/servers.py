@@ -51,6 +51,22 @@ BIG_JSON = (
     + b"]}"
 )
 
+# A project whose pages are above the built-in server's in-memory limit (SMALL_FILE), so both
+# servers stream them and read the serial from the start of the file alone.
+HUGE_SERIAL = 34
+HUGE_HTML = (
+    f"<!DOCTYPE html>\n<title>Links for huge</title>\n<!--SERIAL {HUGE_SERIAL}-->\n".encode()
+    + b"".join(
+        b'<a href="/files/huge/huge-%d.0-py3-none-any.whl">huge</a><br>\n' % i
+        for i in range(20_000)
+    )
+)
+HUGE_JSON = (
+    b'{"meta":{"api-version":"1.1","_last-serial":%d},"name":"huge","files":[' % HUGE_SERIAL
+    + b",".join(b'{"filename":"huge-%d.0-py3-none-any.whl"}' % i for i in range(30_000))
+    + b"]}"
+)
+
 
 def write_tree(base: Path) -> Path:
     """A small published tree under ``base/www`` and a secret file beside it; returns the root."""
@@ -117,8 +133,13 @@ BIG_PROJECT_JSON = json.dumps(
 
 
 def _big_pages() -> dict[str, bytes]:
-    """The big project's pages and their gzip siblings, written as the publisher writes them."""
-    pages = {"simple/big/index.html": BIG_HTML, "simple/big/index.json": BIG_JSON}
+    """The big and huge projects' pages and their gzip siblings, as the publisher writes them."""
+    pages = {
+        "simple/big/index.html": BIG_HTML,
+        "simple/big/index.json": BIG_JSON,
+        "simple/huge/index.html": HUGE_HTML,
+        "simple/huge/index.json": HUGE_JSON,
+    }
     return {
         **pages,
         **{f"{path}.gz": gzip_bytes(data) for path, data in pages.items()},

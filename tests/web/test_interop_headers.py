@@ -12,7 +12,7 @@ import gzip
 import httpx
 import pytest
 
-from tests.publish.servers import BIG_HTML, BIG_JSON, BIG_SERIAL, WHEEL
+from tests.publish.servers import BIG_HTML, BIG_JSON, BIG_SERIAL, HUGE_SERIAL, WHEEL
 from wheelfarm.web.headers import accepts_gzip, serial_of
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -108,6 +108,8 @@ def test_the_gzip_sibling_is_the_page_compressed(tree) -> None:
         ("/simple/big/index.json", None, BIG_SERIAL),  # the file itself
         ("/simple/big/index.html", None, BIG_SERIAL),
         ("/project/big/json/", None, BIG_SERIAL),  # the project JSON's "serial"
+        ("/simple/huge/", JSON_TYPE, HUGE_SERIAL),  # too large to keep: its start is read
+        ("/simple/huge/", "text/html", HUGE_SERIAL),
         ("/simple/foo-bar/", JSON_TYPE, None),  # a simple page that states none
         ("/project/foo-bar/", None, None),  # pages for people carry none
         ("/badges/foo-bar.svg", None, None),
