@@ -75,13 +75,9 @@ def badge_message(project: ProjectIndex) -> tuple[str, str]:
     """
     # The targets first, then their Pythons once: a regeneration draws every project's badge,
     # and most projects' releases name the same few targets over and over.
-    built: set[str] = set()
-    for release in project.releases:
-        for target, cell in release.builds.items():
-            if cell.status is JobState.BUILT:
-                built.add(target)
-        for wheel in release.files:
-            built.add(wheel.target)
+    releases = project.releases
+    built = {t for r in releases for t, cell in r.builds.items() if cell.status is JobState.BUILT}
+    built.update([wheel.target for r in releases for wheel in r.files])
     if built:
         return _built_for(frozenset(built)), GREEN
     install = install_release(project)
