@@ -81,9 +81,7 @@ def write_trees(base: Path, projects: int) -> tuple[Path, Path, list[str]]:
         )
         (page / "index.json").write_text(
             f'{{"meta": {{"api-version": "1.1", "_last-serial": {index + 1}}}, "name": "{name}", '
-            '"files": ['
-            + ", ".join(entries)
-            + "]}\n"
+            '"files": [' + ", ".join(entries) + "]}\n"
         )
         for variant in ("index.html", "index.json"):  # the publisher's gzip siblings
             (page / f"{variant}.gz").write_bytes(gzip_bytes((page / variant).read_bytes()))
