@@ -51,7 +51,7 @@ def write_trees(base: Path, projects: int) -> tuple[Path, Path, list[str]]:
     packages = base / "packages"
     packages.mkdir(parents=True)
     names = [f"project-{i:04d}" for i in range(projects)]
-    for name in names:
+    for index, name in enumerate(names):
         dist = name.replace("-", "_")
         files_dir = www / "files" / name
         files_dir.mkdir(parents=True)
@@ -76,12 +76,12 @@ def write_trees(base: Path, projects: int) -> tuple[Path, Path, list[str]]:
         (page / "index.html").write_text(
             '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" '
             f'content="1.1">\n    <title>Links for {name}</title>\n  </head>\n  <body>\n'
+            f"<!--SERIAL {index + 1}-->\n"  # as the publisher writes it: X-PyPI-Last-Serial
             f"    <h1>Links for {name}</h1>\n" + "\n".join(links) + "\n  </body>\n</html>\n"
         )
         (page / "index.json").write_text(
-            f'{{"meta": {{"api-version": "1.1"}}, "name": "{name}", "files": ['
-            + ", ".join(entries)
-            + "]}\n"
+            f'{{"meta": {{"api-version": "1.1", "_last-serial": {index + 1}}}, "name": "{name}", '
+            '"files": [' + ", ".join(entries) + "]}\n"
         )
         for variant in ("index.html", "index.json"):  # the publisher's gzip siblings
             (page / f"{variant}.gz").write_bytes(gzip_bytes((page / variant).read_bytes()))

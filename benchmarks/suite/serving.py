@@ -22,12 +22,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.publish.servers import free_port, start_nginx
+from tests.publish.servers import NJS_MODULE, free_port, start_nginx
 
 from benchmarks.serve_index import stop, wait_for, write_trees, wrk, wrk_script
 from benchmarks.suite.devpi import MIRROR_PREFIX, devpi_mirror
 from benchmarks.suite.measure import Measurement, NotMeasured, interleave, not_measured
-from benchmarks.suite.tools import debian_tool, tool_venv
+from benchmarks.suite.tools import debian_file, debian_tool, tool_venv
 
 __all__ = ["ServingSize", "measure_serving"]
 
@@ -145,6 +145,7 @@ def _add_root_index(www: Path, names: list[str]) -> None:
 
 def _nginx(stack: ExitStack, base: Path, www: Path) -> int:
     debian_tool("nginx", "nginx")
+    debian_file(NJS_MODULE, "libnginx-mod-http-js")  # docs/nginx.conf's serial header
     server = start_nginx(base / "nginx", www, free_port(), workers="auto", access_log=False)
     stack.callback(server.stop)
     return int(server.url.rsplit(":", 1)[1])

@@ -3,7 +3,8 @@
 Each Python tool gets its own virtual environment under the cache directory (outside the
 repository; ``$WHEELFARM_BENCH_CACHE``, by default ``/var/tmp/wheelfarm-bench``), made once
 and reused by later runs. pip installs from whatever index it is configured with. System tools
-(wrk, nginx) come from Debian's packages, installed with apt-get when missing and run as root.
+(wrk, nginx and its njs module) come from Debian's packages, installed with apt-get when
+missing and run as root.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.suite.measure import NotMeasured
 
-__all__ = ["cache_dir", "debian_tool", "tool_venv"]
+__all__ = ["cache_dir", "debian_file", "debian_tool", "tool_venv"]
 
 
 def cache_dir() -> Path:
@@ -74,3 +75,20 @@ def debian_tool(command: str, package: str) -> str:
     if not found:
         raise NotMeasured(f"{command} is missing and apt-get install {package} did not add it")
     return found
+
+
+def debian_file(path: Path, package: str) -> Path:
+    """``path`` (a module, say), installing Debian's ``package`` first if it is missing."""
+    if path.exists():
+        return path
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise NotMeasured(f"{path} is missing (apt-get install {package}, as root)")
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", package],
+        check=False,
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    if not path.exists():
+        raise NotMeasured(f"{path} is missing and apt-get install {package} did not add it")
+    return path

@@ -21,7 +21,10 @@ from wheelfarm.publish.tree import gzip_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "docs" / "nginx.conf"
+NGINX_SERIAL_JS = REPO / "docs" / "nginx-serial.js"
 NGINX = "/usr/sbin/nginx"
+# nginx's njs module (Debian: libnginx-mod-http-js), which docs/nginx.conf needs for the serial.
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
 
 # The tree's files that tests read back byte for byte.
 ROOT_HTML = b"<!DOCTYPE html><title>wheelfarm</title><h1>Home</h1>\n"
@@ -45,6 +48,22 @@ BIG_HTML = (
 BIG_JSON = (
     b'{"meta":{"api-version":"1.1","_last-serial":%d},"name":"big","files":[' % BIG_SERIAL
     + b",".join(b'{"filename":"big-%d.0-py3-none-any.whl"}' % i for i in range(40))
+    + b"]}"
+)
+
+# A project whose pages are above the built-in server's in-memory limit (SMALL_FILE), so both
+# servers stream them and read the serial from the start of the file alone.
+HUGE_SERIAL = 34
+HUGE_HTML = (
+    f"<!DOCTYPE html>\n<title>Links for huge</title>\n<!--SERIAL {HUGE_SERIAL}-->\n".encode()
+    + b"".join(
+        b'<a href="/files/huge/huge-%d.0-py3-none-any.whl">huge</a><br>\n' % i
+        for i in range(20_000)
+    )
+)
+HUGE_JSON = (
+    b'{"meta":{"api-version":"1.1","_last-serial":%d},"name":"huge","files":[' % HUGE_SERIAL
+    + b",".join(b'{"filename":"huge-%d.0-py3-none-any.whl"}' % i for i in range(30_000))
     + b"]}"
 )
 
@@ -114,8 +133,13 @@ BIG_PROJECT_JSON = json.dumps(
 
 
 def _big_pages() -> dict[str, bytes]:
-    """The big project's pages and their gzip siblings, written as the publisher writes them."""
-    pages = {"simple/big/index.html": BIG_HTML, "simple/big/index.json": BIG_JSON}
+    """The big and huge projects' pages and their gzip siblings, as the publisher writes them."""
+    pages = {
+        "simple/big/index.html": BIG_HTML,
+        "simple/big/index.json": BIG_JSON,
+        "simple/huge/index.html": HUGE_HTML,
+        "simple/huge/index.json": HUGE_JSON,
+    }
     return {
         **pages,
         **{f"{path}.gz": gzip_bytes(data) for path, data in pages.items()},
@@ -145,9 +169,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
 
 def nginx_available() -> None:
     """Skip when nginx is missing, except under CI (which installs it): there it is a failure."""
-    if shutil.which(NGINX) or os.access(NGINX, os.X_OK):
+    if (shutil.which(NGINX) or os.access(NGINX, os.X_OK)) and NJS_MODULE.exists():
         return
-    message = f"nginx is not installed ({NGINX}); apt-get install nginx"
+    message = (
+        f"nginx or its njs module is not installed ({NGINX}, {NJS_MODULE}); "
+        "apt-get install nginx libnginx-mod-http-js"
+    )
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must run the nginx tests)")
     pytest.skip(message)
@@ -160,6 +187,7 @@ def nginx_site(root: Path, port: int, upstream_port: int) -> str:
         "listen 80;": f"listen 127.0.0.1:{port};",
         "root /var/lib/wheelfarm/www;": f"root {root};",
         "server 127.0.0.1:8080;": f"server 127.0.0.1:{upstream_port};",
+        "/etc/nginx/wheelfarm/nginx-serial.js;": f"{NGINX_SERIAL_JS};",
     }
     for old, new in replacements.items():
         assert text.count(old) == 1, f"docs/nginx.conf lost its placeholder {old!r}"
@@ -190,6 +218,7 @@ def main_conf(workdir: Path, site: Path, *, workers: str = "1") -> str:
         f"{kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi")
     )
     return (
+        f"load_module {NJS_MODULE};\n"
         f"{user}worker_processes {workers};\n"
         f"pid {workdir / 'nginx.pid'};\n"
         f"error_log {workdir / 'error.log'} warn;\n"

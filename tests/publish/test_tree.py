@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.publish.states import UPSTREAM, State
 from wheelfarm.publish.failures import PublishFailures
 from wheelfarm.publish.incremental import SiteClock, publish_dirty
 from wheelfarm.publish.regenerate import write_all
+from wheelfarm.publish.tree import SIBLINGS_MARK, Tree
 from wheelfarm.publish.write_report import WriteReport
 from wheelfarm.store.marks import dirty_projects, mark_changed
 from wheelfarm.store.schema import builds
@@ -81,7 +83,7 @@ def test_a_full_write_publishes_every_page(state: State) -> None:
     assert metadata.read_bytes().startswith(b"Metadata-Version: 2.1\nName: foo\n")
     assert BASE.encode() in (www / "sitemap.xml").read_bytes()
     # Nothing left behind: no temporary files anywhere.
-    assert not [p for p in www.rglob(".*") if p.name != ".lock"]
+    assert not [p for p in www.rglob(".*") if p.name not in (".lock", SIBLINGS_MARK)]
     # A second full write changes nothing.
     before = snapshot(www)
     again = everything(state)
@@ -312,3 +314,72 @@ def test_a_project_that_cannot_be_published_stops_no_other_and_is_tried_again_la
     assert mended.failed == {} and "broken" in mended.changed
     assert failures.projects == {}
     assert (state.tree.root / "project" / "broken" / "index.html").exists()
+
+
+# --- the gzip siblings' mark (tree.SIBLINGS_MARK) -------------------------------------------
+
+BIG = b"<p>" + b"wheel " * 400 + b"</p>"  # above COMPRESS_ABOVE: it gets a sibling
+SMALL = b"<p>wheel</p>"
+
+
+def siblings(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*.gz")}
+
+
+def test_a_full_write_gives_a_tree_from_before_siblings_its_siblings_then_marks_it(
+    state: State,
+) -> None:
+    state.release("foo", "1.0")
+    for number in range(6):  # a simple page above 1 KB
+        state.import_wheel(f"foo-1.0-{number + 1}-py3-none-any.whl")
+    everything(state)
+    root = state.tree.root
+    written = siblings(root)
+    assert "simple/foo/index.html.gz" in written
+    assert state.tree.siblings_marked()
+    for name in written:  # as a tree written before siblings existed
+        (root / name).unlink()
+    (root / SIBLINGS_MARK).unlink()
+    report = everything(state)
+    assert (report.written, siblings(root)) == (0, written)  # no page changed: siblings only
+    assert state.tree.siblings_marked()
+
+
+def test_a_marked_tree_is_trusted_and_a_removed_mark_makes_the_next_write_look(
+    state: State,
+) -> None:
+    state.release("foo", "1.0")
+    for number in range(6):
+        state.import_wheel(f"foo-1.0-{number + 1}-py3-none-any.whl")
+    everything(state)
+    sibling = state.tree.root / "simple" / "foo" / "index.html.gz"
+    sibling.unlink()  # by hand: nothing the writer does leaves a page without its sibling
+    everything(state)
+    assert not sibling.exists()  # a regeneration does not stat every page's sibling
+    (state.tree.root / SIBLINGS_MARK).unlink()
+    everything(state)
+    assert sibling.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "sibling_left"),
+    [
+        (lambda tree, page: tree.put(page, SMALL), False),  # shrank below 1 KB
+        (lambda tree, page: tree.remove(page), False),  # taken down
+        (lambda tree, page: tree.put(page, BIG + b"more"), True),  # rewritten, still big
+        (lambda tree, page: tree.put(page, BIG), True),  # unchanged
+    ],
+    ids=["shrunk", "removed", "grown", "unchanged"],
+)
+def test_the_mark_goes_before_a_page_can_be_left_without_its_sibling(
+    tmp_path: Path, change: Callable[[Tree, Path], bool], sibling_left: bool
+) -> None:
+    tree = Tree(tmp_path / "www", tmp_path / "withdrawn")
+    page = tree.simple / "foo" / "index.html"
+    tree.put(page, BIG)
+    tree.mark_siblings()
+    tree.siblings_complete = True
+    change(tree, page)
+    assert page.with_name("index.html.gz").exists() is sibling_left
+    assert tree.siblings_marked() is sibling_left
+    assert tree.siblings_complete is sibling_left

@@ -1,8 +1,8 @@
 """What clients and mirrors read besides the body: Cache-Control, gzip, X-PyPI-Last-Serial.
 
 Every test taking ``base_url`` runs against wheelfarm's server and against nginx with
-docs/nginx.conf, so the two are held to each other; the serial header is the built-in server's
-alone (nginx cannot read it out of a static file without a module; docs/serving.md says so).
+docs/nginx.conf, so the two are held to each other (nginx reads the serial with
+docs/nginx-serial.js, through its njs module).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import gzip
 import httpx
 import pytest
 
-from tests.publish.servers import BIG_HTML, BIG_JSON, BIG_SERIAL, WHEEL
+from tests.publish.servers import BIG_HTML, BIG_JSON, BIG_SERIAL, HUGE_SERIAL, WHEEL
 from wheelfarm.web.headers import accepts_gzip, serial_of
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -100,24 +100,46 @@ def test_the_gzip_sibling_is_the_page_compressed(tree) -> None:
         assert gzip.decompress((tree / "simple" / "big" / f"{name}.gz").read_bytes()) == page
 
 
-@pytest.mark.parametrize("accept", [JSON_TYPE, "text/html"])
+@pytest.mark.parametrize(
+    ("path", "accept", "expected"),
+    [
+        ("/simple/big/", JSON_TYPE, BIG_SERIAL),  # negotiated: the JSON form's meta
+        ("/simple/big/", "text/html", BIG_SERIAL),  # negotiated: the HTML form's comment
+        ("/simple/big/index.json", None, BIG_SERIAL),  # the file itself
+        ("/simple/big/index.html", None, BIG_SERIAL),
+        ("/project/big/json/", None, BIG_SERIAL),  # the project JSON's "serial"
+        ("/simple/huge/", JSON_TYPE, HUGE_SERIAL),  # too large to keep: its start is read
+        ("/simple/huge/", "text/html", HUGE_SERIAL),
+        ("/simple/foo-bar/", JSON_TYPE, None),  # a simple page that states none
+        ("/project/foo-bar/", None, None),  # pages for people carry none
+        ("/badges/foo-bar.svg", None, None),
+        (f"/files/foo-bar/{WHEEL}", None, None),
+    ],
+)
 @pytest.mark.parametrize("encoding", ["gzip", "identity"])
-def test_simple_pages_carry_their_serial_in_a_header(
-    builtin, client: httpx.Client, accept: str, encoding: str
+def test_pages_carry_their_serial_in_a_header_when_sent_and_when_revalidated(
+    base_url: str,
+    client: httpx.Client,
+    path: str,
+    accept: str | None,
+    expected: int | None,
+    encoding: str,
 ) -> None:
-    response = client.get(
-        f"{builtin.url}/simple/big/", headers={"Accept": accept, "Accept-Encoding": encoding}
+    headers = {"Accept-Encoding": encoding} | ({} if accept is None else {"Accept": accept})
+    response = client.get(base_url + path, headers=headers)
+    assert response.status_code == 200
+    said = None if expected is None else str(expected)
+    assert response.headers.get("x-pypi-last-serial") == said
+    again = client.get(
+        base_url + path, headers={**headers, "If-None-Match": response.headers["etag"]}
     )
-    assert response.headers["x-pypi-last-serial"] == str(BIG_SERIAL)
+    assert again.status_code == 304
+    assert again.headers.get("x-pypi-last-serial") == said
 
 
-def test_the_project_json_carries_its_serial(builtin, client: httpx.Client) -> None:
-    response = client.get(f"{builtin.url}/project/big/json/")
-    assert response.headers["x-pypi-last-serial"] == str(BIG_SERIAL)
-
-
-def test_other_files_carry_no_serial(builtin, client: httpx.Client) -> None:
-    response = client.get(f"{builtin.url}/project/foo-bar/")
+def test_a_missing_page_carries_no_serial(base_url: str, client: httpx.Client) -> None:
+    response = client.get(f"{base_url}/simple/no-such-project/", headers={"Accept": JSON_TYPE})
+    assert response.status_code == 404
     assert "x-pypi-last-serial" not in response.headers
 
 

@@ -144,6 +144,7 @@ class Parts:
         "downloads",
         "live",
         "logs",
+        "no_downloads",
         "releases",
         "skipped",
         "stale_logs",
@@ -167,6 +168,7 @@ class Parts:
         self.wheels: dict[Release, list[WheelFile]] = {}  # published
         self.withdrawn: dict[str, list[str]] = {}  # wheels to take down, by project
         self.downloads: dict[str, ProjectDownloads] = {}  # projects with any
+        self.no_downloads = ProjectDownloads(today=today)  # shared by the rest
 
     def add_downloads(self, rows: list[DownloadRow]) -> None:
         """Downloads per plotted day (today last) and in all, by project."""
@@ -312,7 +314,7 @@ class Parts:
                 target_distros,
                 marker,
                 reason if marker != "active" else None,
-                self.downloads.get(name) or ProjectDownloads(today=self.today),
+                self.downloads.get(name) or self.no_downloads,
                 unserved or {},
             )
         return Publication(

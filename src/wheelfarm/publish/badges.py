@@ -73,21 +73,25 @@ def badge_message(project: ProjectIndex) -> tuple[str, str]:
     only the newest: a project whose latest release is not built yet still has wheels here.
     "failed" when nothing was built and every build of the release pip gets failed.
     """
-    pythons: set[str] = set()
-    for release in project.releases:
-        pythons.update(
-            target.split("-", 1)[0]
-            for target, cell in release.builds.items()
-            if cell.status is JobState.BUILT
-        )
-        pythons.update(f.target.split("-", 1)[0] for f in release.files)
-    if pythons:
-        return "built for " + " ".join(sorted(pythons, key=_python_key)), GREEN
+    # The targets first, then their Pythons once: a regeneration draws every project's badge,
+    # and most projects' releases name the same few targets over and over.
+    releases = project.releases
+    built = {t for r in releases for t, cell in r.builds.items() if cell.status is JobState.BUILT}
+    built.update([wheel.target for r in releases for wheel in r.files])
+    if built:
+        return _built_for(frozenset(built)), GREEN
     install = install_release(project)
     statuses = [cell.status for cell in install.builds.values()] if install is not None else []
     if statuses and all(s is JobState.FAILED for s in statuses):
         return "failed", RED
     return "no builds", GREY
+
+
+@lru_cache(maxsize=1024)
+def _built_for(targets: frozenset[str]) -> str:
+    """The text "built for cp311 cp312": the Pythons of ``targets``, made once per set."""
+    pythons = {target.split("-", 1)[0] for target in targets}
+    return "built for " + " ".join(sorted(pythons, key=_python_key))
 
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -147,6 +147,7 @@ def _start_worker(job: ChunkJob, existing: Existing) -> None:
     assert job.url is not None
     gc.disable()
     tree = Tree(job.root, job.withdrawn, durable=False)  # the parent syncs once at the end
+    tree.siblings_complete = existing.siblings
     _worker = _Worker(create_store_engine(job.url), tree, job, existing)
 
 

@@ -32,10 +32,15 @@ class Existing:
 
     logs: frozenset[str]  # file names under logs/
     withdrawn: frozenset[str]  # projects with wheels kept in the withdrawn directory
+    siblings: bool = False  # every page above 1 KB has its gzip sibling (tree.SIBLINGS_MARK)
 
     @classmethod
     def of(cls, tree: Tree) -> Existing:
-        return cls(frozenset(entries(tree.logs)), frozenset(entries(tree.withdrawn)))
+        return cls(
+            frozenset(entries(tree.logs)),
+            frozenset(entries(tree.withdrawn)),
+            tree.siblings_marked(),
+        )
 
 
 def tree_names(tree: Tree) -> set[str]:

@@ -10,7 +10,7 @@ come from ``templates/chrome.html``, rendered once per process.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.farm.triage import CATEGORY_WORDS
@@ -311,15 +311,22 @@ def _releases_section(project: ProjectIndex) -> str:
         '<tr><th scope="col">Version</th><th scope="col">Released</th>\n'
     )
     distros = project.target_distros
-    parts.extend(
-        f'<th scope="col" data-target="{h(t)}"><span class="target-words">'
-        f"{h(describe_target(t, distros.get(t)))}</span> <code>{h(t)}</code></th>\n"
-        for t in project.targets
-    )
+    parts.append(_target_headers(project.targets, tuple(map(distros.get, project.targets))))
     parts.append("</tr>\n</thead>\n<tbody>\n")
     parts.append(releases_rows(project))
     parts.append(f'</tbody>\n</table>\n</div>\n<p class="legend">{_LEGEND}</p>\n</section>\n')
     return "".join(parts)
+
+
+@lru_cache(maxsize=64)
+def _target_headers(targets: tuple[str, ...], distros: tuple[str | None, ...]) -> str:
+    """The table's column headers, a target and its words each: every project of a load has
+    the same targets, so they are made once (parsing a target into words is not free)."""
+    return "".join(
+        f'<th scope="col" data-target="{h(t)}"><span class="target-words">'
+        f"{h(describe_target(t, distro))}</span> <code>{h(t)}</code></th>\n"
+        for t, distro in zip(targets, distros, strict=True)
+    )
 
 
 def _links_section(project: ProjectIndex, name: str) -> str:

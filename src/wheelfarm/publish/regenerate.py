@@ -68,6 +68,7 @@ def write_all(
             return _regenerate(engine, tree, upstream_simple_url, base_url, progress, workers)
     finally:
         tree.durable = durable
+        tree.siblings_complete = False
         if collecting:
             gc.enable()
 
@@ -85,6 +86,7 @@ def _regenerate(
         target_names = target_names_of(connection)
     job = ChunkJob.of(engine, tree, upstream_simple_url, target_names)
     existing = Existing.of(tree)
+    tree.siblings_complete = existing.siblings
     if workers is None:
         chunk_count = -(-len(live) // CHUNK)
         workers = min(os.cpu_count() or 1, chunk_count // 2, MAX_WORKERS)
@@ -117,6 +119,9 @@ def _regenerate(
         # Only then: a sync also writes back what reading the tree dirtied (the access times
         # of directories listed for the first time since they changed).
         tree.sync()
+    # Every page is written (and synced) or found unchanged now, each with its sibling: say
+    # so, and the next regeneration need not look for them.
+    tree.mark_siblings()
     return report
 
 

@@ -10,6 +10,7 @@ and only ``http(s)`` URLs and root-relative paths are ever put in an ``href``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
@@ -136,6 +137,15 @@ def target_details(target: str, distro: str | None) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=64)
+def _targets_details(
+    targets: tuple[str, ...], distros: tuple[str | None, ...]
+) -> dict[str, dict[str, Any]]:
+    """Every target's details: the same for every project of a load, so made once. The
+    documents of many projects share the dict: it is only ever serialised, never changed."""
+    return {t: target_details(t, d) for t, d in zip(targets, distros, strict=True)}
+
+
 def project_json(project: ProjectIndex) -> dict[str, Any]:
     """The JSON API document as Python values, arrays as tuples (its schema is in
     docs/index.md)."""
@@ -147,9 +157,9 @@ def project_json(project: ProjectIndex) -> dict[str, Any]:
         "serial": project.serial,
         "upstream_url": project.upstream_project_url,
         "targets": list(project.targets),
-        "target_details": {
-            t: target_details(t, project.target_distros.get(t)) for t in project.targets
-        },
+        "target_details": _targets_details(
+            project.targets, tuple(map(project.target_distros.get, project.targets))
+        ),
         "releases": {r.version: _release_json(r) for r in project.releases},
         "downloads": {
             "last_30_days": project.downloads.last_30_days,

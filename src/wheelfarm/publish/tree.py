@@ -27,12 +27,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["COMPRESSED_ENDINGS", "COMPRESS_ABOVE", "Tree", "gzip_bytes"]
+__all__ = ["COMPRESSED_ENDINGS", "COMPRESS_ABOVE", "SIBLINGS_MARK", "Tree", "gzip_bytes"]
 
 # Text files above COMPRESS_ABOVE bytes get a gzip sibling (``index.html.gz``) for servers to
 # send to clients that accept it (nginx's ``gzip_static``; wheelfarm.web.headers).
 COMPRESSED_ENDINGS = (".html", ".json", ".xml", ".css", ".js", ".svg")
 COMPRESS_ABOVE = 1024
+# A file in the tree's root that says every page above COMPRESS_ABOVE has its sibling: a full
+# regeneration leaves it, and then need not look for the sibling of each page it finds unchanged
+# (a stat per page, 2-3% of a regeneration). Whatever could leave a page without its sibling
+# (a page shrinking below the limit, a page taken down) removes it first.
+SIBLINGS_MARK = ".gzip-siblings"
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -57,6 +62,8 @@ class Tree:
         self.logs = root / "logs"
         self.static = root / "static"
         self._touched_dirs: set[str] = set()  # to fsync, when durable
+        # When true, an unchanged page's sibling is taken to be there (see SIBLINGS_MARK).
+        self.siblings_complete = False
 
     # -- single files --------------------------------------------------------------------
 
@@ -80,15 +87,19 @@ class Tree:
             finally:
                 os.close(descriptor)
             if same:
-                if compress and len(data) > COMPRESS_ABOVE and not os.path.exists(path + ".gz"):
+                if (
+                    compress
+                    and len(data) > COMPRESS_ABOVE
+                    and not self.siblings_complete
+                    and not os.path.exists(path + ".gz")
+                ):
                     self._write(path + ".gz", gzip_bytes(data))  # a tree from before siblings
                 return False
         if compress:
             if len(data) > COMPRESS_ABOVE:
                 self._write(path + ".gz", gzip_bytes(data))
             else:
-                with suppress(FileNotFoundError):
-                    os.unlink(path + ".gz")
+                self._remove_sibling(path)
         self._write(path, data)
         return True
 
@@ -119,11 +130,19 @@ class Tree:
         if self.durable:
             self._touched_dirs.add(parent)
 
+    def _remove_sibling(self, path: str) -> None:
+        """Remove a page's sibling; first the mark, when there is a sibling to remove (a crash
+        before the page goes too would leave a page without its sibling)."""
+        sibling = path + ".gz"
+        if os.path.exists(sibling):
+            self.forget_siblings()
+            with suppress(FileNotFoundError):
+                os.unlink(sibling)
+
     def remove(self, path: Path) -> bool:
         """Remove a file, and its gzip sibling if it has one."""
         if path.name.endswith(COMPRESSED_ENDINGS):
-            with suppress(FileNotFoundError):
-                path.with_name(path.name + ".gz").unlink()
+            self._remove_sibling(os.fspath(path))
         try:
             path.unlink()
         except FileNotFoundError:
@@ -157,6 +176,23 @@ class Tree:
                 finally:
                     os.close(descriptor)
         self._touched_dirs.clear()
+
+    # -- the siblings' mark (SIBLINGS_MARK) ------------------------------------------------
+
+    def siblings_marked(self) -> bool:
+        """Whether the tree says every page above :data:`COMPRESS_ABOVE` has its sibling."""
+        return os.path.exists(self.root / SIBLINGS_MARK)
+
+    def mark_siblings(self) -> None:
+        """Say so: a full regeneration just made sure of it."""
+        if not self.siblings_marked():
+            self._write(os.fspath(self.root / SIBLINGS_MARK), b"")
+
+    def forget_siblings(self) -> None:
+        """Stop saying so (before something could leave a page without its sibling)."""
+        self.siblings_complete = False
+        with suppress(FileNotFoundError):
+            os.unlink(self.root / SIBLINGS_MARK)
 
     @contextmanager
     def lock(self) -> Iterator[None]:

@@ -11,6 +11,7 @@ per project, and a frozen dataclass's ``__init__`` costs four to six times a pla
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from wheelfarm.farm.jobs import JobState
 
@@ -96,9 +97,11 @@ class ReleaseIndex:
 _NONE: frozenset[str] = frozenset()
 
 
-def _pure(wheel: WheelFile) -> bool:
-    """Whether a wheel runs anywhere (every tag's platform is ``any``): no compiled code."""
-    return all(tag.endswith("-any") for tag in wheel.tags)
+@lru_cache(maxsize=4096)
+def _pure(tags: tuple[str, ...]) -> bool:
+    """Whether a wheel with these tags runs anywhere (every tag's platform is ``any``): no
+    compiled code. Cached: a load's wheels share a few tag sets."""
+    return all(tag.endswith("-any") for tag in tags)
 
 
 def without_extension_modules(release: ReleaseIndex) -> frozenset[str]:
@@ -117,7 +120,7 @@ def _flagged(files: tuple[WheelFile, ...]) -> frozenset[str]:
     platform: set[str] = set()
     pure: set[str] = set()
     for wheel in files:
-        (pure if _pure(wheel) else platform).add(wheel.target)
+        (pure if _pure(wheel.tags) else platform).add(wheel.target)
     if not platform or not pure:
         return _NONE
     return frozenset(pure - platform)

@@ -19,7 +19,14 @@ from email.utils import formatdate
 import anyio.to_thread
 
 from wheelfarm.web.asgi import Send
-from wheelfarm.web.headers import COMPRESSIBLE, cache_control, serial_of, vary_header
+from wheelfarm.web.headers import (
+    COMPRESSIBLE,
+    SERIAL_HEAD,
+    cache_control,
+    carries_serial,
+    serial_of,
+    vary_header,
+)
 
 __all__ = [
     "CACHE_BYTES",
@@ -145,7 +152,13 @@ async def load_entry(
     varies = vary_header(vary, gzipped)
     if varies is not None:
         validators.append((b"vary", varies))
-    serial = serial_of(relative, body, gzipped=encoding is not None)
+    stated = body
+    if stated is None and carries_serial(relative):  # a page too large to keep: its start
+        try:
+            stated = await anyio.to_thread.run_sync(_read_piece, full, 0, SERIAL_HEAD)
+        except OSError:
+            return None
+    serial = serial_of(relative, stated, gzipped=encoding is not None)
     if serial is not None:
         validators.append((b"x-pypi-last-serial", serial))
     headers_200 = [

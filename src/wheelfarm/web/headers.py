@@ -11,8 +11,9 @@
   ``meta._last-serial`` or its HTML ``<!--SERIAL n-->`` comment), as mirrors expect it; the
   project JSON's too (its ``serial``).
 
-docs/nginx.conf sends the same ``Cache-Control`` and encodings (its ``map`` and
-``gzip_static``); tests/web/test_serve.py holds the two servers to each other.
+docs/nginx.conf sends the same ``Cache-Control``, encodings and serials (its ``map``,
+``gzip_static`` and docs/nginx-serial.js); the tests in tests/web hold the two servers to each
+other.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import zlib
 __all__ = [
     "COMPRESSIBLE",
     "IMMUTABLE",
+    "SERIAL_HEAD",
     "accepts_gzip",
     "cache_control",
+    "carries_serial",
     "page_cache_control",
     "serial_of",
     "vary_header",
@@ -75,6 +78,19 @@ def vary_header(negotiated: bool, compressed: bool) -> bytes | None:
     return None
 
 
+SERIAL_HEAD = 4096
+"""How much of a page's start :func:`serial_of` reads (docs/nginx-serial.js reads as much)."""
+
+
+def carries_serial(relative: str) -> bool:
+    """Whether a file of the tree states a serial for ``X-PyPI-Last-Serial``: a simple page
+    (a project's, or the root) or a project JSON."""
+    name = relative.removesuffix(".gz")
+    return (name.startswith("simple/") and name.endswith(("/index.html", "/index.json"))) or (
+        name.startswith("project/") and name.endswith("/json/index.json")
+    )
+
+
 def serial_of(relative: str, body: bytes | None, *, gzipped: bool = False) -> bytes | None:
     """A page's serial (for ``X-PyPI-Last-Serial``): a simple page's, or a project JSON's;
     None for any other file.
@@ -83,19 +99,13 @@ def serial_of(relative: str, body: bytes | None, *, gzipped: bool = False) -> by
     the title, the project JSON's ``serial`` follows its names and summary), so only the first
     kilobytes are read, decompressed first if ``gzipped``.
     """
-    if body is None:
+    if body is None or not carries_serial(relative):
         return None
-    name = relative.removesuffix(".gz")
-    if name.startswith("simple/") and name.endswith(("/index.html", "/index.json")):
-        pattern = _SERIAL
-    elif name.startswith("project/") and name.endswith("/json/index.json"):
-        pattern = _PROJECT_SERIAL
-    else:
-        return None
-    head = body[:4096]
-    if gzipped:
+    pattern = _PROJECT_SERIAL if relative.startswith("project/") else _SERIAL
+    head = body[:SERIAL_HEAD]
+    if gzipped:  # ``body`` may be only the start of the compressed file: enough to inflate
         try:
-            head = zlib.decompressobj(wbits=31).decompress(body, 4096)
+            head = zlib.decompressobj(wbits=31).decompress(body, SERIAL_HEAD)
         except zlib.error:
             return None
     match = pattern.search(head)
