@@ -89,6 +89,9 @@ def write_tree(base: Path) -> Path:
         "project/foo-bar/json/index.json": b'{"info": {"name": "foo-bar"}}\n',
         "badges/foo-bar.svg": b'<svg xmlns="http://www.w3.org/2000/svg"></svg>\n',
         "logs/7.txt": b"build log\n",
+        ".lock": b"",  # the publisher's own files, and a half-written page: never served
+        ".gzip-siblings": b"",
+        "simple/foo-bar/.index.html.tmp": PROJECT_HTML,
     }
     for relative, content in {**files, **_big_pages()}.items():
         path = root / relative

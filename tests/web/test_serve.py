@@ -388,6 +388,14 @@ def test_hostile_paths_stay_inside_the_root(base_url: str, target: str) -> None:
     assert SECRET not in body
 
 
+@pytest.mark.parametrize("target", ["/.lock", "/.gzip-siblings", "/simple/foo-bar/.index.html.tmp"])
+def test_no_dot_file_is_served(base_url: str, client: httpx.Client, target: str) -> None:
+    """The tree's own marks and lock, and temporary files the writer renames into place."""
+    response = get(client, f"{base_url}{target}")
+    assert response.status_code == 404, target
+    assert response.content == NOT_FOUND_HTML
+
+
 def test_no_symlink_is_followed(base_url: str, client: httpx.Client) -> None:
     """Even one pointing inside the root: the tree writer copies or hard-links instead."""
     response = get(client, f"{base_url}/link-in.html")

@@ -164,7 +164,8 @@ class IndexApp:
         if not path.startswith("/") or "\\" in path:
             return await self._not_found(scope, send)
         parts = path[1:].split("/")
-        if any(p in ("..", ".") for p in parts) or "" in parts[:-1]:
+        if any(p.startswith(".") for p in parts) or "" in parts[:-1]:
+            # "." and "..", the tree's own lock and marks, pages being written: never served
             return await self._not_found(scope, send)
         head = parts[0]
         if head == "simple":
