@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, select
 
@@ -151,19 +151,23 @@ class LeaseBook:
 
         Changes made here are laid over the readings for ``fresh_for`` seconds: a reading that
         began before a build's end was committed must not bring the build back, nor one that
-        began before a claim was committed hide the new build.
+        began before a claim was committed hide the new build, nor shorten a lease renewed
+        since. The reading's command stands: it may be newer than the change.
         """
         began = self._clock()
         with self._engine.connect() as connection:
             leases = read_open_leases(connection)
         with self._lock:
             for build_id, (when, lease) in list(self._changes.items()):
+                read = leases.get(build_id)
                 if when < began - self._fresh_for:
                     del self._changes[build_id]  # long committed: the reading has it
                 elif lease is None:
                     leases.pop(build_id, None)
-                else:
+                elif read is None:
                     leases[build_id] = lease
+                elif read.expires < lease.expires:
+                    leases[build_id] = replace(read, expires=lease.expires)
             self._leases = leases
             self._read_at = began
             return len(leases)
