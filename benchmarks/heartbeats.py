@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing
 import os
@@ -42,6 +41,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from tests.pg_cluster import ThrowawayCluster  # noqa: E402
 
 from benchmarks.master_probes import install_probes  # noqa: E402
+from wheelfarm.app.collector import settle_collector  # noqa: E402
 from wheelfarm.farm.api import FarmConfig, create_builder_app  # noqa: E402
 from wheelfarm.farm.registry import add_target, token_hash  # noqa: E402
 from wheelfarm.monitor.admins import add_admin  # noqa: E402
@@ -107,7 +107,7 @@ def serve(url: str, data_dir: str, ports: multiprocessing.Queue[int], breakdown:
     sampler = SamplerConfig(directory, directory, directory, interval=EVERY, min_free_disk=1)
     start_sampler(engine, sampler, threading.Event())
     server = serve_index_in_thread(directory, api=api if wrap is None else wrap(api))
-    gc.freeze()  # as `up` does: full collections skip what was made at start
+    settle_collector()  # as `up` does: what was made at start frozen, fewer collections
     ports.put(int(server.url.rsplit(":", 1)[1].rstrip("/")))
     threading.Event().wait()
 
