@@ -329,7 +329,8 @@ def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> 
     """An app with the store, the clock and the refusal handlers, and no stale staging files."""
     sweep_stale_uploads(config.staging, time.time())
     book = LeaseBook(engine)
-    presence = Presence(engine, after_pass=book.read)
+    tokens = TokenCache(engine)
+    presence = Presence(engine, after_pass=(tokens.read, book.read))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -347,7 +348,7 @@ def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> 
     app.state.engine = engine
     app.state.clock = clock
     app.state.throttle = TokenThrottle()
-    app.state.tokens = TokenCache(engine)
+    app.state.tokens = tokens
     app.state.presence = presence
     app.state.book = book
     for refusal, code in REFUSAL_STATUS:
