@@ -186,8 +186,14 @@ async def _loop_lag(probes: Probes) -> None:
         probes.note("loop lag", asked, max(asked, woke))
 
 
+#: The requests timed whole, by the last part of their path: heartbeats, and the dashboard's
+#: data (its query is timed apart, as ``dashboard query``: the rest is the admin check, the
+#: hops to worker threads and the JSON).
+_TIMED = {"heartbeat": "app: heartbeat", "data.json": "app: dashboard data"}
+
+
 class _TimedApp:
-    """An ASGI wrapper timing heartbeats from the app's call to the last byte of the answer."""
+    """An ASGI wrapper timing requests from the app's call to the last byte of the answer."""
 
     def __init__(self, app: Any, probes: Probes) -> None:
         self.app, self.probes = app, probes
@@ -196,12 +202,14 @@ class _TimedApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._lag is None and scope["type"] == "http":
             self._lag = asyncio.get_running_loop().create_task(_loop_lag(self.probes))
-        if scope["type"] != "http" or not scope["path"].endswith("/heartbeat"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        kind = _TIMED.get(path.rsplit("/", 1)[-1])
+        if kind is None:
             await self.app(scope, receive, send)
             return
         start = time.monotonic()
         await self.app(scope, receive, send)
-        self.probes.note("app: heartbeat", start, time.monotonic())
+        self.probes.note(kind, start, time.monotonic())
 
 
 def install_probes(engine: Engine) -> tuple[Probes, Callable[[Any], Any]]:
