@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing
 import os
@@ -30,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -40,6 +40,8 @@ import psutil  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from tests.pg_cluster import ThrowawayCluster  # noqa: E402
 
+from benchmarks.master_probes import install_probes  # noqa: E402
+from wheelfarm.app.collector import settle_collector  # noqa: E402
 from wheelfarm.farm.api import FarmConfig, create_builder_app  # noqa: E402
 from wheelfarm.farm.registry import add_target, token_hash  # noqa: E402
 from wheelfarm.monitor.admins import add_admin  # noqa: E402
@@ -52,6 +54,10 @@ from wheelfarm.targets import local_target  # noqa: E402
 from wheelfarm.web.runner import serve_index_in_thread  # noqa: E402
 
 EVERY = 5.0
+#: Where a master with probes answers their report (GET) and forgets them (DELETE).
+PROBES = "/monitor/bench-probes"
+#: A heartbeat slower than this is lined up with what the master was doing (seconds).
+SLOW = 0.05
 
 
 def prepare(url: str, count: int) -> tuple[list[str], str]:
@@ -83,17 +89,25 @@ def prepare(url: str, count: int) -> tuple[list[str], str]:
     return tokens, admin
 
 
-def serve(url: str, data_dir: str, ports: multiprocessing.Queue[int]) -> None:
-    """The master: the builder API, the monitor's routes and the sampler, until killed."""
+def serve(url: str, data_dir: str, ports: multiprocessing.Queue[int], breakdown: bool) -> None:
+    """The master: the builder API, the monitor's routes and the sampler, until killed.
+
+    With ``breakdown`` it carries probes (:mod:`benchmarks.master_probes`), read and reset at
+    ``PROBES``.
+    """
     engine = open_store(url)
+    probes, wrap = install_probes(engine) if breakdown else (None, None)
     directory = Path(data_dir)
     config = FarmConfig(index_url="http://127.0.0.1:9/simple/", wheel_dir=directory / "wheels")
     api = create_builder_app(engine, config)
     api.include_router(create_monitor_router(engine, MonitorOptions(tree_dir=directory)))
+    if probes is not None:
+        api.add_api_route(PROBES, probes.report, methods=["GET"])
+        api.add_api_route(PROBES, probes.clear, methods=["DELETE"])
     sampler = SamplerConfig(directory, directory, directory, interval=EVERY, min_free_disk=1)
     start_sampler(engine, sampler, threading.Event())
-    server = serve_index_in_thread(directory, api=api)
-    gc.freeze()  # as `up` does: full collections skip what was made at start
+    server = serve_index_in_thread(directory, api=api if wrap is None else wrap(api))
+    settle_collector()  # as `up` does: what was made at start frozen, fewer collections
     ports.put(int(server.url.rsplit(":", 1)[1].rstrip("/")))
     threading.Event().wait()
 
@@ -151,6 +165,7 @@ class Run:
     """What the load phase measured."""
 
     latencies: list[float] = field(default_factory=list)
+    slow: list[tuple[float, float]] = field(default_factory=list)  # (sent, answered), monotonic
     late: list[float] = field(default_factory=list)  # how late this process woke for a beat
     failures: int = 0
     dashboard: list[float] = field(default_factory=list)
@@ -192,7 +207,11 @@ async def load(port: int, tokens: list[str], builds: list[int], admin: str, seco
             except (OSError, asyncio.IncompleteReadError):
                 run.failures += 1
                 connections[index] = await Connection.open(port)
-            run.latencies.append(time.perf_counter() - sent)  # a failure is timed too
+            took = time.perf_counter() - sent
+            run.latencies.append(took)  # a failure is timed too
+            if took > SLOW:
+                answered = time.monotonic()
+                run.slow.append((answered - took, answered))
             beat += EVERY
 
     async def dashboard() -> None:
@@ -252,23 +271,66 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
 
 
-def bench(url: str, scratch: str, builders: int, seconds: float, engine: str) -> None:
-    """One run against the store at ``url``; prints its figures."""
+def overlapping(
+    moments: list[tuple[float, float]], spans: dict[str, list[list[float]]]
+) -> dict[str, int]:
+    """For each kind of span, how many of ``moments`` it overlapped (``none``: no span did)."""
+    counts: dict[str, int] = {}
+    for start, end in moments:
+        hit = [k for k, found in spans.items() if any(s < end and e > start for s, e in found)]
+        for kind in hit or ["none"]:
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def print_breakdown(where: str, report: dict[str, Any], run: Run) -> None:
+    """What the master's probes saw during the load, and what the slow heartbeats overlapped."""
+    for kind, figures in sorted(report["summary"].items()):
+        print(
+            f"{where}: breakdown {kind}: {figures['count']} x, total {figures['total']:.2f} s, "
+            f"median {figures['p50'] * 1000:.2f} ms, p99 {figures['p99'] * 1000:.1f} ms, "
+            f"max {figures['max'] * 1000:.1f} ms"
+        )
+    cpu = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report["cpu"].items())
+    print(f"{where}: breakdown CPU by thread: {cpu}")
+    objects = ", ".join(f"{kind} {count}" for kind, count in report["gc"].items())
+    print(f"{where}: breakdown objects the garbage collector tracks at the end: {objects}")
+    spans = {kind: found for kind, found in report["spans"].items() if kind != "loop lag"}
+    lags = [
+        (start, end) for start, end in report["spans"].get("loop lag", []) if end - start >= SLOW
+    ]
+    print(
+        f"{where}: breakdown {len(run.slow)} heartbeats over {SLOW * 1000:.0f} ms overlapped: "
+        f"{overlapping(run.slow, spans)}"
+    )
+    print(
+        f"{where}: breakdown {len(lags)} event loop stalls over {SLOW * 1000:.0f} ms overlapped: "
+        f"{overlapping(lags, spans)}"
+    )
+
+
+def bench(
+    url: str, scratch: str, builders: int, seconds: float, engine: str, breakdown: bool = False
+) -> None:
+    """One run against the store at ``url``; prints its figures (and the probes' breakdown)."""
     open_store(url).dispose()
     tokens, admin = prepare(url, builders)
     context = multiprocessing.get_context("spawn")
     ports: multiprocessing.Queue[int] = context.Queue()
-    master = context.Process(target=serve, args=(url, scratch, ports))
+    master = context.Process(target=serve, args=(url, scratch, ports, breakdown))
     master.start()
     try:
         port = ports.get(timeout=60)
         base = f"http://127.0.0.1:{port}"
         builds = asyncio.run(claim_all(base, tokens))
+        if breakdown:
+            httpx.delete(base + PROBES).raise_for_status()
         process = psutil.Process(master.pid)
         cpu_before, wall_before, began = sum(process.cpu_times()[:2]), time.monotonic(), time.time()
         run = asyncio.run(load(port, tokens, builds, admin, seconds))
         cpu = sum(process.cpu_times()[:2]) - cpu_before
         wall = time.monotonic() - wall_before
+        report = httpx.get(base + PROBES, timeout=60).json() if breakdown else None
         time.sleep(2)  # the batched writer's last pass
         idle = dashboard_times(base, admin)
     finally:
@@ -295,6 +357,8 @@ def bench(url: str, scratch: str, builders: int, seconds: float, engine: str) ->
     print(
         f"{where}: machine load average at the end {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores"
     )
+    if report is not None:
+        print_breakdown(where, report, run)
 
 
 def main() -> None:
@@ -302,15 +366,20 @@ def main() -> None:
     parser.add_argument("--builders", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="probe the master and print where the time went (benchmarks/master_probes.py)",
+    )
     options = parser.parse_args()
     if options.engine in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as scratch:
             url = f"sqlite:///{scratch}/bench.sqlite"
-            bench(url, scratch, options.builders, options.seconds, "sqlite")
+            bench(url, scratch, options.builders, options.seconds, "sqlite", options.breakdown)
     if options.engine in ("postgresql", "both"):
         with tempfile.TemporaryDirectory() as scratch, ThrowawayCluster() as cluster:
             url = cluster.create_database("heartbeats")
-            bench(url, scratch, options.builders, options.seconds, "postgresql")
+            bench(url, scratch, options.builders, options.seconds, "postgresql", options.breakdown)
 
 
 if __name__ == "__main__":

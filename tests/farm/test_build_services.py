@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from tests.farm.test_queue import CP311, NOW, History
 from wheelfarm.farm.builds import (
@@ -94,6 +95,23 @@ def test_claim_with_nothing_queued_gives_no_build(queued: Engine) -> None:
     _claim(queued)
     with queued.begin() as connection:
         assert claim_build(connection, "b1", now=NOW, lease_seconds=LEASE).build is None
+
+
+def test_a_claim_with_nothing_queued_writes_nothing(queued: Engine) -> None:
+    _claim(queued)
+    written: list[str] = []
+
+    def note(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith("SELECT"):
+            written.append(statement)
+
+    event.listen(queued, "before_cursor_execute", note)
+    try:
+        with queued.begin() as connection:
+            assert claim_build(connection, "b1", now=NOW + 1, lease_seconds=LEASE).build is None
+    finally:
+        event.remove(queued, "before_cursor_execute", note)
+    assert written == []
 
 
 def test_claim_before_hello_is_refused(queued: Engine) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from tests.farm.conftest import POLICY, Clock
 from wheelfarm.builder.client import MasterClient
 from wheelfarm.farm.api import FarmConfig, create_builder_app
+from wheelfarm.farm.lease_book import LeaseBook
 from wheelfarm.farm.presence import Presence
 from wheelfarm.farm.registry import add_builder, add_target
 from wheelfarm.monitor.admins import add_admin
@@ -35,6 +36,7 @@ class Master:
     http: httpx.Client
     tree: Path
     presence: Presence
+    book: LeaseBook
 
     def flush(self) -> None:
         """Write what requests noted (last seen, leases, readings) now, not within a second."""
@@ -109,7 +111,15 @@ def master(engine: Engine, tmp_path: Path) -> Iterator[Master]:
     try:
         with httpx.Client(timeout=30) as http:
             yield Master(
-                engine, server, builder_token, admin_token, clock, http, tree, api.state.presence
+                engine,
+                server,
+                builder_token,
+                admin_token,
+                clock,
+                http,
+                tree,
+                api.state.presence,
+                api.state.book,
             )
     finally:
         server.stop()

@@ -87,6 +87,23 @@ def test_a_revoked_token_works_until_the_next_refresh_and_then_stops(engine: Eng
     assert tokens.known(token) is None and tokens.builder(token) is None
 
 
+def test_a_table_read_ahead_serves_tokens_and_drops_revoked_ones(engine: Engine) -> None:
+    # As the presence writer reads it each second: requests never wait for the table.
+    now = [0.0]
+    with engine.begin() as connection:
+        token = add_builder(connection, "pi-1", now=1.0)
+    tokens = TokenCache(engine, refresh=2.0, clock=lambda: now[0])
+    assert tokens.known(token) is None  # never read
+    assert tokens.read() == 1
+    now[0] = 1.9
+    assert tokens.known(token) == "pi-1"
+    with engine.begin() as connection:
+        remove_builder(connection, "pi-1")
+    assert tokens.read() == 0  # read ahead at 1.9: fresh until 3.9, without the token
+    now[0] = 3.8
+    assert tokens.known(token) is None
+
+
 def test_a_token_added_after_the_table_was_read_works_at_once(engine: Engine) -> None:
     tokens = TokenCache(engine, refresh=3600.0)
     assert tokens.builder("no such token") is None  # the table is read (empty)

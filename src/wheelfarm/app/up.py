@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Connection, Engine, make_url
 
+from wheelfarm.app.collector import settle_collector
 from wheelfarm.app.disk import pause_with, space_watch
 from wheelfarm.app.emulated import builder_client_factory, emulation_refusal, run_emulated
 from wheelfarm.app.monitoring import attach_monitor, sampler_config
@@ -154,11 +154,7 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
         master.token_file,
     )
     running.emulated.extend(_start_emulated(settings, engine, server.url, http, stop, say))
-    # What was made at start (the apps, the tables, the models) lives as long as the process.
-    # Frozen, the full garbage collections skip it: they had stopped every request for about
-    # 300 ms every 20-30 s with 1,000 builders beating; frozen, they take about 10 ms
-    # (benchmarks/heartbeats.py: p99 382 ms before, 30 ms after).
-    gc.freeze()
+    settle_collector()  # what was made at start is frozen; young collections less often
     return running
 
 

@@ -11,7 +11,8 @@ it is a 422 naming the field, whose echo of the input is cut short. Failed token
 logged with the client's address and slowed per address (:mod:`wheelfarm.farm.throttle`).
 Tokens are checked from memory (:mod:`wheelfarm.farm.tokens`), and what every request leaves
 behind (last seen, lease renewals, readings) is written in batches
-(:mod:`wheelfarm.farm.presence`): a heartbeat is one read and no write.
+(:mod:`wheelfarm.farm.presence`); heartbeats are answered from memory
+(:mod:`wheelfarm.farm.lease_book`), on the event loop: no thread, no database.
 
 The routes authenticate, parse, call a service (:mod:`wheelfarm.farm.builds`,
 :mod:`wheelfarm.farm.uploads`) and reply; a refusal the service raises
@@ -45,7 +46,9 @@ from wheelfarm.farm.builds import (
     register_builder,
 )
 from wheelfarm.farm.heartbeats import heartbeat as renew_and_note
+from wheelfarm.farm.heartbeats import heartbeat_from_book
 from wheelfarm.farm.intake import AcceptedWheel, IntakeError, IntakeLimits
+from wheelfarm.farm.lease_book import LeaseBook, OpenLease
 from wheelfarm.farm.presence import Presence
 from wheelfarm.farm.refusals import BuildConflict, MasterDiskFull, NotYourBuild, WheelTooLarge
 from wheelfarm.farm.throttle import TokenThrottle
@@ -191,6 +194,7 @@ def create_builder_app(
     """
     app = _new_app(engine, config, clock)
     presence: Presence = app.state.presence
+    book: LeaseBook = app.state.book
 
     @app.post(f"{API_PREFIX}/hello")
     def hello(message: Hello, name: Builder, connection: Db) -> HelloReply:
@@ -203,18 +207,22 @@ def create_builder_app(
 
     @app.post(f"{API_PREFIX}/claim")
     def claim(name: Builder, connection: Db, message: Heartbeat | None = None) -> ClaimReply:
+        now = clock()
         if message is not None:  # readings between builds (older builders send none)
-            presence.readings(name, message.health, clock())
+            presence.readings(name, message.health, now)
         claimed = claim_build(
             connection,
             name,
-            now=clock(),
+            now=now,
             lease_seconds=config.lease_seconds,
             wheel_dir=config.wheel_dir,
         )
         build = claimed.build
         if build is None:
             return ClaimReply(retry_after=config.idle_retry_seconds, command=claimed.command)
+        expires = now + config.lease_seconds  # the lease claim_build stored
+        lease = OpenLease(name, build.project, build.version, build.target, expires, "continue")
+        book.opened(build.build_id, lease)
         return ClaimReply(
             job=Job(
                 build_id=build.build_id,
@@ -228,15 +236,22 @@ def create_builder_app(
 
     @app.post(f"{API_PREFIX}/builds/{{build_id}}/heartbeat")
     async def heartbeat(build_id: BuildId, message: Heartbeat, name: Builder) -> HeartbeatReply:
-        # no transaction of its own: one read, and notes for the batched writer
+        # no transaction of its own: answered from memory (else one read), notes for the writer
+        now = clock()
+        known = heartbeat_from_book(
+            book, presence, build_id, name, message.health, now, config.lease_seconds
+        )
+        if known is not None:
+            return HeartbeatReply(command=known)
         command = await run_in_threadpool(
             renew_and_note,
             engine,
             presence,
+            book,
             build_id,
             name,
             message.health,
-            clock(),
+            now,
             config.lease_seconds,
         )
         return HeartbeatReply(command=command)
@@ -273,6 +288,7 @@ def create_builder_app(
         outcome = finish_build(
             connection, build_id, name, message, now=clock(), wheel_dir=config.wheel_dir
         )
+        book.closed(build_id)
         return BuildReportReply(status=outcome)
 
     return app
@@ -312,7 +328,9 @@ def _accept(
 def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> FastAPI:
     """An app with the store, the clock and the refusal handlers, and no stale staging files."""
     sweep_stale_uploads(config.staging, time.time())
-    presence = Presence(engine)
+    book = LeaseBook(engine)
+    tokens = TokenCache(engine)
+    presence = Presence(engine, after_pass=(tokens.read, book.read))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -330,8 +348,9 @@ def _new_app(engine: Engine, config: FarmConfig, clock: Callable[[], float]) -> 
     app.state.engine = engine
     app.state.clock = clock
     app.state.throttle = TokenThrottle()
-    app.state.tokens = TokenCache(engine)
+    app.state.tokens = tokens
     app.state.presence = presence
+    app.state.book = book
     for refusal, code in REFUSAL_STATUS:
         app.add_exception_handler(refusal, _refused_with(code))
     app.add_exception_handler(RequestValidationError, _invalid_request)

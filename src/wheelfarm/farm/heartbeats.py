@@ -1,13 +1,15 @@
-"""A heartbeat on the master: one read, and notes for the batched writer.
+"""A heartbeat on the master: answered from memory, else one read; notes for the batched writer.
 
 A heartbeat checks that the build is the builder's and under way, renews its job's lease and
-keeps its readings. It reads the build, its job's lease and the builder's command in one
-query, then notes the renewal and the readings for :class:`~wheelfarm.farm.presence.Presence`
-to write within a second, so a heartbeat takes no write lock. The exception: a lease with less
-than half its length left (a builder back after a long silence, or a store that could not be
-written for minutes) is renewed by the request itself, in its own transaction, before the
-builder is told to go on; so a builder told ``continue`` holds its job for at least half a
-lease, whatever happens to the master's memory.
+keeps its readings. Most are answered from the :class:`~wheelfarm.farm.lease_book.LeaseBook`, on
+the event loop with no database at all (:func:`heartbeat_from_book`); the rest (the book is stale
+or lacks the build) read the build, its job's lease and the builder's command in one query
+(:func:`heartbeat`). Either way the renewal and the readings are noted for
+:class:`~wheelfarm.farm.presence.Presence` to write within a second, so a heartbeat takes no
+write lock. The exception: a lease with less than half its length left (a builder back after a
+long silence, or a store that could not be written for minutes) is renewed by the request
+itself, in its own transaction, before the builder is told to go on; so a builder told
+``continue`` holds its job for at least half a lease, whatever happens to the master's memory.
 """
 
 from __future__ import annotations
@@ -18,19 +20,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, bindparam, select
 
 from wheelfarm.farm.builds import renew_lease
+from wheelfarm.farm.lease_book import LeaseBook, OpenLease, command_told
 from wheelfarm.farm.presence import Presence, Renewal
 from wheelfarm.farm.refusals import BuildOver, NotYourBuild
 from wheelfarm.protocol import Command, Health
 from wheelfarm.store.schema import builders, builds, jobs
 
-__all__ = ["BuildLease", "build_lease", "heartbeat"]
-
-_COMMANDS: dict[str | None, Command] = {
-    None: "continue",
-    "skip": "skip",
-    "pause": "pause",
-    "stop": "stop",
-}
+__all__ = ["BuildLease", "build_lease", "heartbeat", "heartbeat_from_book"]
 
 
 @dataclass(frozen=True)
@@ -83,20 +79,47 @@ def build_lease(connection: Connection, build_id: int, builder: str) -> BuildLea
         raise NotYourBuild(build_id)
     if row.status != "building":
         raise BuildOver(build_id)
-    command = _COMMANDS.get(row.command, "continue")
+    command = command_told(row.command)
     return BuildLease(row.project, row.version, row.target, row.lease_expires, command)
 
 
-def heartbeat(
-    engine: Engine,
+def heartbeat_from_book(
+    book: LeaseBook,
     presence: Presence,
     build_id: int,
     builder: str,
     health: Health,
     now: float,
     lease_seconds: float,
+) -> Command | None:
+    """The heartbeat answered from memory: the operator's command, or None to ask the store.
+
+    None when the book is stale, lacks the build, or holds a lease with less than half its
+    length left (renewed by :func:`heartbeat` in the store). Raises :class:`NotYourBuild` for
+    another builder's build.
+    """
+    lease = book.lookup(build_id)
+    if lease is None or lease.expires - now < lease_seconds / 2:
+        return None
+    if lease.builder != builder:
+        raise NotYourBuild(build_id)
+    presence.readings(builder, health, now)
+    renewal = Renewal(lease.project, lease.version, lease.target, builder, now + lease_seconds)
+    presence.renewed(build_id, renewal)
+    return lease.command
+
+
+def heartbeat(
+    engine: Engine,
+    presence: Presence,
+    book: LeaseBook,
+    build_id: int,
+    builder: str,
+    health: Health,
+    now: float,
+    lease_seconds: float,
 ) -> Command:
-    """Renew the build's lease and keep the readings; returns the operator's command."""
+    """Renew the build's lease and keep the readings, reading the store; returns the command."""
     with engine.connect() as connection:
         lease = build_lease(connection, build_id, builder)
     presence.readings(builder, health, now)
@@ -106,6 +129,12 @@ def heartbeat(
                 connection, build_id, builder, now=now, lease_seconds=lease_seconds
             )
         presence.forget_renewal(build_id)
+        if lease.expires is not None:  # renewed: the book may answer the next ones
+            expires = now + lease_seconds
+            book.opened(
+                build_id,
+                OpenLease(builder, lease.project, lease.version, lease.target, expires, command),
+            )
         return command
     renewal = Renewal(lease.project, lease.version, lease.target, builder, now + lease_seconds)
     presence.renewed(build_id, renewal)

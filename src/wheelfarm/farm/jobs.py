@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from sqlalchemy import Connection, delete, or_, select, text, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, text, update
 
 from wheelfarm.farm.dependencies import forget_dependencies
 from wheelfarm.farm.stored_logs import compress_log
@@ -382,6 +382,12 @@ _CLAIM_SQLITE = text(
     """
 )
 
+_ANY_PENDING = (
+    select(jobs.c.project)
+    .where(jobs.c.target == bindparam("target"), jobs.c.state == JobState.PENDING.value)
+    .limit(1)
+)
+
 _CLAIM_POSTGRESQL = text(
     """
     WITH next AS (
@@ -406,8 +412,12 @@ def claim_job(
     """Lease the most urgent pending job for ``target`` to ``builder`` (None: nothing to do).
 
     One statement: concurrent builders never get the same job (SQLite serialises writers;
-    PostgreSQL skips rows another transaction has locked).
+    PostgreSQL skips rows another transaction has locked). A read first: with nothing queued
+    for the target, an idle builder's claim writes nothing (on SQLite even an UPDATE that
+    matches no row takes the write lock, and waits for the presence writer's).
     """
+    if connection.execute(_ANY_PENDING, {"target": target}).first() is None:
+        return None
     statement = _CLAIM_POSTGRESQL if connection.dialect.name == "postgresql" else _CLAIM_SQLITE
     row = connection.execute(
         statement,

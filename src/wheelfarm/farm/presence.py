@@ -15,6 +15,11 @@ notes (a builder looks seen a second earlier; a lease renewal is lost, and the l
 hundreds of seconds long). A renewal of a lease close to running out is written by the
 request itself (:mod:`wheelfarm.farm.heartbeats`), so a builder told to go on holds its job.
 
+After each pass the writer runs what its owner gave as ``after_pass``: the builder API reads
+its token table (:class:`~wheelfarm.farm.tokens.TokenCache`) and its
+:class:`~wheelfarm.farm.lease_book.LeaseBook` again there, so requests find both fresh, and
+heartbeats are answered from a copy a second old, read after the renewals were written.
+
 The writer thread starts with the first note and ends when a pass finds nothing to write, so
 an app that is not served (or a test) leaves no thread behind; :meth:`Presence.flush` writes
 at once (the app's shutdown calls it). A failed pass keeps its notes for the next; after
@@ -27,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, update
@@ -100,9 +105,15 @@ class Presence:
     Thread-safe: requests note from the event loop and worker threads; one thread writes.
     """
 
-    def __init__(self, engine: Engine, every: float = FLUSH_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        every: float = FLUSH_SECONDS,
+        after_pass: Sequence[Callable[[], object]] = (),
+    ) -> None:
         self._engine = engine
         self._every = every
+        self._after_pass = tuple(after_pass)
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one writer at a time, in order
         self._seen: dict[str, float] = {}
@@ -195,3 +206,13 @@ class Presence:
             except Exception:  # the writer must not die: the next pass may work
                 failures += 1
                 log.exception("writing builders' presence failed (%d in a row)", failures)
+            self._run_after_pass()
+
+    def _run_after_pass(self) -> None:
+        """What the owner asked to run after each pass (readings of the token table and the
+        lease book), each on its own: one failing does not stop the others; logged."""
+        for step in self._after_pass:
+            try:
+                step()
+            except Exception:  # the writer must not die for it: the next pass tries again
+                log.exception("after writing builders' presence")
