@@ -58,19 +58,24 @@ def tool_venv(name: str, requirements: Sequence[str]) -> Path:
     return venv / "bin"
 
 
-def debian_tool(command: str, package: str) -> str:
-    """The path of ``command``, installing Debian's ``package`` first if it is missing."""
-    found = shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
-    if found:
-        return found
+def _apt_install(package: str, missing: str) -> None:
+    """Install Debian's ``package`` for ``missing``; say why not when this is not root."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise NotMeasured(f"{command} is missing (apt-get install {package}, as root)")
+        raise NotMeasured(f"{missing} is missing (apt-get install {package}, as root)")
     subprocess.run(
         ["apt-get", "install", "-y", "--no-install-recommends", package],
         check=False,
         capture_output=True,
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
     )
+
+
+def debian_tool(command: str, package: str) -> str:
+    """The path of ``command``, installing Debian's ``package`` first if it is missing."""
+    found = shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
+    if found:
+        return found
+    _apt_install(package, command)
     found = shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
     if not found:
         raise NotMeasured(f"{command} is missing and apt-get install {package} did not add it")
@@ -81,14 +86,7 @@ def debian_file(path: Path, package: str) -> Path:
     """``path`` (a module, say), installing Debian's ``package`` first if it is missing."""
     if path.exists():
         return path
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise NotMeasured(f"{path} is missing (apt-get install {package}, as root)")
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", package],
-        check=False,
-        capture_output=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
+    _apt_install(package, str(path))
     if not path.exists():
         raise NotMeasured(f"{path} is missing and apt-get install {package} did not add it")
     return path
