@@ -69,7 +69,8 @@ def make_wheel(
 ) -> Path:
     """Write a wheel with a proper dist-info to a spool path that is not named after it.
 
-    ``metadata=None`` and ``wheel=False`` leave those files out; ``dist_info`` renames the
+    ``WHEEL`` names the file name's build tag, if it has one. ``metadata=None`` and
+    ``wheel=False`` leave those files out; ``dist_info`` renames the
     directory; ``symlink`` adds a symlink member of that name. ``members`` may repeat a name.
     ``RECORD`` lists every member with its hash, unless ``record`` is False; a dict there
     replaces the recorded bytes of those members (a RECORD that lies).
@@ -88,8 +89,10 @@ def make_wheel(
             archive.writestr(member_info(f"{info_dir}/METADATA", compression), metadata)
             written[f"{info_dir}/METADATA"] = metadata
         if wheel:
-            archive.writestr(member_info(f"{info_dir}/WHEEL", compression), WHEEL)
-            written[f"{info_dir}/WHEEL"] = WHEEL
+            parts = filename.removesuffix(".whl").split("-")
+            build = f"Build: {parts[2]}\n".encode() if len(parts) == 6 else b""  # as the tag
+            archive.writestr(member_info(f"{info_dir}/WHEEL", compression), WHEEL + build)
+            written[f"{info_dir}/WHEEL"] = WHEEL + build
         if record is not False:
             lies = record if isinstance(record, dict) else {}
             listed = record_for({**written, **lies}, info_dir)
