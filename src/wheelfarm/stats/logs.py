@@ -21,7 +21,7 @@ import gc
 import hashlib
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -120,12 +120,14 @@ class LogIngester:
         batch: int = 500_000,
         now: float | None = None,
         child: bool = False,
+        part: int = 50_000,
     ) -> None:
         """``child``: write in a child process (:mod:`wheelfarm.stats.writer`) while this one
-        reads on; :meth:`close` ends it."""
+        reads on, sent ``part`` hits at a time; :meth:`close` ends it."""
         self.engine = engine
         self.keep_days = keep_days
         self.batch = batch
+        self.part = part
         self.report = IngestReport()
         self._now = now
         self._agents = Agents()
@@ -144,11 +146,13 @@ class LogIngester:
         if child:
             url = engine.url.render_as_string(hide_password=False)
             self._writer = ChildWriter(StoreRecipe(url, keep_days, now))
-        self._in_flight: tuple[int, Future[int]] | None = None
+        self._in_flight: deque[tuple[int, Future[int | None]]] = deque()
+        self._batch_sent = 0  # hits of the batch being sent to the child so far
 
     def feed(self, lines: Iterable[bytes]) -> IngestReport:
         """Read lines (bytes, with or without their newline); write full batches as they fill."""
-        report, skipped, batch = self.report, self.report.skipped, self.batch
+        report, skipped = self.report, self.report.skipped
+        batch = self.batch if self._writer is None else min(self.batch, self.part)
         # The cycle collector is off while lines are read, and runs on the young generations
         # after each batch written: a batch makes hundreds of thousands of tuples (hits, counts,
         # rows), none in a cycle, and the collections they set off cost a fifth of an ingest
@@ -166,7 +170,7 @@ class LogIngester:
                 pending = self._pending  # looked up each time: --follow flushes when idle
                 pending.append(found)  # type: ignore[arg-type]  # not a str: a HitRow
                 if len(pending) >= batch:
-                    self._send()
+                    self._send(end=False)
         finally:
             report.lines += read
             if collecting:
@@ -272,29 +276,46 @@ class LogIngester:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _send(self) -> None:
-        """Write the hits read so far: here, or in the child once the batch before is written
-        (one batch in flight: the memory a batch takes, once more)."""
+    def _send(self, end: bool = True) -> None:
+        """Write the hits read so far: here, or in the child, where a batch is sent in parts
+        (``end``: this part ends its batch, as it does when the batch is full).
+
+        The child inserts each part's raw hits as it comes and counts the batch at its end,
+        so it works while this process reads, not only once a batch is read. (With whole
+        batches of 500,000, 1,000,000 lines were two: the second's writing overlapped nothing.)
+        At most about a batch is in flight: the memory a batch takes, once more.
+        """
         hits, self._pending = self._pending, []
         agents = dict(self._batch_agents)  # cleared in place: :meth:`_read` holds it
         self._batch_agents.clear()
-        if not hits:
-            return
-        if self._writer is not None:
-            self._settle()
-            self._in_flight = (len(hits), self._writer.send(hits, agents))
-        else:
-            self._write_here(hits, agents)
-        if not gc.isenabled():  # off in :meth:`feed`: collect the young objects once a batch
+        if self._writer is None:
+            if hits:
+                self._write_here(hits, agents)
+        elif hits or (end and self._batch_sent):
+            self._batch_sent += len(hits)
+            last = end or self._batch_sent >= self.batch
+            while self._in_flight and (
+                self._in_flight[0][1].done() or len(self._in_flight) > max(1, self.batch // self.part)
+            ):
+                self._settle_one()
+            future = self._writer.send(hits, agents, last)
+            self._in_flight.append((self._batch_sent if last else 0, future))
+            if last:
+                self._batch_sent = 0
+        if not gc.isenabled():  # off in :meth:`feed`: collect the young objects once a part
             gc.collect(1)
 
     def _settle(self) -> None:
-        """Wait for the batch in the child, and count it."""
-        if self._in_flight is None:
-            return
-        count, future = self._in_flight
-        self._in_flight = None
-        self._counted(count, future.result())
+        """Wait for every part sent to the child, and count their batches."""
+        while self._in_flight:
+            self._settle_one()
+
+    def _settle_one(self) -> None:
+        """Wait for the oldest part in the child; count its batch if it ended one."""
+        count, future = self._in_flight.popleft()
+        new = future.result()
+        if new is not None:
+            self._counted(count, new)
 
     def _write_here(self, hits: list[HitRow], agents: dict[int, Agent]) -> None:
         try:

@@ -22,9 +22,11 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
 from wheelfarm.stats.agents import Agent
 from wheelfarm.stats.hits import DAY, HitRow
-from wheelfarm.stats.record import prune, write_hits
+from wheelfarm.stats.record import add_daily, insert_hits, prune
 from wheelfarm.store.database import create_store_engine
 
 __all__ = ["ChildWriter", "StoreRecipe"]
@@ -41,31 +43,53 @@ class StoreRecipe:
 
 @dataclass
 class _Child:
-    """The child's state: its engine, and the user agents it has written (each once)."""
+    """The child's state: its engine, the user agents it has written (each once), and the
+    batch being written: its open transaction, its new hits so far, their agents."""
 
     recipe: StoreRecipe
     known_agents: set[int] = field(default_factory=set)
+    _connection: Connection | None = None
+    _new: list[HitRow] = field(default_factory=list)
+    _agents: dict[int, Agent] = field(default_factory=dict)
+    _failed: BaseException | None = None
 
     def __post_init__(self) -> None:
         self.engine = create_store_engine(self.recipe.url)
 
-    def write(self, hits: list[HitRow], agents: dict[int, Agent]) -> int:
-        """One transaction: the hits, then the prune; how many hits were new."""
-        now = time.time() if self.recipe.now is None else self.recipe.now
-        collecting = gc.isenabled()
-        gc.disable()  # a batch is hundreds of thousands of tuples, none in a cycle
+    def write(self, hits: list[HitRow], agents: dict[int, Agent], last: bool) -> int | None:
+        """Insert a part of a batch; at its ``last`` part, count the batch's new hits, prune
+        and commit: how many hits of the batch were new. Once a part fails, the batch is
+        rolled back and every later part of it fails with the same error."""
         try:
-            with self.engine.begin() as connection:
-                new = write_hits(connection, hits, agents, self.known_agents)
-                prune(connection, self.recipe.keep_days, int(now // DAY))
-        except BaseException:
-            self.known_agents.clear()  # the agents written may have been rolled back
-            raise
+            if self._failed is not None:
+                raise self._failed
+            try:
+                if self._connection is None:
+                    self._connection = self.engine.connect()
+                    self._connection.begin()
+                self._agents.update(agents)
+                self._new.extend(insert_hits(self._connection, hits, agents, self.known_agents))
+                if not last:
+                    return None
+                now = time.time() if self.recipe.now is None else self.recipe.now
+                add_daily(self._connection, self._new, self._agents)
+                prune(self._connection, self.recipe.keep_days, int(now // DAY))
+                self._connection.commit()
+                return len(self._new)
+            except BaseException as error:
+                self._failed = error
+                self.known_agents.clear()  # the agents written may have been rolled back
+                raise
         finally:
-            if collecting:
-                gc.enable()
-        gc.collect()
-        return new
+            if last:
+                self._end_batch()
+
+    def _end_batch(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # rolls back what was not committed
+        self._connection, self._failed = None, None
+        self._new, self._agents = [], {}
+        gc.collect()  # off in the child (:func:`_start`): a batch makes no cycle
 
 
 _child: list[_Child] = []  # the child process's one _Child (set by _start, in the child only)
@@ -75,11 +99,12 @@ def _start(recipe: StoreRecipe) -> None:
     """The pool's initializer. Ctrl-C is the parent's to handle (``--follow`` stops on it,
     then has the child write what it was sent): the child ignores it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()  # hundreds of thousands of tuples a batch, none in a cycle
     _child.append(_Child(recipe))
 
 
-def _write(hits: list[HitRow], agents: dict[int, Agent]) -> int:
-    return _child[0].write(hits, agents)
+def _write(hits: list[HitRow], agents: dict[int, Agent], last: bool) -> int | None:
+    return _child[0].write(hits, agents, last)
 
 
 class ChildWriter:
@@ -93,9 +118,12 @@ class ChildWriter:
             initargs=(recipe,),
         )
 
-    def send(self, hits: list[HitRow], agents: dict[int, Agent]) -> Future[int]:
-        """Start writing a batch; its future says how many of its hits were new."""
-        return self._pool.submit(_write, hits, agents)
+    def send(
+        self, hits: list[HitRow], agents: dict[int, Agent], last: bool
+    ) -> Future[int | None]:
+        """Start writing a part of a batch (``agents``: those of its hits); the future of
+        its ``last`` part says how many of the batch's hits were new, the others None."""
+        return self._pool.submit(_write, hits, agents, last)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
