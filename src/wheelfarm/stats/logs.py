@@ -62,7 +62,7 @@ _REQUEST = re.compile(r"(?P<method>[A-Z]{1,16}) (?P<target>/[^ ]*) HTTP/\d(?:\.\
 _TEXT = r'[^"\x00-\x1f\x7f]*(?<!\\)'
 _PLAIN = re.compile(
     rb"([!-~]+) [!-~]+ [!-~]+ "
-    rb"\[((\d\d/[A-Z][a-z][a-z]/\d{4}:\d\d:\d\d):(\d\d) ([+-]\d{4}))\] "
+    rb"\[(\d\d/[A-Z][a-z][a-z]/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
     rb'"([A-Z]{1,16}) (/[!#-\[\]-~]*) HTTP/\d(?:\.\d)?" (\d{3}) (\d+|-) ' + f'"{_TEXT}" "'.encode()
 )
 _PLAIN_TAIL = re.compile(rf'({_TEXT})"[^\x00-\x08\x0a-\x1f\x7f]*[\r\n]*\Z')
@@ -205,10 +205,10 @@ class LogIngester:
                 yield self._careful_hit_of_bytes(raw)
                 continue
             agent, agent_key, installer = tail
-            address, stamp, _, _, _, method, target, status, size = match.groups()
+            address, stamp, method, target, status, size = match.groups()
             when = times.get(stamp)
             if when is None:
-                read = self._stamp(match)
+                read = self._stamp(stamp)
                 if isinstance(read, str):
                     yield read
                     continue
@@ -369,10 +369,11 @@ class LogIngester:
         self._tails[tail] = found
         return found
 
-    def _stamp(self, match: re.Match[bytes]) -> tuple[int, int] | str:
+    def _stamp(self, stamp: bytes) -> tuple[int, int] | str:
         """(epoch second, day) of a plain line's time, or why it is skipped; the minute's start
-        is worked out once (``strptime`` costs microseconds), a second of it once."""
-        minute, second, zone = (part.decode() for part in match.group(3, 4, 5))
+        is worked out once (``strptime`` costs microseconds), a second of it once. The time's
+        parts are where :data:`_PLAIN` put them (one group less to capture a line: 0.1 us)."""
+        minute, second, zone = stamp[:17].decode(), stamp[18:20].decode(), stamp[21:].decode()
         start = self._time(f"{minute}:00 {zone}")  # a minute never spans two days
         seconds = int(second)
         if start is None or seconds > 59:
@@ -380,7 +381,7 @@ class LogIngester:
         at = int(start) + seconds
         if len(self._stamps) > _CACHED:
             self._stamps.clear()
-        found = self._stamps[match[2]] = (at, at // DAY)
+        found = self._stamps[stamp] = (at, at // DAY)
         return found
 
     def _request(self, method: bytes, target: bytes, status: bytes, installer: bool) -> _Request:
