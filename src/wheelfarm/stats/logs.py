@@ -294,9 +294,8 @@ class LogIngester:
         elif hits or (end and self._batch_sent):
             self._batch_sent += len(hits)
             last = end or self._batch_sent >= self.batch
-            while self._in_flight and (
-                self._in_flight[0][1].done() or len(self._in_flight) > max(1, self.batch // self.part)
-            ):
+            most = max(1, self.batch // self.part)
+            while self._in_flight and (self._in_flight[0][1].done() or len(self._in_flight) > most):
                 self._settle_one()
             future = self._writer.send(hits, agents, last)
             self._in_flight.append((self._batch_sent if last else 0, future))
