@@ -21,6 +21,7 @@ import pickle
 import sys
 import tempfile
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ async def serve(app: IndexApp, requests: list[dict[str, Any]], count: int) -> No
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         return None
 
     for i in range(count):
