@@ -21,9 +21,8 @@ import gc
 import hashlib
 import re
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -146,8 +145,6 @@ class LogIngester:
         if child:
             url = engine.url.render_as_string(hide_password=False)
             self._writer = ChildWriter(StoreRecipe(url, keep_days, now))
-        self._in_flight: deque[tuple[int, Future[int | None]]] = deque()
-        self._batch_sent = 0  # hits of the batch being sent to the child so far
 
     def feed(self, lines: Iterable[bytes]) -> IngestReport:
         """Read lines (bytes, with or without their newline); write full batches as they fill."""
@@ -277,43 +274,23 @@ class LogIngester:
         self.close()
 
     def _send(self, end: bool = True) -> None:
-        """Write the hits read so far: here, or in the child, where a batch is sent in parts
-        (``end``: this part ends its batch, as it does when the batch is full).
-
-        The child inserts each part's raw hits as it comes and counts the batch at its end,
-        so it works while this process reads, not only once a batch is read. (With whole
-        batches of 500,000, 1,000,000 lines were two: the second's writing overlapped nothing.)
-        At most about a batch is in flight: the memory a batch takes, once more.
-        """
+        """Write the hits read so far: here, or in the child, a batch in parts (``end``: this
+        part ends its batch, as it does when the batch is full; why parts: :mod:`.writer`)."""
         hits, self._pending = self._pending, []
         agents = dict(self._batch_agents)  # cleared in place: :meth:`_read` holds it
         self._batch_agents.clear()
         if self._writer is None:
             if hits:
                 self._write_here(hits, agents)
-        elif hits or (end and self._batch_sent):
-            self._batch_sent += len(hits)
-            last = end or self._batch_sent >= self.batch
-            most = max(1, self.batch // self.part)
-            while self._in_flight and (self._in_flight[0][1].done() or len(self._in_flight) > most):
-                self._settle_one()
-            future = self._writer.send(hits, agents, last)
-            self._in_flight.append((self._batch_sent if last else 0, future))
-            if last:
-                self._batch_sent = 0
+        else:
+            for count, new in self._writer.send(hits, agents, end, self.batch, self.part):
+                self._counted(count, new)
         if not gc.isenabled():  # off in :meth:`feed`: collect the young objects once a part
             gc.collect(1)
 
     def _settle(self) -> None:
         """Wait for every part sent to the child, and count their batches."""
-        while self._in_flight:
-            self._settle_one()
-
-    def _settle_one(self) -> None:
-        """Wait for the oldest part in the child; count its batch if it ended one."""
-        count, future = self._in_flight.popleft()
-        new = future.result()
-        if new is not None:
+        for count, new in [] if self._writer is None else self._writer.wait():
             self._counted(count, new)
 
     def _write_here(self, hits: list[HitRow], agents: dict[int, Agent]) -> None:

@@ -26,6 +26,7 @@ import gc
 import multiprocessing
 import signal
 import time
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -115,7 +116,11 @@ def _write(hits: list[HitRow], agents: dict[int, Agent], last: bool) -> int | No
 
 
 class ChildWriter:
-    """One child process writing batches, one at a time, in the order they are sent."""
+    """One child process writing batches, part after part, in the order they are sent.
+
+    At most about a batch is in flight (its parts sent, not yet written): the memory a batch
+    takes, once more.
+    """
 
     def __init__(self, recipe: StoreRecipe) -> None:
         self._pool = ProcessPoolExecutor(
@@ -124,11 +129,42 @@ class ChildWriter:
             initializer=_start,
             initargs=(recipe,),
         )
+        self._in_flight: deque[tuple[int, Future[int | None]]] = deque()
+        self._sent = 0  # hits of the batch being sent so far
 
-    def send(self, hits: list[HitRow], agents: dict[int, Agent], last: bool) -> Future[int | None]:
-        """Start writing a part of a batch (``agents``: those of its hits); the future of
-        its ``last`` part says how many of the batch's hits were new, the others None."""
-        return self._pool.submit(_write, hits, agents, last)
+    def send(
+        self, hits: list[HitRow], agents: dict[int, Agent], end: bool, batch: int, part: int
+    ) -> list[tuple[int, int]]:
+        """Send a part of a batch (``agents``: those of its hits; ``end``: it ends its batch,
+        as it does once ``batch`` hits are sent); the (hits, new hits) of each batch the child
+        finished meanwhile."""
+        finished: list[tuple[int, int]] = []
+        if not hits and not (end and self._sent):
+            return finished
+        self._sent += len(hits)
+        last = end or self._sent >= batch
+        most = max(1, batch // part)
+        while self._in_flight and (self._in_flight[0][1].done() or len(self._in_flight) > most):
+            finished.extend(self._settle_one())
+        future = self._pool.submit(_write, hits, agents, last)
+        self._in_flight.append((self._sent if last else 0, future))
+        if last:
+            self._sent = 0
+        return finished
+
+    def wait(self) -> list[tuple[int, int]]:
+        """Wait for every part sent; the (hits, new hits) of each batch they finished."""
+        finished: list[tuple[int, int]] = []
+        while self._in_flight:
+            finished.extend(self._settle_one())
+        return finished
+
+    def _settle_one(self) -> list[tuple[int, int]]:
+        """Wait for the oldest part; its batch's (hits, new hits) if it ended one (its error,
+        if it failed)."""
+        count, future = self._in_flight.popleft()
+        new = future.result()
+        return [] if new is None else [(count, new)]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
