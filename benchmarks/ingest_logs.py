@@ -1,6 +1,6 @@
 """Ingest N combined-format lines (real pip and uv user agents) into SQLite and PostgreSQL.
 
-The log is what a busy index writes in a week, in time order: 3,000 projects with Zipf-like
+The log is what a busy index writes in a day, in time order: 3,000 projects with Zipf-like
 popularity (the first is asked for a thousand times as often as the last), 50,000 client
 addresses, about 600 distinct user agents made the way pip and uv make theirs (versions of
 pip, uv, Python, distros, kernels, CPUs), a few browsers and crawlers; 60 % wheel downloads
@@ -118,7 +118,7 @@ def zipf(count: int, exponent: float = 0.85) -> list[float]:
 
 
 def make_lines(count: int, now: float) -> list[bytes]:
-    """``count`` lines of one week up to ``now``, oldest first, as nginx writes them."""
+    """``count`` lines of the day up to ``now``, oldest first, as nginx writes them."""
     pick = random.Random(15)
     agents = user_agents()
     pick.shuffle(agents)
@@ -153,7 +153,8 @@ def make_lines(count: int, now: float) -> list[bytes]:
         else:
             path = f"/simple/{project}x/"
             status = 404
-        client = f"10.{pick.randrange(CLIENTS) // 250}.{pick.randrange(250)}.{i % 7 + 1}"
+        number = pick.randrange(CLIENTS)  # 50,000 addresses, not 350,000 as it made before
+        client = f"10.{number >> 16}.{(number >> 8) & 255}.{number & 255}"
         size = 1000 + pick.randrange(100_000)
         escaped = agent.replace("\\", "\\x5C").replace('"', "\\x22")
         line = f'{client} - - [{stamp}] "GET {path} HTTP/1.1" {status} {size} "-" "{escaped}"\n'

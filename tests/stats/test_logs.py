@@ -106,6 +106,20 @@ def test_a_child_writer_counts_each_line_once_as_the_ingester_does(engine):
     assert found["shares"]["installer"] == {"pip": 50}
 
 
+def test_a_child_writer_sent_batches_in_parts_counts_each_line_once(engine):
+    """A batch in parts (``part`` < ``batch``): a part's hits may repeat an earlier part's
+    (a range request again, a line read before), and each counts once, in the batch's counts."""
+    lines = [nginx_line(NOW - i, WHEEL, client=f"198.51.100.{i}") for i in range(30)]
+    ranged = [nginx_line(NOW - i, WHEEL, status=206, size=100 + i) for i in range(8)]
+    ingest(engine, lines[10:20], child=True, batch=4)
+    again = ingest(engine, lines + ranged, child=True, batch=10, part=3)
+    assert (again.lines, again.hits, again.duplicates) == (38, 21, 17)
+    found = counts(engine)
+    assert found["downloads_total"] == 31
+    assert found["shares"]["installer"] == {"pip": 31}
+    assert ingest(engine, lines + ranged, child=True, batch=7, part=2).hits == 0
+
+
 def test_a_batch_of_old_and_new_lines_counts_only_the_new(engine):
     lines = [nginx_line(NOW - i, WHEEL, client=f"198.51.100.{i}") for i in range(30)]
     ingest(engine, lines[10:20])

@@ -30,7 +30,7 @@ REQUESTS = [
 def tell(recorder: HitRecorder, times: int = 1) -> None:
     for _ in range(times):
         for path, status, agent, _hit in REQUESTS:
-            recorder.on_hit("GET", path, status, {"user-agent": agent}, "192.0.2.7")
+            recorder.on_hit(path, status, agent.encode(), "192.0.2.7")
 
 
 def test_hits_told_to_the_recorder_are_written_by_its_child(engine: Engine) -> None:

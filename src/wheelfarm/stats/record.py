@@ -28,7 +28,16 @@ from wheelfarm.stats.hits import HitRow
 from wheelfarm.store.bulk import insert_rows
 from wheelfarm.store.schema import stats_agents, stats_daily, stats_hits
 
-__all__ = ["DIMENSIONS", "daily_counts", "daily_rows", "dimensions_of", "prune", "write_hits"]
+__all__ = [
+    "DIMENSIONS",
+    "add_daily",
+    "daily_counts",
+    "daily_rows",
+    "dimensions_of",
+    "insert_hits",
+    "prune",
+    "write_hits",
+]
 
 #: The dimensions of ``stats_daily``; ``total`` has the value '' and ``bots`` counts bots.
 DIMENSIONS = (
@@ -256,9 +265,25 @@ def write_hits(
     ``agents`` has the :class:`Agent` of each hit's ``agent`` key; ``known_agents``, when
     given, the keys already written (skipped, then added to).
     """
+    inserted = insert_hits(connection, hits, agents, known_agents)
+    add_daily(connection, inserted, agents)
+    return len(inserted)
+
+
+def insert_hits(
+    connection: Connection,
+    hits: Iterable[HitRow],
+    agents: Mapping[int, Agent],
+    known_agents: set[int] | None = None,
+) -> Sequence[HitRow]:
+    """Steps 1 and 2 of :func:`write_hits`: the agents and the raw hits; the hits that were new.
+
+    A batch may be inserted in parts, each with this, and counted once at its end with
+    :func:`add_daily` over the new hits of all its parts (the child writer does).
+    """
     batch = list({hit[0]: hit for hit in hits}.values())
     if not batch:
-        return 0
+        return []
     used = {hit[9] for hit in batch}
     fresh = [agents[k].row() for k in used if known_agents is None or k not in known_agents]
     if fresh:
@@ -272,8 +297,12 @@ def write_hits(
     inserted = _insert_new(connection, batch)
     if known_agents is not None:
         known_agents.update(used)
-    _add_counts(connection, daily_rows(inserted, agents))
-    return len(inserted)
+    return inserted
+
+
+def add_daily(connection: Connection, hits: Sequence[HitRow], agents: Mapping[int, Agent]) -> None:
+    """Step 3 of :func:`write_hits`: add the daily counts of ``hits`` (new ones only)."""
+    _add_counts(connection, daily_rows(hits, agents))
 
 
 def _add_counts(connection: Connection, rows: Sequence[_Row]) -> None:

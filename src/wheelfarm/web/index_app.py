@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -68,8 +68,11 @@ _SITE_HEADERS = security_headers("/", api=False)
 
 access = logging.getLogger(ACCESS_LOGGER)
 
-HitCallback = Callable[[str, str, int, Mapping[str, str], str | None], None]
-"""Told of each answered GET: (method, path, status, {"user-agent": ...}, client address)."""
+HitCallback = Callable[[str, int, bytes, str | None], None]
+"""Told of each answered GET: (path, status, the user agent as sent or b"", client address).
+
+The user agent is handed over as the bytes the server read: decoding it, and anything else a
+hit needs, is the recorder's, off the request path (issue 15)."""
 
 
 class IndexApp:
@@ -118,14 +121,14 @@ class IndexApp:
         """Tell ``on_hit`` of a GET (it must not block); its failure never fails a request."""
         if scope["method"] != "GET" or self.on_hit is None:
             return
-        agent = ""
+        agent = b""
         for key, value in scope["headers"]:
             if key == b"user-agent":
-                agent = value.decode("latin-1")
+                agent = value
                 break
         client = scope.get("client")
         try:
-            self.on_hit("GET", scope["path"], status, {"user-agent": agent}, client and client[0])
+            self.on_hit(scope["path"], status, agent, client and client[0])
         except Exception:
             access.exception("recording a hit failed")
 
