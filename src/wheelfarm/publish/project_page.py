@@ -28,6 +28,7 @@ from wheelfarm.publish.html import (
     shell_word,
     shorten,
     template,
+    utf8,
     version_html,
 )
 from wheelfarm.publish.values import (
@@ -426,4 +427,4 @@ def render_project_page(project: ProjectIndex) -> bytes:
         site_footer,
         "</body>\n</html>\n",
     ]
-    return "".join(parts).encode()
+    return utf8("".join(parts))
