@@ -19,7 +19,6 @@ from wheelfarm.farm.dependencies import set_target_distro
 from wheelfarm.farm.jobs import JobState
 from wheelfarm.publish import site_pages as pages
 from wheelfarm.publish.file_list import WITHOUT_EXTENSIONS
-from wheelfarm.publish.html import utf8
 from wheelfarm.publish.loader import load_project, load_site
 from wheelfarm.publish.values import BuildCell, WheelFile, without_extension_modules
 from wheelfarm.targets import Target
@@ -182,25 +181,3 @@ def test_a_stored_pure_wheel_beside_another_targets_platform_wheel_is_flagged(
     assert without_extension_modules(only) == {AARCH64.name}
     document = json.loads(pages.render_project_json(project))["releases"]["1.0"]
     assert [f["without_extension_modules"] for f in document["files"]] == [False, True]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "plain ASCII",
-        WORDS[ARM],
-        "\N{MIDDLE DOT}",
-        "\N{MIDDLE DOT}\N{MIDDLE DOT}a\N{MIDDLE DOT}",
-        f"caf\N{LATIN SMALL LETTER E WITH ACUTE} {WORDS[ARM64]} \N{SNOWMAN} \U0001f600",
-        "lone surrogate-free text with \N{HORIZONTAL ELLIPSIS}",
-    ],
-)
-def test_pages_are_encoded_exactly_as_str_encode_would(text: str) -> None:
-    assert utf8(text) == text.encode()
-
-
-def test_a_project_page_with_target_words_is_its_utf8_text() -> None:
-    page = pages.render_project_page(demo(target_distros=DISTROS))
-    assert "\N{MIDDLE DOT}".encode() in page
-    assert page.decode().encode() == page

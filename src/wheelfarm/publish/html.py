@@ -39,7 +39,6 @@ __all__ = [
     "shorten",
     "static_files",
     "template",
-    "utf8",
     "version_html",
 ]
 
@@ -54,19 +53,6 @@ _PLAIN_PATH = re.compile(r"/[A-Za-z0-9/%@!+,;=._~-]*\Z").match
 
 h = _escape
 """``h(text)``: ``text`` safe in element content and in a quoted attribute (``&<>"'`` escaped)."""
-
-_DOT = "\u00b7"  # the middle dot that joins a target's words (wheelfarm.targets.describe_target)
-_DOT_UTF8 = _DOT.encode()
-
-
-def utf8(text: str) -> bytes:
-    """``text.encode()``, faster for a page whose only non-ASCII characters are the middle dots
-    of the target words (most project pages): CPython encodes an all-ASCII string with one copy,
-    any other one character at a time (about 4 us for a project page); the pieces between the
-    dots are ASCII again. Any other text comes out exactly as ``encode`` gives it."""
-    if text.isascii():
-        return text.encode()
-    return _DOT_UTF8.join([piece.encode() for piece in text.split(_DOT)])
 
 
 @lru_cache(maxsize=65536)

@@ -28,7 +28,6 @@ from wheelfarm.publish.html import (
     shell_word,
     shorten,
     template,
-    utf8,
     version_html,
 )
 from wheelfarm.publish.values import (
@@ -427,4 +426,4 @@ def render_project_page(project: ProjectIndex) -> bytes:
         site_footer,
         "</body>\n</html>\n",
     ]
-    return utf8("".join(parts))
+    return "".join(parts).encode()
