@@ -54,7 +54,9 @@ STATUS_LABELS = {
     JobState.SKIPPED: "&#x2013; skipped",
 }
 # A queue state's word (its CSS class) and label in one look-up: every cell of every project.
-_WORDS = {state: (state.value, label) for state, label in STATUS_LABELS.items()}
+_WORDS: dict[JobState | str, tuple[str, str]] = {
+    state: (state.value, label) for state, label in STATUS_LABELS.items()
+}
 _LEGEND = " &#xb7; ".join(
     [
         f"{STATUS_LABELS[JobState.BUILT]} (the link gives the wheel)",
