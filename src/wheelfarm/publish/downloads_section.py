@@ -10,9 +10,9 @@ tenth of one. It uses presentation attributes, never ``style``, so the site's se
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 
-from wheelfarm.publish.values import DOWNLOAD_DAYS, ProjectIndex
+from wheelfarm.publish.values import DOWNLOAD_DAYS, ProjectDownloads, ProjectIndex
 
 __all__ = ["PLOT_HEIGHT", "PLOT_WIDTH", "downloads_section"]
 
@@ -64,6 +64,17 @@ def _plot(daily: tuple[int, ...], today: int) -> str:
 def downloads_section(project: ProjectIndex) -> str:
     """The ``<section>`` with the project's downloads (the counts are integers: no escaping)."""
     downloads = project.downloads
+    if not downloads.total and not downloads.last_30_days:
+        return _never_downloaded()  # most projects: the same section, made once
+    return _section(downloads)
+
+
+@cache
+def _never_downloaded() -> str:
+    return _section(ProjectDownloads())
+
+
+def _section(downloads: ProjectDownloads) -> str:
     # Without downloads in the window there is nothing to plot, and the page then does not
     # depend on the day it is written (its bytes change only with the project).
     plot = (

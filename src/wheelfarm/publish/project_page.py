@@ -35,7 +35,6 @@ from wheelfarm.publish.values import (
     ProjectIndex,
     ReleaseIndex,
     WheelFile,
-    stored_status,
     without_extension_modules,
 )
 from wheelfarm.targets import describe_target
@@ -54,7 +53,10 @@ STATUS_LABELS = {
     JobState.BUILDING: "&#x25d4; building",
     JobState.SKIPPED: "&#x2013; skipped",
 }
-_LABELS = {state.value: label for state, label in STATUS_LABELS.items()}  # str keys hash faster
+# A queue state's word (its CSS class) and label in one look-up: every cell of every project.
+_WORDS: dict[JobState | str, tuple[str, str]] = {
+    state: (state.value, label) for state, label in STATUS_LABELS.items()
+}
 _LEGEND = " &#xb7; ".join(
     [
         f"{STATUS_LABELS[JobState.BUILT]} (the link gives the wheel)",
@@ -106,11 +108,11 @@ def _status_cell(
     serves, that (``unserved``: the words)."""
     if cell is None:
         return _NO_JOB.format(t=target_html)
-    if isinstance(cell.status, JobState):
-        status = stored_status(cell.status)  # the word the page shows, and its CSS class
-        label = _LABELS[status]
+    words = _WORDS.get(cell.status)
+    if words is not None:
+        status, label = words  # the word the page shows, and its CSS class
     else:  # an attempt's outcome the queue has no state for (deferred, cancelled)
-        status, label = "unknown", h(shorten(cell.status, 20))
+        status, label = "unknown", h(shorten(str(cell.status), 20))
     reason = cell.reason
     if status == "built":
         category = ""
@@ -199,6 +201,7 @@ def _version_cell(release: ReleaseIndex, version: str, files_anchor: str) -> str
 def releases_rows(project: ProjectIndex) -> str:
     """The ``<tr>`` rows of the releases table, one per release, one cell per target."""
     targets = [(t, h(t)) for t in project.targets]
+    unserved = project.unserved
     rows = []
     for release in project.releases:
         version, anchor, files_anchor = version_html(release.version)
@@ -217,14 +220,16 @@ def releases_rows(project: ProjectIndex) -> str:
                 wheels[wheel.target] = wheel
         flagged = without_extension_modules(release)
         cells = "".join(
-            _status_cell(
-                builds.get(target),
-                wheels.get(target),
-                target_html,
-                target in flagged,
-                project.unserved.get(target),
-            )
-            for target, target_html in targets
+            [
+                _status_cell(
+                    builds.get(target),
+                    wheels.get(target),
+                    target_html,
+                    target in flagged,
+                    unserved.get(target) if unserved else None,
+                )
+                for target, target_html in targets
+            ]
         )
         rows.append(
             f'<tr id="{anchor}" data-version="{version}"{yanked}>\n'

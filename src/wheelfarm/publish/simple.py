@@ -155,19 +155,33 @@ def project_json(project: ProjectIndex) -> bytes:
             metadata: dict[str, str] | bool = (
                 {"sha256": wheel.metadata_sha256} if wheel.metadata_sha256 else False
             )
-            entry: dict[str, Any] = {
-                "filename": wheel.filename,
-                "url": _url(wheel.url),
-                "hashes": {"sha256": wheel.sha256},
-            }
+            # One literal per shape (keys in the same order either way): a dict built key by
+            # key cost a third more, for every file of every project.
             if wheel.requires_python:
-                entry["requires-python"] = wheel.requires_python
-            entry["core-metadata"] = metadata
-            entry["dist-info-metadata"] = metadata
-            entry["yanked"] = yanked
-            entry["size"] = wheel.size
-            entry["upload-time"] = wheel.uploaded
-            entry["provenance"] = None
+                entry: dict[str, Any] = {
+                    "filename": wheel.filename,
+                    "url": _url(wheel.url),
+                    "hashes": {"sha256": wheel.sha256},
+                    "requires-python": wheel.requires_python,
+                    "core-metadata": metadata,
+                    "dist-info-metadata": metadata,
+                    "yanked": yanked,
+                    "size": wheel.size,
+                    "upload-time": wheel.uploaded,
+                    "provenance": None,
+                }
+            else:
+                entry = {
+                    "filename": wheel.filename,
+                    "url": _url(wheel.url),
+                    "hashes": {"sha256": wheel.sha256},
+                    "core-metadata": metadata,
+                    "dist-info-metadata": metadata,
+                    "yanked": yanked,
+                    "size": wheel.size,
+                    "upload-time": wheel.uploaded,
+                    "provenance": None,
+                }
             entries.append(entry)
     entries.sort(key=_BY_FILENAME)
     return _dump(

@@ -75,6 +75,32 @@ def _dumps(value: Any) -> bytes:
 
 def _build_json(cell: BuildCell, without_extensions: bool) -> dict[str, Any]:
     status = stored_status(cell.status)
+    if (
+        cell.reason is None
+        and cell.rebuild_reason is None
+        and cell.build_number == 0
+        and status != "failed"
+        and log_url(cell) is None
+    ):  # most cells: one shared dict per status (the documents are only ever serialised)
+        return _plain_build_json(status, without_extensions)
+    return _build_dict(cell, status, without_extensions)
+
+
+@lru_cache(maxsize=64)
+def _plain_build_json(status: str, without_extensions: bool) -> dict[str, Any]:
+    """A cell with no reason, log or rebuild: the same for every such cell of a status."""
+    return {
+        "status": status,
+        "reason": None,
+        "log_url": None,
+        "without_extension_modules": without_extensions,
+        "build_number": 0,
+        "rebuild_reason": None,
+        "category": None,
+    }
+
+
+def _build_dict(cell: BuildCell, status: str, without_extensions: bool) -> dict[str, Any]:
     return {
         "status": status,
         "reason": cell.reason,
