@@ -10,11 +10,12 @@ function that builds it, so ``wheelfarm targets list`` does not pay for them
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
 
@@ -163,15 +164,17 @@ def follow_rounds(
     poll_seconds: float,
     on_error: Callable[[WheelfarmError], None],
     space: SpaceWatch | None = None,
-) -> NoReturn:
-    """Run ``one_round`` every ``poll_seconds``, forever; the caller stops it with an exception.
+    stop: threading.Event | None = None,
+) -> None:
+    """Run ``one_round`` every ``poll_seconds`` until ``stop`` is set (or an exception ends it).
 
     A round that fails with a wheelfarm error (the upstream down past every retry) goes to
     ``on_error`` and is tried again after the interval; what earlier rounds applied stays.
     With ``space``, a round that finds the disk full pauses (:class:`SpaceWatch`) instead of
     ending the process, and no round runs until there is room again.
     """
-    while True:
+    stop = stop or threading.Event()
+    while not stop.is_set():
         if space is None or not space.paused or space.space_back():
             try:
                 one_round(follower)
@@ -182,7 +185,7 @@ def follow_rounds(
                     on_error(error)
                 else:
                     raise
-        time.sleep(poll_seconds)
+        stop.wait(poll_seconds)
 
 
 def publish_index(

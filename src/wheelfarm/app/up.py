@@ -67,6 +67,7 @@ class Running:
     _stop: threading.Event
     _recorder: HitRecorder
     _lock: int
+    _background: list[threading.Thread]  # the publisher, the sampler, the progress lines
     admin_token_file: Path | None = None  # the local admin's token (written at the first start)
     emulated: list[threading.Thread] = field(default_factory=list)  # one per architecture
 
@@ -76,11 +77,19 @@ class Running:
             return builds_under_way(connection, LOCAL_BUILDER)
 
     def stop(self) -> None:
-        """End the builders (their builds go back to the queue), then the server, then the
-        store; the data directory is free for the next ``up`` at the end."""
+        """End the builders (their builds go back to the queue), the other threads, then the
+        server, then the store; the data directory is free for the next ``up`` at the end.
+
+        Every thread is waited for: one still drawing plots or writing to the store while the
+        interpreter shuts down can crash it (CI saw ``up`` end by SIGSEGV after its farewell).
+        """
         self._stop.set()
         for builder in (self._builder, *self.emulated):
             builder.join(timeout=60)  # it reports the cancelled build while the API serves
+        for thread in self._background:
+            thread.join(timeout=60)
+            if thread.is_alive():
+                log.warning("%s did not end within a minute; stopping without it", thread.name)
         self._server.stop()
         self._recorder.stop()
         self._http.close()
@@ -135,9 +144,11 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
     stop = threading.Event()
     http = httpx.Client(timeout=settings.http_timeout)
     builder = _start_local_builder(settings, isolation, server.url, master.token, http, stop)
-    start_publisher(engine, settings, stop, on_error=publisher_error)
-    start_sampler(engine, sampler_config(settings), stop)
-    start_progress(engine, stop, say)
+    background = [
+        start_publisher(engine, settings, stop, on_error=publisher_error),
+        start_sampler(engine, sampler_config(settings), stop),
+        start_progress(engine, stop, say),
+    ]
     running = Running(
         engine,
         server.url,
@@ -151,6 +162,7 @@ def start_up(settings: Settings, say: Callable[[str], None] = log.warning) -> Ru
         stop,
         master.recorder,
         lock,
+        background,
         master.token_file,
     )
     running.emulated.extend(_start_emulated(settings, engine, server.url, http, stop, say))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -65,28 +66,43 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
-class _Stop(Exception):
-    """Raised by the SIGTERM handler so that a long-running command ends between transactions."""
+class _Stop(BaseException):
+    """Raised by the SIGTERM handler so that a long-running command ends between transactions.
 
-
-def _raise_stop(signum: int, _frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+    A BaseException, like KeyboardInterrupt: code that catches Exception to carry on must not
+    carry on through a stop."""
 
 
 @contextmanager
-def until_stopped(farewell: str | Callable[[], str]) -> Iterator[None]:
+def until_stopped(farewell: str | Callable[[], str]) -> Iterator[threading.Event]:
     """Run the body until SIGINT or SIGTERM, then print ``farewell``: a clean stop, status 0.
 
     ``farewell`` may be a function, called at the stop, when the line depends on what was
     under way then.
 
-    The SIGTERM handler raises in the main thread wherever it is; SIGINT is Python's
-    KeyboardInterrupt. Code after the ``with`` (or in a ``finally`` around it) still runs.
+    The handlers raise in the main thread wherever it is (SIGINT as KeyboardInterrupt) and set
+    the event yielded. A raise can be lost: when the signal comes while the main thread runs a
+    finalizer (``__del__``, a weakref callback, during a garbage collection), Python prints
+    "Exception ignored" and goes on. Loops in the body check the event, so that the stop still
+    ends them (:func:`wheelfarm.app.parts.follow_rounds`). Code after the ``with`` (or in a
+    ``finally`` around it) still runs.
     """
-    signal.signal(signal.SIGTERM, _raise_stop)
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (a `&` job)
+        signal.signal(signal.SIGINT, stop)
     try:
-        yield
+        yield stopping
     except (_Stop, KeyboardInterrupt):
+        stopping.set()
+    if stopping.is_set():
         err.print(farewell if isinstance(farewell, str) else farewell())
 
 

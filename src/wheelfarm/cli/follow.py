@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -103,11 +104,14 @@ def _report_round_error(error: WheelfarmError) -> None:
     err.print(f"error: {error}; trying again", style="red", markup=False)
 
 
-def keep_following(settings: Settings, space: SpaceWatch | None = None) -> None:
+def keep_following(
+    settings: Settings, stop: threading.Event, space: SpaceWatch | None = None
+) -> None:
     """Sync (the named projects, or the changelog) and queue builds, round after round.
 
-    It returns only by an exception: stop it with :func:`until_stopped` around it. With
-    ``space`` (``up``), a full disk pauses the rounds instead of ending the command.
+    It returns when ``stop`` is set, the event :func:`until_stopped` yields (or by its
+    exception). With ``space`` (``up``), a full disk pauses the rounds instead of ending the
+    command.
     """
     names = list(settings.projects)
 
@@ -118,7 +122,7 @@ def keep_following(settings: Settings, space: SpaceWatch | None = None) -> None:
             _sync_changelog(follower, True, settings.urgent_catch_up_serials)
 
     with open_follower(settings, with_changelog=not names) as follower:
-        follow_rounds(follower, one_round, settings.poll_seconds, _report_round_error, space)
+        follow_rounds(follower, one_round, settings.poll_seconds, _report_round_error, space, stop)
 
 
 @click.command()
@@ -146,8 +150,8 @@ def follow(ctx: click.Context) -> None:
     A round that fails (the upstream down past every retry) is reported and tried again after
     the poll interval; what earlier rounds applied stays applied.
     """
-    with until_stopped("stopped; everything applied so far is saved"):
-        keep_following(settings_of(ctx))
+    with until_stopped("stopped; everything applied so far is saved") as stopping:
+        keep_following(settings_of(ctx), stopping)
 
 
 @click.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -76,12 +75,11 @@ def ingest(ctx: click.Context, file: Path, follow: bool, as_json: bool) -> None:
     )
     try:
         if follow and path is not None:
-            stop = threading.Event()
-            with until_stopped("stopped following"):
+            with until_stopped("stopped following") as stopping:
                 try:
-                    ingester.feed(follow_lines(path, stop, ingester.flush))
+                    ingester.feed(follow_lines(path, stopping, ingester.flush))
                 finally:
-                    stop.set()
+                    stopping.set()
         else:
             ingester.feed(read_lines(path))
         ingester.flush()

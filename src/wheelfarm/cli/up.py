@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import time
 
@@ -34,6 +35,7 @@ def up(ctx: click.Context) -> None:
     the builder API share one port. Stop with Ctrl-C (or SIGTERM).
     """
     settings = settings_of(ctx)
+    faulthandler.enable()  # a crash in C code prints every thread's Python stack, not just "-11"
     logging.getLogger("wheelfarm.builder.loop").setLevel(logging.INFO)  # show builds as they go
     running = start_up(settings, say=_say)
     following = ", ".join(settings.projects) if settings.projects else "the whole changelog"
@@ -48,8 +50,8 @@ def up(ctx: click.Context) -> None:
     if running.admin_token_file is not None:
         out.print(f"the local admin's token is in {running.admin_token_file}")
     try:
-        with until_stopped(lambda: farewell(running.builds_under_way())):
-            keep_following(settings, running.space)
+        with until_stopped(lambda: farewell(running.builds_under_way())) as stopping:
+            keep_following(settings, stopping, running.space)
     finally:
         running.stop()
 

@@ -77,6 +77,7 @@ def _run(
         if report.changed:
             log.info("published %s", ", ".join(report.changed[:10]))
         schedule.run(engine, tree, upstream, on_error)
+    schedule.finish()
 
 
 class _StatsSchedule:
@@ -119,6 +120,12 @@ class _StatsSchedule:
                 daemon=True,
             )
             self.drawing.start()
+
+    def finish(self) -> None:
+        """Wait for the plots being drawn, if any: matplotlib must not be mid-drawing when
+        the interpreter shuts down."""
+        if self.drawing is not None:
+            self.drawing.join()
 
     @staticmethod
     def _draw(engine: Engine, tree: Tree, on_error: Callable[[Exception], bool] | None) -> None:
