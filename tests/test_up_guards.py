@@ -62,6 +62,18 @@ def _wait_until_serving(data_dir: Path, process: subprocess.Popen[str]) -> None:
     raise AssertionError(f"up never published {index} (exit status {process.poll()})")
 
 
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, then its output; a process still running a minute later is killed, so that a
+    hang fails this test alone (not a later one, where its Popen would be collected)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=60)
+    except subprocess.TimeoutExpired as error:
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"up did not stop within 60 s of SIGTERM: {error.stderr!r}") from None
+
+
 def test_a_second_up_on_one_data_dir_exits_2_naming_the_directory_and_the_first_pid(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
@@ -81,8 +93,7 @@ def test_a_second_up_on_one_data_dir_exits_2_naming_the_directory_and_the_first_
         time.sleep(2.0)  # the first one's builder would die on its revoked token by now
         still_running = first.poll() is None
     finally:
-        first.send_signal(signal.SIGTERM)
-        _, first_stderr = first.communicate(timeout=60)
+        _, first_stderr = _stop(first)
     assert second.returncode == 2, second.stderr
     assert f"PID {first.pid}" in second.stderr
     assert str(data_dir.resolve()) in second.stderr.replace("\n", "")
@@ -112,8 +123,7 @@ def test_up_and_builds_started_together_on_an_empty_data_dir_both_work(
             time.sleep(0.5)
             up_alive = started.poll() is None
         finally:
-            started.send_signal(signal.SIGTERM)
-            _, up_err = started.communicate(timeout=60)
+            _, up_err = _stop(started)
         # builds never creates a database: it either finds the one up made, or says none is there
         assert builds.returncode == 0 or "no wheelfarm database at" in builds_err, builds_err
         assert "Traceback" not in builds_err
@@ -138,8 +148,7 @@ def test_up_shows_its_upstream_and_store_without_their_passwords(
         _wait_until_serving(data_dir, process)
         time.sleep(1.5)  # a few follow rounds, each logged by httpx
     finally:
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
+        stdout, stderr = _stop(process)
     shown = with_password.replace("mirror:secret@", "mirror:***@")
     assert f"from {shown}" in stdout, stdout
     assert "store: sqlite:///" in stdout
@@ -238,7 +247,11 @@ def test_a_full_disk_pauses_up_which_keeps_serving_and_resumes_with_space(
         assert '"2.0"' in shown  # following resumed by itself
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         stdout.close()
         stderr.close()
     assert process.returncode == 0, "".join(stderr.lines)
@@ -269,8 +282,7 @@ def test_up_started_on_a_full_disk_says_the_disk_may_be_full(
     env = _env(data_dir, upstream)
     first = _start_up(small_disk.parent, env)
     _wait_until_serving(data_dir, first)
-    first.send_signal(signal.SIGTERM)
-    first.communicate(timeout=60)
+    _stop(first)
     _fill(small_disk)
     second = _start_up(small_disk.parent, env)
     stdout, stderr = second.communicate(timeout=120)
