@@ -6,7 +6,8 @@ no network and no wrk: pip's fetch of a simple page and of a wheel, with pip's u
 each a hit, with recording and without it, in interleaved rounds (the best round of each
 kept). The recorder is not started: the hook's append is measured here, and what the
 recorder's sender thread does in the server's process with what was appended (taking the
-queue, pickling it for the recorder's process) is timed after each round, per request.
+queue and folding it, pickling it for the recorder's process) is timed after each round, per
+request.
 Prints one line: microseconds of CPU a request without recording, with it, the difference,
 and the sender's share.
 
@@ -101,17 +102,18 @@ def main() -> None:
             without.append(round_of(plain, requests, options.requests))
             with_.append(round_of(recording, requests, options.requests))
             started = time.process_time()
-            batch = recorder._take()  # what the sender thread does once a second
-            pickle.dumps(batch)  # as the pipe pickles it
+            batch = recorder.take()  # what the sender thread does once a second
+            pickle.dumps([batch])  # as the pipe thread pickles it
             sender.append((time.process_time() - started) / options.requests)
-            if len(batch) != options.requests:
-                raise SystemExit(f"the hook recorded {len(batch)} of {options.requests} requests")
+            taken = 0 if batch is None else len(batch)
+            if taken != options.requests:
+                raise SystemExit(f"the hook recorded {taken} of {options.requests} requests")
         engine.dispose()
     off, on, take = min(without) * 1e6, min(with_) * 1e6, min(sender) * 1e6
     print(
         f"hit hook: {off:.1f} us of CPU a request without recording, {on:.1f} with "
         f"(+{on - off:.2f} us, {100 * (on - off) / off:+.1f} %); "
-        f"the sender's take and pickle {take:.2f} us a request"
+        f"the sender's fold and pickle {take:.2f} us a request"
     )
 
 
