@@ -3,26 +3,30 @@
 The server calls :meth:`HitRecorder.on_hit` after answering; that appends a tuple to a queue
 and returns. About every second a thread of the server (``hit-sender``) takes the queue and
 folds it into a :class:`Batch`: each distinct (path, status, user agent, client) once, and per
-hit its time and that request's number, 12 bytes. Another thread (``hit-pipe``) sends the
-batches waiting, one pickle at a time, to a child process, which turns them into hits (user
-agents parsed, paths classified and clients hashed once per distinct request) and writes them.
+hit its time and that request's number (12 bytes in two arrays). Another thread
+(``hit-pipe``) sends the batches waiting, one pickle at a time, to a child process, which turns
+them into hits (user agents parsed, paths classified and clients hashed once per distinct
+request a day) and writes them, ``PART`` hits a transaction.
 
 Why a process (issue 15): the work of a hit, done in a thread of the server, cost 8 to 14 us
 of CPU in a loaded server and held the server's interpreter meanwhile, and hit logging cost
 the server 29 % of its requests per second. Why an idle-priority one: at ``nice`` 10 the
-child still took its 5 us a hit from the server's cores when they were busy (a nice 10 task
-gets a tenth of a contended core), and hit logging cost 11 to 12 % of the requests per
-second. As ``SCHED_IDLE`` (Linux) it runs only when a core has nothing else to do: under
-saturation the hits wait, folded, and are written when the load lets up.
+child still took its 5 to 6 us a hit from the cores the server wanted (a nice 10 task gets
+about a tenth of a contended core), and hit logging cost 11 to 12 % of the requests per
+second. As ``SCHED_IDLE`` (Linux) it runs when a core has nothing else to do: under
+saturation the hits wait, folded, and are written when the load lets up. The price: a child
+kept off the CPU in the middle of a transaction holds SQLite's write lock meanwhile (hence
+small transactions, ``PART``).
 
 Where hits wait, and what bounds them: the server's queue and the batches not yet in the
 child's hands hold at most ``capacity`` hits together (a hit past that is dropped and
 counted); the batch being sent waits in the pipe while the child does not read; the child
 keeps what it could not write (the database is down) up to ``capacity`` hits, dropping (and
-counting) the oldest batches past that. A hit waiting costs the server about 12 bytes once
-folded (:class:`Batch`), and a request's tuple (about 500 bytes, the user agent as read) for
-the second before. Counts come back from the child after each transaction, and all of them
-at :meth:`HitRecorder.stop`, which logs them.
+counting) the oldest batches past that, and what is still unwritten when it ends. A hit
+waiting costs about 17 bytes once folded (measured with the benchmark's requests: 1,600
+distinct in 100,000), and its request's tuple (about 500 bytes, the user agent's bytes as
+read) for the second before. Counts come back from the child after each transaction, and all
+of them at :meth:`HitRecorder.stop`, which logs them.
 """
 
 from __future__ import annotations
@@ -54,13 +58,16 @@ __all__ = ["CAPACITY", "PART", "Batch", "HitRecorder", "RecorderCounts", "start_
 
 log = logging.getLogger(__name__)
 
-#: Hits that may wait in the server, and in the child: at about 12 bytes a hit folded, 1,000,000
-#: is 12 MB, and 40 s of a saturated server at 25,000 requests/s.
+#: Hits that may wait in the server, and in the child: at about 17 bytes a hit folded, 1,000,000
+#: is 17 MB each, and 40 s of a saturated server at 25,000 requests/s (ten of the benchmark's
+#: four-second rounds).
 CAPACITY = 1_000_000
 
-#: Hits a transaction of the child at most: at SCHED_IDLE the child can be kept off the CPU in
-#: the middle of one, holding SQLite's write lock, so one takes about 50 ms of CPU (far below
-#: the store's 30 s busy timeout even at the 2 % of a core an idle task got on a loaded machine).
+#: Hits a transaction of the child at most. At SCHED_IDLE the child can be kept off the CPU in
+#: the middle of one, holding SQLite's write lock: 10,000 hits take 60 to 70 ms of CPU, about
+#: 3 s of waiting at the 2 % of a core an idle task got on a loaded machine (the store's busy
+#: timeout is 30 s). Smaller parts cost more a hit (each part upserts its daily counts):
+#: measured 6.2 to 7.0 us a hit at 10,000, 6.8 to 8.0 at 5,000, 4.5 to 5.0 at 25,000.
 PART = 10_000
 
 # A GET answered: path, status, user agent (the bytes sent), client address.
