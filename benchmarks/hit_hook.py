@@ -1,13 +1,13 @@
 """Benchmark: what the hit recorder's hook costs the built-in server, per request, on its own.
 
-``benchmarks/hit_logging.py`` measures the whole cost under wrk, where the machine's noise is
-as large as what is measured. This one calls the ASGI app (``IndexApp``) directly in a loop,
-no network and no wrk: pip's fetch of a simple page and of a wheel, with pip's user agent (its
-header values new objects each request, as the server reads them), each a hit, with recording and without it, in interleaved rounds (the best round of each
-kept). The recorder is not started: the hook's append is measured here, and what the
-recorder's sender thread does in the server's process with what was appended (taking the
-queue and folding it, pickling it for the recorder's process) is timed after each round, per
-request.
+``benchmarks/hit_logging.py`` measures the whole cost under wrk, where the machine's noise is as
+large as what is measured. This one calls the ASGI app (``IndexApp``) directly in a loop, no
+network and no wrk: pip's fetch of a simple page and of a wheel, with pip's user agent (its
+header values new objects each request, as the server reads them), each a hit, with recording
+and without it, in interleaved rounds (the best round of each kept). The recorder is not
+started: the hook's folding is measured here, and what the recorder's sender thread does in the
+server's process with what was appended (taking the batch the hook folded, pickling it for the
+recorder's process) is timed after each round, per request.
 Prints one line: microseconds of CPU a request without recording, with it, the difference,
 and the sender's share.
 
@@ -107,7 +107,7 @@ def main() -> None:
             with_.append(round_of(recording, requests, options.requests))
             started = time.process_time()
             batch = recorder.take()  # what the sender thread does once a second
-            pickle.dumps([batch])  # as the pipe thread pickles it
+            pickle.dumps(batch)  # as the sender thread pickles it
             sender.append((time.process_time() - started) / options.requests)
             taken = 0 if batch is None else len(batch)
             if taken != options.requests:
