@@ -108,6 +108,7 @@ def main() -> None:
             started = time.process_time()
             batch = recorder.take()  # what the sender thread does once a second
             pickle.dumps(batch)  # as the sender thread pickles it
+            recorder.sent()
             sender.append((time.process_time() - started) / options.requests)
             taken = 0 if batch is None else len(batch)
             if taken != options.requests:
