@@ -118,7 +118,7 @@ def main() -> None:
     print(
         f"hit hook: {off:.1f} us of CPU a request without recording, {on:.1f} with "
         f"(+{on - off:.2f} us, {100 * (on - off) / off:+.1f} %); "
-        f"the sender's fold and pickle {take:.2f} us a request"
+        f"the sender's take and pickle {take:.2f} us a request"
     )
 
 
