@@ -16,7 +16,9 @@ request, read from /proc, is printed beside them, with the median of the rounds'
 load average; and the CPU time per hit of the recorder's process, the catch-up included.
 Prints one line.
 
-    python benchmarks/hit_logging.py [--duration 5] [--rounds 6] [--projects 200]
+    python benchmarks/hit_logging.py [--duration 5] [--rounds 6] [--projects 200] [--control]
+
+``--control`` runs both servers unrecorded, to show how far apart two equal servers measure.
 
 Needs wrk (``apt-get install wrk``).
 """
@@ -220,6 +222,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds with and without")
     parser.add_argument("--projects", type=int, default=200)
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="neither server records: how far apart two equal servers measure (the noise)",
+    )
+    parser.add_argument(
         "--patience", type=float, default=120, help="seconds the count may stand still"
     )
     options = parser.parse_args()
@@ -237,7 +244,9 @@ def main() -> None:
         logs = {stats: base / f"serve-{stats}.log" for stats in (True, False)}
         with logs[True].open("wb") as on_log, logs[False].open("wb") as off_log:
             servers = {
-                stats: start_server(base / "www", base / f"data-{stats}", stats, log)
+                stats: start_server(
+                    base / "www", base / f"data-{stats}", stats and not options.control, log
+                )
                 for stats, log in ((True, on_log), (False, off_log))
             }
             try:
@@ -258,25 +267,32 @@ def main() -> None:
                 served = int(totals[True][0])
                 process = servers[True][0]
                 children = children_cpu_seconds(process.pid)
-                counted, caught_up = catch_up(base / "data-True", served, options.patience)
+                counted, caught_up = 0, 0.0
+                if not options.control:
+                    counted, caught_up = catch_up(base / "data-True", served, options.patience)
                 recorder_cpu += children_cpu_seconds(process.pid) - children
             finally:
                 for process, _port in servers.values():
                     stop(process)
-        queued, written, dropped = recorder_counts(logs[True])
+        queued, written, dropped = (0, 0, 0) if options.control else recorder_counts(logs[True])
     with_rate, without_rate = (totals[s][0] / totals[s][1] for s in (True, False))
     cost = (without_rate - with_rate) / without_rate * 100
     with_cpu, without_cpu = (totals[s][2] / totals[s][0] * 1e6 for s in (True, False))
-    print(
+    line = (
         f"hit logging, built-in server, wheels and simple pages, 64 connections, "
         f"{options.rounds} rounds of {options.duration} s, load average {load_before:.1f} to "
         f"{load_after:.1f}: on {with_rate:,.0f} req/s, off {without_rate:,.0f} req/s, cost "
         f"{cost:.1f} % (median of the rounds {statistics.median(pairs):.1f} %); CPU per "
         f"request on {with_cpu:.0f} us, off {without_cpu:.0f} us, cost "
-        f"{(with_cpu - without_cpu) / without_cpu * 100:.1f} %; the recorder's process "
-        f"{recorder_cpu / max(written, 1) * 1e6:.1f} us a hit; hits counted {counted:,} of "
-        f"{served:,} requests ({queued:,} queued, {written:,} written, {dropped:,} dropped), "
-        f"caught up {caught_up:.1f} s after the load"
+        f"{(with_cpu - without_cpu) / without_cpu * 100:.1f} %"
+    )
+    if options.control:
+        print(f"{line} (control: neither server records)")
+        return
+    print(
+        f"{line}; the recorder's process {recorder_cpu / max(written, 1) * 1e6:.1f} us a hit; "
+        f"hits counted {counted:,} of {served:,} requests ({queued:,} queued, {written:,} "
+        f"written, {dropped:,} dropped), caught up {caught_up:.1f} s after the load"
     )
 
 
