@@ -114,7 +114,7 @@ class _ChildCounts:
 
 
 class HitRecorder:
-    """Queue requests from the server; a child process writes them as hits (:meth:`start`)."""
+    """Fold requests from the server; a child process writes them as hits (:meth:`start`)."""
 
     def __init__(
         self,
@@ -139,7 +139,7 @@ class HitRecorder:
         self._numbers: array[int] = array("I")
         self._queued = 0  # on_hit's alone (the server's event loop)
         self._full = 0  # likewise: dropped because the server's side was full
-        self._child = _ChildCounts(0, 0, 0)  # the pipe thread's alone
+        self._child = _ChildCounts(0, 0, 0)  # the sender thread's alone
         self._held = 0  # hits taken and not yet in the child's hands (being sent)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,7 +194,7 @@ class HitRecorder:
         return self
 
     def stop(self, timeout: float = 60.0) -> RecorderCounts:
-        """Send what is queued, let the child write it, then end the threads and the child;
+        """Send what is folded, let the child write it, then end the thread and the child;
         the counts, also logged."""
         self._stop.set()
         if self._thread is not None:
