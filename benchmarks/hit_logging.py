@@ -11,9 +11,10 @@ store's count stops growing, and prints how long that took (the catch-up), the h
 beside the requests wrk made, and the hits the recorder dropped (its own count, logged when the
 server stops): a recorder that kept up by dropping hits, or by never writing them, shows. On a
 machine shared with other work the requests per second vary by tens of per cent from one round
-to the next (a run with both servers unrecorded measured -9 %), so the server's CPU time per
-request, read from /proc, is printed beside them, with the median of the rounds' pairs and the
-load average; and the CPU time per hit of the recorder's process, the catch-up included.
+to the next, and two equal servers measured from -9 % to +14 % apart (``--control``), so the
+server's CPU time per request, read from /proc, is printed beside them (steadier, but two equal
+servers still measured up to 5 % apart), with the median of the rounds' pairs and the load
+average; and the CPU time per hit of the recorder's process, the catch-up included.
 Prints one line.
 
     python benchmarks/hit_logging.py [--duration 5] [--rounds 6] [--projects 200] [--control]
