@@ -5,15 +5,21 @@ wheel files of 20 KB): one records hits into its SQLite store, the other runs wi
 ``--no-stats``. ``wrk`` (64 connections) loads them in turn, ROUNDS rounds each way, the order
 swapped every round so a busy moment of the machine falls on both; every other request is a
 wheel download, the rest pip's fetches of simple pages, with pip's user agent: each is a hit.
-After the run the recording server is stopped (it writes what it queued) and its store read:
-the hits it counted are printed beside the requests wrk made, so a recorder that kept up by
-dropping hits shows. On a machine shared with other work the requests per second vary by
-tens of per cent from one round to the next (a run with both servers unrecorded measured
--9 %), so the server's CPU time per request, read from /proc, is printed beside them: it
-varies much less; and the CPU time per request of the recorder's process (a child of the
-server, at a lower priority). Prints one line.
+The recorder's process runs at idle priority (``SCHED_IDLE``): under the load its hits wait, and
+it writes them when a core is free. So after the last round the benchmark waits until the
+store's count stops growing, and prints how long that took (the catch-up), the hits counted
+beside the requests wrk made, and the hits the recorder dropped (its own count, logged when the
+server stops): a recorder that kept up by dropping hits, or by never writing them, shows. On a
+machine shared with other work the requests per second vary by tens of per cent from one round
+to the next, and two equal servers measured from -9 % to +14 % apart (``--control``), so the
+server's CPU time per request, read from /proc, is printed beside them (steadier, but two equal
+servers still measured up to 5 % apart), with the median of the rounds' pairs and the load
+average; and the CPU time per hit of the recorder's process, the catch-up included.
+Prints one line.
 
-    python benchmarks/hit_logging.py [--duration 5] [--rounds 6] [--projects 200]
+    python benchmarks/hit_logging.py [--duration 5] [--rounds 6] [--projects 200] [--control]
+
+``--control`` runs both servers unrecorded, to show how far apart two equal servers measure.
 
 Needs wrk (``apt-get install wrk``).
 """
@@ -27,11 +33,13 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import psutil
 from sqlalchemy import create_engine, func, select
@@ -107,17 +115,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(www: Path, data_dir: Path, stats: bool) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    www: Path, data_dir: Path, stats: bool, log: IO[bytes]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``wheelfarm -v serve`` (its log, the recorder's counts at the end, into ``log``)."""
     port = free_port()
     env = {
         **os.environ,
         "WHEELFARM_UPSTREAM": "https://index.example.org/simple/",
         "WHEELFARM_CONFIG": os.devnull,
         "WHEELFARM_DATA_DIR": str(data_dir),
+        "COLUMNS": "1000",  # the log's lines unwrapped
     }
-    command = [sys.executable, "-m", "wheelfarm", "serve", "--root", str(www)]
+    command = [sys.executable, "-m", "wheelfarm", "-v", "serve", "--root", str(www)]
     command += ["--host", "127.0.0.1", "--port", str(port)] + ([] if stats else ["--no-stats"])
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -181,53 +193,107 @@ def recorded(data_dir: Path) -> int:
         engine.dispose()
 
 
+def catch_up(data_dir: Path, served: int, patience: float) -> tuple[int, float]:
+    """Wait until the store's count of hits stops growing: (the count, seconds from now to
+    its last growth). Done when it reached ``served`` and held 3 s, or held ``patience``."""
+    started = time.monotonic()
+    count, grown = recorded(data_dir), started
+    while True:
+        time.sleep(0.5)
+        now, found = time.monotonic(), recorded(data_dir)
+        if found != count:
+            count, grown = found, now
+        elif now - grown >= (3 if count >= served else patience):
+            return count, grown - started
+
+
+def recorder_counts(log: Path) -> tuple[int, int, int]:
+    """(queued, written, dropped) as the recorder logged them when its server stopped."""
+    found = re.search(
+        r"hit recorder: (\d+) requests queued, (\d+) hits written, (\d+) dropped", log.read_text()
+    )
+    if found is None:
+        raise SystemExit(f"the recording server logged no counts:\n{log.read_text()}")
+    return int(found[1]), int(found[2]), int(found[3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per round")
     parser.add_argument("--rounds", type=int, default=6, help="rounds with and without")
     parser.add_argument("--projects", type=int, default=200)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="neither server records: how far apart two equal servers measure (the noise)",
+    )
+    parser.add_argument(
+        "--patience", type=float, default=120, help="seconds the count may stand still"
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (Debian/Ubuntu), then run again")
     totals = {True: [0, 0.0, 0.0], False: [0, 0.0, 0.0]}  # requests, seconds, CPU seconds
+    pairs: list[float] = []  # each round's cost in req/s, %
     recorder_cpu = 0.0  # the recording server's children (its recorder process)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="hit-logging-bench-") as temp:
         base = Path(temp)
         wheels = write_tree(base / "www", options.projects)
         script = base / "mix.lua"
         wrk_script(script, wheels)
-        servers = {
-            stats: start_server(base / "www", base / f"data-{stats}", stats)
-            for stats in (True, False)
-        }
-        try:
-            for round_ in range(options.rounds):
-                for stats in (True, False) if round_ % 2 == 0 else (False, True):
-                    process, port = servers[stats]
-                    cpu = cpu_seconds(process.pid)
-                    children = children_cpu_seconds(process.pid)
-                    made, seconds = load(port, script, options.duration)
-                    totals[stats][0] += made
-                    totals[stats][1] += seconds
-                    totals[stats][2] += cpu_seconds(process.pid) - cpu
-                    recorder_cpu += children_cpu_seconds(process.pid) - children
-        finally:
-            for process, _port in servers.values():
-                stop(process)
-        counted = recorded(base / "data-True")
+        logs = {stats: base / f"serve-{stats}.log" for stats in (True, False)}
+        with logs[True].open("wb") as on_log, logs[False].open("wb") as off_log:
+            servers = {
+                stats: start_server(
+                    base / "www", base / f"data-{stats}", stats and not options.control, log
+                )
+                for stats, log in ((True, on_log), (False, off_log))
+            }
+            try:
+                for round_ in range(options.rounds):
+                    rates = {}
+                    for stats in (True, False) if round_ % 2 == 0 else (False, True):
+                        process, port = servers[stats]
+                        cpu = cpu_seconds(process.pid)
+                        children = children_cpu_seconds(process.pid)
+                        made, seconds = load(port, script, options.duration)
+                        totals[stats][0] += made
+                        totals[stats][1] += seconds
+                        totals[stats][2] += cpu_seconds(process.pid) - cpu
+                        recorder_cpu += children_cpu_seconds(process.pid) - children
+                        rates[stats] = made / seconds
+                    pairs.append((rates[False] - rates[True]) / rates[False] * 100)
+                load_after = os.getloadavg()[0]
+                served = int(totals[True][0])
+                process = servers[True][0]
+                children = children_cpu_seconds(process.pid)
+                counted, caught_up = 0, 0.0
+                if not options.control:
+                    counted, caught_up = catch_up(base / "data-True", served, options.patience)
+                recorder_cpu += children_cpu_seconds(process.pid) - children
+            finally:
+                for process, _port in servers.values():
+                    stop(process)
+        queued, written, dropped = (0, 0, 0) if options.control else recorder_counts(logs[True])
     with_rate, without_rate = (totals[s][0] / totals[s][1] for s in (True, False))
     cost = (without_rate - with_rate) / without_rate * 100
-    # The recorder writes its last second of hits after the final round: its CPU time then is
-    # not counted, about one second's worth of several rounds' (a small under-count).
     with_cpu, without_cpu = (totals[s][2] / totals[s][0] * 1e6 for s in (True, False))
-    print(
+    line = (
         f"hit logging, built-in server, wheels and simple pages, 64 connections, "
-        f"{options.rounds} rounds of {options.duration} s: on {with_rate:,.0f} req/s, "
-        f"off {without_rate:,.0f} req/s, cost {cost:.1f} %; CPU per request on "
-        f"{with_cpu:.0f} us, off {without_cpu:.0f} us, cost "
-        f"{(with_cpu - without_cpu) / without_cpu * 100:.1f} %, and the recorder's process "
-        f"{recorder_cpu / totals[True][0] * 1e6:.0f} us (hits counted {counted:,} of "
-        f"{int(totals[True][0]):,} requests)"
+        f"{options.rounds} rounds of {options.duration} s, load average {load_before:.1f} to "
+        f"{load_after:.1f}: on {with_rate:,.0f} req/s, off {without_rate:,.0f} req/s, cost "
+        f"{cost:.1f} % (median of the rounds {statistics.median(pairs):.1f} %); CPU per "
+        f"request on {with_cpu:.0f} us, off {without_cpu:.0f} us, cost "
+        f"{(with_cpu - without_cpu) / without_cpu * 100:.1f} %"
+    )
+    if options.control:
+        print(f"{line} (control: neither server records)")
+        return
+    print(
+        f"{line}; the recorder's process {recorder_cpu / max(written, 1) * 1e6:.1f} us a hit; "
+        f"hits counted {counted:,} of {served:,} requests ({queued:,} queued, {written:,} "
+        f"written, {dropped:,} dropped), caught up {caught_up:.1f} s after the load"
     )
 
 

@@ -1,10 +1,14 @@
-"""The built-in server's recorder: hits told to it are written by its child process; a full
-queue drops and counts; a store that cannot be written fails no request."""
+"""The built-in server's recorder: hits told to it are written by its child process, which runs
+at idle priority; a full queue drops and counts; hits wait while the child gets no CPU; a store
+that cannot be written fails no request."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
+import pytest
 from sqlalchemy import Engine, create_engine
 
 from tests.stats.lines import BROWSER_AGENT, PIP_AGENT, UV_AGENT
@@ -44,6 +48,67 @@ def test_hits_told_to_the_recorder_are_written_by_its_child(engine: Engine) -> N
         found = summary(connection, int(time.time() // DAY))
     assert (found["downloads_total"], found["searches_30d"], found["page_views_30d"]) == (6, 6, 3)
     assert found["shares"]["installer"] == {"pip": 3, "uv": 3}
+
+
+def test_the_queue_folds_into_each_distinct_request_once_and_each_hit_keeps_its_own() -> None:
+    recorder = HitRecorder(create_engine("sqlite://"), SECRET)  # not started: take() by hand
+    told = []
+    for n in range(3):
+        for path, status, agent, _hit in REQUESTS:
+            recorder.on_hit(path, status, agent.encode(), f"192.0.2.{n % 2}")
+            told.append((path, status, agent.encode(), f"192.0.2.{n % 2}"))
+    batch = recorder.take()
+    assert batch is not None and len(batch) == len(told)
+    assert len(batch.requests) == 2 * len(REQUESTS)  # two clients
+    assert [batch.requests[number] for number in batch.numbers] == told
+    assert list(batch.times) == sorted(batch.times)
+    assert recorder.take() is None  # the queue is empty
+
+
+def test_range_requests_of_one_file_by_one_client_count_once(engine: Engine) -> None:
+    recorder = HitRecorder(engine, SECRET, interval=0.2).start()
+    for _ in range(4):
+        recorder.on_hit(WHEEL, 206, PIP_AGENT.encode(), "192.0.2.7")
+    recorder.on_hit(WHEEL, 206, PIP_AGENT.encode(), "192.0.2.8")  # another client
+    recorder.stop()
+    with engine.connect() as connection:
+        found = summary(connection, int(time.time() // DAY))
+    assert found["downloads_total"] == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_recorders_process_runs_at_idle_priority(tmp_path) -> None:
+    store = create_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    recorder = HitRecorder(store, SECRET).start()
+    try:
+        assert recorder.pid is not None
+        deadline = time.monotonic() + 60
+        while os.sched_getscheduler(recorder.pid) != os.SCHED_IDLE:  # set as the child starts
+            assert time.monotonic() < deadline, "the recorder's process never went idle"
+            time.sleep(0.05)
+    finally:
+        recorder.stop()
+        store.dispose()
+
+
+def test_hits_wait_while_the_recorder_gets_no_cpu_and_are_written_when_it_does(
+    engine: Engine,
+) -> None:
+    """SIGSTOP stands for a saturated machine: an idle-priority process then gets no CPU."""
+    recorder = HitRecorder(engine, SECRET, interval=0.05).start()
+    assert recorder.pid is not None
+    os.kill(recorder.pid, signal.SIGSTOP)
+    try:
+        for _ in range(10):
+            tell(recorder, 20)
+            time.sleep(0.05)
+        time.sleep(0.3)  # folded and sent: waiting in the server and in the pipe
+        assert recorder.counts.written == 0
+    finally:
+        os.kill(recorder.pid, signal.SIGCONT)
+    counts = recorder.stop()
+    hits = 200 * sum(hit for *_, hit in REQUESTS)
+    assert (counts.queued, counts.written, counts.dropped) == (200 * len(REQUESTS), hits, 0)
 
 
 def test_a_full_queue_drops_the_hit_and_counts_it(engine: Engine) -> None:
