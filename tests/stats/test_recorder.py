@@ -1,6 +1,6 @@
 """The built-in server's recorder: hits told to it are written by its child process, which runs
-at idle priority; a full queue drops and counts; hits wait while the child gets no CPU; a store
-that cannot be written fails no request."""
+at a lower priority than the server; a full queue drops and counts; hits wait while the child
+gets no CPU; a store that cannot be written fails no request."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import signal
 import time
 
-import pytest
 from sqlalchemy import Engine, create_engine
 
 from tests.stats.lines import BROWSER_AGENT, PIP_AGENT, UV_AGENT
@@ -76,15 +75,15 @@ def test_range_requests_of_one_file_by_one_client_count_once(engine: Engine) -> 
     assert found["downloads_total"] == 2
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
-def test_the_recorders_process_runs_at_idle_priority(tmp_path) -> None:
+def test_the_recorders_process_runs_at_a_lower_priority_than_the_server(tmp_path) -> None:
     store = create_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
     recorder = HitRecorder(store, SECRET).start()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
     try:
         assert recorder.pid is not None
         deadline = time.monotonic() + 60
-        while os.sched_getscheduler(recorder.pid) != os.SCHED_IDLE:  # set as the child starts
-            assert time.monotonic() < deadline, "the recorder's process never went idle"
+        while os.getpriority(os.PRIO_PROCESS, recorder.pid) != min(ours + 10, 19):
+            assert time.monotonic() < deadline, "the recorder's process never lowered its priority"
             time.sleep(0.05)
     finally:
         recorder.stop()
@@ -94,7 +93,7 @@ def test_the_recorders_process_runs_at_idle_priority(tmp_path) -> None:
 def test_hits_wait_while_the_recorder_gets_no_cpu_and_are_written_when_it_does(
     engine: Engine,
 ) -> None:
-    """SIGSTOP stands for a saturated machine: an idle-priority process then gets no CPU."""
+    """SIGSTOP stands for a machine so busy that the recorder gets no CPU for a while."""
     recorder = HitRecorder(engine, SECRET, interval=0.05).start()
     assert recorder.pid is not None
     os.kill(recorder.pid, signal.SIGSTOP)

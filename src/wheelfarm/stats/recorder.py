@@ -13,13 +13,12 @@ to 1.3.
 
 Why a process (issue 15): the work of a hit, done in a thread of the server, cost 8 to 14 us
 of CPU in a loaded server and held the server's interpreter meanwhile, and hit logging cost
-the server 29 % of its requests per second. Why an idle-priority one: at ``nice`` 10 the
-child still took its 5 to 6 us a hit from the cores the server wanted (a nice 10 task gets
-about a tenth of a contended core), and hit logging cost 11 to 12 % of the requests per
-second. As ``SCHED_IDLE`` (Linux) it runs when a core has nothing else to do: under
-saturation the hits wait, folded, and are written when the load lets up. The price: a child
-kept off the CPU in the middle of a transaction holds SQLite's write lock meanwhile (hence
-small transactions, ``PART``).
+the server 29 % of its requests per second. It runs at ``nice`` 10, so that the server comes
+first on a busy machine, and not at idle priority (``SCHED_IDLE``), which was tried: a child
+kept off the CPU in the middle of a transaction holds SQLite's write lock, and on a master whose
+cores emulated builds keep busy for hours, the follower, the publisher and the builder API
+would wait on it past the store's busy timeout. Nor did it show a gain: with the child
+stopped through a whole benchmark round, the server's CPU a request still rose by 5.7 %.
 
 Where hits wait, and what bounds them: the batch being folded and the one being sent (the send
 waits while the child does not read) hold at most ``capacity`` hits together (a hit past that is
@@ -65,11 +64,10 @@ log = logging.getLogger(__name__)
 #: four-second rounds).
 CAPACITY = 1_000_000
 
-#: Hits a transaction of the child at most. At SCHED_IDLE the child can be kept off the CPU in
-#: the middle of one, holding SQLite's write lock: 10,000 hits take 60 to 70 ms of CPU, about
-#: 3 s of waiting at the 2 % of a core an idle task got on a loaded machine (the store's busy
-#: timeout is 30 s). Smaller parts cost more a hit (each part upserts its daily counts):
-#: measured 6.2 to 7.0 us a hit at 10,000, 6.8 to 8.0 at 5,000, 4.5 to 5.0 at 25,000.
+#: Hits a transaction of the child at most: a transaction holds SQLite's write lock, and a
+#: busy machine gives a ``nice`` 10 process a small share of a core. 10,000 hits take 60 to
+#: 70 ms of CPU. Smaller parts cost more a hit (each part upserts its daily counts): measured
+#: 6.2 to 7.0 us a hit at 10,000, 6.8 to 8.0 at 5,000, 4.5 to 5.0 at 25,000.
 PART = 10_000
 
 # A GET answered: path, status, user agent (the bytes sent), client address.
@@ -391,21 +389,13 @@ class _Writer:
         return True
 
 
-def _idle_priority() -> None:
-    """Run only on CPU nothing else wants: ``SCHED_IDLE`` where there is one (Linux), else
-    ``nice`` 10 (see the module's docstring)."""
-    os.nice(10)
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
 def _record(recipe: _Recipe, pipe: Connection) -> None:
     """The child: batches from the pipe, written about every ``interval``, a part a
     transaction, with the counts sent back after each.
 
     Ends on None (the server stops: one last write) or when the pipe closes (the server died).
     """
-    _idle_priority()
+    os.nice(10)  # the server's requests first (the module's docstring)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops on Ctrl-C, then tells us
     writer = _Writer(recipe)
     wait = recipe.interval
