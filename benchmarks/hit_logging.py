@@ -5,8 +5,8 @@ wheel files of 20 KB): one records hits into its SQLite store, the other runs wi
 ``--no-stats``. ``wrk`` (64 connections) loads them in turn, ROUNDS rounds each way, the order
 swapped every round so a busy moment of the machine falls on both; every other request is a
 wheel download, the rest pip's fetches of simple pages, with pip's user agent: each is a hit.
-The recorder's process runs at idle priority (``SCHED_IDLE``): under the load its hits wait, and
-it writes them when a core is free. So after the last round the benchmark waits until the
+The recorder's process runs at ``nice`` 10: under the load its hits may wait, and it writes
+them when it gets the CPU. So after the last round the benchmark waits until the
 store's count stops growing, and prints how long that took (the catch-up), the hits counted
 beside the requests wrk made, and the hits the recorder dropped (its own count, logged when the
 server stops): a recorder that kept up by dropping hits, or by never writing them, shows. On a
