@@ -34,7 +34,7 @@ from sqlalchemy import Connection
 
 from wheelfarm.stats.agents import Agent
 from wheelfarm.stats.hits import DAY, HitRow
-from wheelfarm.stats.record import add_daily, insert_hits, prune
+from wheelfarm.stats.record import DailyCounter, add_counted, insert_hits, prune
 from wheelfarm.store.database import create_store_engine
 
 __all__ = ["ChildWriter", "StoreRecipe"]
@@ -57,7 +57,7 @@ class _Child:
     recipe: StoreRecipe
     known_agents: set[int] = field(default_factory=set)
     _connection: Connection | None = None
-    _new: list[HitRow] = field(default_factory=list)
+    _new: DailyCounter = field(default_factory=DailyCounter)
     _agents: dict[int, Agent] = field(default_factory=dict)
     _failed: BaseException | None = None
 
@@ -76,14 +76,16 @@ class _Child:
                     self._connection = self.engine.connect()
                     self._connection.begin()
                 self._agents.update(agents)
-                self._new.extend(insert_hits(self._connection, hits, agents, self.known_agents))
+                self._new.add(
+                    insert_hits(self._connection, hits, agents, self.known_agents), agents
+                )
                 if not last:
                     return None
                 now = time.time() if self.recipe.now is None else self.recipe.now
-                add_daily(self._connection, self._new, self._agents)
+                add_counted(self._connection, self._new.rows(self._agents))
                 prune(self._connection, self.recipe.keep_days, int(now // DAY))
                 self._connection.commit()
-                return len(self._new)
+                return self._new.hits
             except BaseException as error:
                 self._failed = error
                 self.known_agents.clear()  # the agents written may have been rolled back
@@ -96,7 +98,7 @@ class _Child:
         if self._connection is not None:
             self._connection.close()  # rolls back what was not committed
         self._connection, self._failed = None, None
-        self._new, self._agents = [], {}
+        self._new, self._agents = DailyCounter(), {}
         gc.collect()  # off in the child (:func:`_start`): a batch makes no cycle
 
 
@@ -109,6 +111,10 @@ def _start(recipe: StoreRecipe) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()  # hundreds of thousands of tuples a batch, none in a cycle
     _child.append(_Child(recipe))
+
+
+def _ready() -> None:
+    """Nothing: a task that makes the pool start its process."""
 
 
 def _write(hits: list[HitRow], agents: dict[int, Agent], last: bool) -> int | None:
@@ -131,6 +137,9 @@ class ChildWriter:
         )
         self._in_flight: deque[tuple[int, Future[int | None]]] = deque()
         self._sent = 0  # hits of the batch being sent so far
+        # The pool starts its process at its first task: start it now, while the first part
+        # is read, rather than once it is (a new interpreter, its imports, its engine).
+        self._pool.submit(_ready)
 
     def send(
         self, hits: list[HitRow], agents: dict[int, Agent], end: bool, batch: int, part: int
