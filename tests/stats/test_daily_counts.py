@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 from hypothesis import given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from wheelfarm.stats.agents import Agent
 from wheelfarm.stats.hits import Hit
-from wheelfarm.stats.record import daily_counts, dimensions_of
+from wheelfarm.stats.record import DailyCounter, daily_counts, dimensions_of
 
 AGENTS = {
     1: Agent(1, "pip", "24.0", "CPython", "3.11", "Debian GNU/Linux 12", "glibc 2.36", "x86_64"),
@@ -57,3 +58,20 @@ def test_daily_counts_equal_each_hits_dimensions_summed(hits):
 def test_bots_count_only_as_bots():
     bot = Hit(1, 20000, 0.0, "download", "demo", *FILES[0][1:], "a" * 16, 5)
     assert daily_counts([bot], AGENTS) == Counter({(20000, "download", "demo", "bots", ""): 1})
+
+
+@settings(deadline=None)
+@given(st.lists(hit_strategy, max_size=60), st.lists(st.integers(0, 60), max_size=5))
+def test_counts_added_in_parts_equal_each_hits_dimensions_summed(hits, cuts):
+    """The child writer numbers a batch part by part and counts it at its end: any parts, the
+    same rows as the batch counted at once."""
+    counter = DailyCounter()
+    bounds = [0, *sorted(cuts), len(hits)]
+    for start, end in itertools.pairwise(bounds):
+        # Each part comes with the agents of its own hits only, as the reader sends them.
+        part = hits[start:end]
+        counter.add(part, {hit.agent: AGENTS[hit.agent] for hit in part})
+    rows = counter.rows(AGENTS)
+    assert counter.hits == len(hits)
+    assert {row[:5]: row[5] for row in rows} == dict(naive(hits))
+    assert len(rows) == len(naive(hits))  # each row once
