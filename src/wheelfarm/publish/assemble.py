@@ -40,6 +40,7 @@ from wheelfarm.publish.values import (
     ProjectIndex,
     ReleaseIndex,
     WheelFile,
+    plain_path,
 )
 from wheelfarm.store.views import display_name
 
@@ -259,9 +260,10 @@ class Parts:
                 self.withdrawn.setdefault(project, []).append(filename)
                 continue
             apt, unresolved = dependencies.get(filename, _NO_DEPENDENCIES)
+            url = f"/files/{project}/{filename}"
             file = WheelFile(
                 filename,
-                f"/files/{project}/{filename}",
+                url,
                 row.sha256,
                 row.size,
                 row.target,
@@ -274,6 +276,7 @@ class Parts:
                 apt,
                 unresolved,
                 row.build_id in with_log,
+                plain_path(url),
             )
             same_release = wheels.get((project, version))
             if same_release is None:
