@@ -302,8 +302,11 @@ class _Side:
         self.process = subprocess.Popen(
             command, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        ready = self._answer()  # filled, written, warmed up
-        print(f"{label}: the code of {ready['code']}, ready", file=sys.stderr, flush=True)
+
+    def ready(self) -> None:
+        """Wait until it has filled, written and warmed up."""
+        code = self._answer()["code"]
+        print(f"{self.label}: the code of {code}, ready", file=sys.stderr, flush=True)
 
     def _answer(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -344,6 +347,7 @@ def against(args: argparse.Namespace) -> None:
         for turn in range(args.turns):
             for label in ("this", "against") if turn % 2 else ("against", "this"):
                 side = _Side(label, sources[label], args)
+                side.ready()
                 for _ in range(args.runs):
                     side.run()
                 side.close()
@@ -353,6 +357,8 @@ def against(args: argparse.Namespace) -> None:
                     known.cpus += side.cpus
     else:
         runs = {label: _Side(label, source, args) for label, source in sources.items()}
+        for side in runs.values():  # both fill at once
+            side.ready()
         for turn in range(args.turns):
             for label in ("this", "against") if turn % 2 else ("against", "this"):
                 runs[label].run()

@@ -119,7 +119,9 @@ def _status_cell(
         category = ""
         href = wheel_href(wheel) if wheel is not None else None  # escaped
         if href is not None and wheel is not None:
-            title = h(shorten("download " + wheel.filename, TITLE_CHARS))
+            title = "download " + wheel.filename
+            if not wheel.plain_url or len(title) > TITLE_CHARS:  # plain: printable, no spaces
+                title = h(shorten(title, TITLE_CHARS))
         else:
             href = h(log_url(cell) or "")
             title = "build log" if href else ""
