@@ -40,8 +40,9 @@ from wheelfarm.publish.values import (
     ProjectIndex,
     ReleaseIndex,
     WheelFile,
+    plain_path,
 )
-from wheelfarm.store.views import display_name
+from wheelfarm.store.views import spelled_name
 
 __all__ = ["Parts"]
 
@@ -134,6 +135,13 @@ _NO_DEPENDENCIES = FileDependencies((), ())
 _FILENAME = operator.attrgetter("filename")
 
 Release = tuple[str, str]  # (project, version)
+
+
+def _spelling(head: HeadRow) -> str:
+    """The project's display name (:func:`~wheelfarm.store.views.display_name`)."""
+    return spelled_name(
+        head.name, head.registered_name, head.registered_key, head.removed_key, head.seen_name
+    )
 
 
 class Parts:
@@ -259,9 +267,10 @@ class Parts:
                 self.withdrawn.setdefault(project, []).append(filename)
                 continue
             apt, unresolved = dependencies.get(filename, _NO_DEPENDENCIES)
+            url = f"/files/{project}/{filename}"
             file = WheelFile(
                 filename,
-                f"/files/{project}/{filename}",
+                url,
                 row.sha256,
                 row.size,
                 row.target,
@@ -274,6 +283,7 @@ class Parts:
                 apt,
                 unresolved,
                 row.build_id in with_log,
+                plain_path(url),
             )
             same_release = wheels.get((project, version))
             if same_release is None:
@@ -296,7 +306,7 @@ class Parts:
         marker, reason = head.status_marker or "active", head.status_reason
         if head.quarantined:
             quarantine = Quarantine(
-                display_name(head._asdict()),
+                _spelling(head),
                 f"{upstream_url}/{name}/",
                 reason if marker == "quarantined" else None,
             )
@@ -305,7 +315,7 @@ class Parts:
         if name in self.live:
             project = ProjectIndex(
                 name,
-                display_name(head._asdict()),
+                _spelling(head),
                 head.summary,
                 serial,
                 f"{upstream_url}/{name}/",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from wheelfarm.publish.html import h, local_href, log_url, version_html
+from wheelfarm.publish.html import ascii_html, h, log_url, version_html, wheel_href
 from wheelfarm.publish.values import ProjectIndex, WheelFile, without_extension_modules
 from wheelfarm.targets import describe_target
 
@@ -41,7 +41,7 @@ def human_size(size: int) -> str:
 @lru_cache(maxsize=1024)
 def _file_head(target: str, distro: str | None) -> tuple[str, str]:
     """The start of a file's item and its target row: one per target, so made once."""
-    words = h(describe_target(target, distro))
+    words = ascii_html(describe_target(target, distro))  # its middle dots: the page stays ASCII
     target = h(target)
     return (
         f'<li class="file" data-target="{target}">\n',
@@ -57,9 +57,9 @@ _WITHOUT_EXTENSIONS_ROW = (
 
 
 def _file_item(wheel: WheelFile, distro: str | None, without_extensions: bool) -> str:
-    href = local_href(wheel.url)
+    href = wheel_href(wheel)
     name = h(wheel.filename)
-    link = f'<a href="{h(href)}">{name}</a>' if href else name
+    link = f'<a href="{href}">{name}</a>' if href else name
     item_start, target_row = _file_head(wheel.target, distro)
     if without_extensions:
         target_row += _WITHOUT_EXTENSIONS_ROW

@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - MarkupSafe without its C extension
 
 
 __all__ = [
+    "ascii_html",
     "external_href",
     "files_anchor",
     "h",
@@ -40,6 +41,7 @@ __all__ = [
     "static_files",
     "template",
     "version_html",
+    "wheel_href",
 ]
 
 STATIC_FILES = ("favicon.svg", "search.js", "site.js", "style.css")
@@ -70,6 +72,23 @@ def local_href(url: str) -> str | None:
     if not url.startswith("/") or url.startswith("//") or "\\" in url:
         return None
     return quote(url, safe=_URL_SAFE)
+
+
+def wheel_href(wheel: WheelFile) -> str | None:
+    """A wheel's :func:`local_href`, escaped for HTML: its URL as it is when the loader found
+    it plain (nearly every wheel), which saves a pattern match per use."""
+    if wheel.plain_url:
+        return wheel.url
+    href = local_href(wheel.url)
+    return h(href) if href is not None else None
+
+
+def ascii_html(text: str) -> str:
+    """``h(text)`` with every character beyond ASCII as a character reference (a browser
+    shows the same). For text on every project page, such as the target words' middle dot:
+    a page that stays ASCII is encoded with one copy, one with a middle dot took 3-4 us more
+    (measured on a 17 kB project page)."""
+    return h(text).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def external_href(url: str) -> str | None:

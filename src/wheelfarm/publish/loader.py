@@ -43,7 +43,7 @@ from wheelfarm.publish.queries import (
     target_names_of,
 )
 from wheelfarm.publish.values import ProjectIndex, SiteIndex, SiteProject
-from wheelfarm.store.views import display_name
+from wheelfarm.store.views import spelled_name
 
 __all__ = [
     "load_listing",
@@ -238,7 +238,10 @@ def load_listing(
     for row in read_listing(connection):
         if not publishable_name(row.name):
             continue
-        project = SiteProject(row.name, display_name(row._asdict()), row.summary, row.serial or 0)
+        spelling = spelled_name(
+            row.name, row.registered_name, row.registered_key, row.removed_key, row.seen_name
+        )
+        project = SiteProject(row.name, spelling, row.summary, row.serial or 0)
         counted = counts.get(row.name)
         if counted is not None:
             project.downloads_30d, project.downloads_total = counted.last_30_days, counted.total

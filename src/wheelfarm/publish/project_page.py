@@ -19,9 +19,9 @@ from wheelfarm.publish.badges import install_release
 from wheelfarm.publish.downloads_section import downloads_section
 from wheelfarm.publish.file_list import WITHOUT_EXTENSIONS, WITHOUT_EXTENSIONS_TITLE, file_groups
 from wheelfarm.publish.html import (
+    ascii_html,
     external_href,
     h,
-    local_href,
     log_url,
     release_anchor,
     segment,
@@ -29,6 +29,7 @@ from wheelfarm.publish.html import (
     shorten,
     template,
     version_html,
+    wheel_href,
 )
 from wheelfarm.publish.values import (
     BuildCell,
@@ -116,23 +117,25 @@ def _status_cell(
     reason = cell.reason
     if status == "built":
         category = ""
-        href = local_href(wheel.url) if wheel is not None else None
+        href = wheel_href(wheel) if wheel is not None else None  # escaped
         if href is not None and wheel is not None:
-            title = h(shorten("download " + wheel.filename, TITLE_CHARS))
+            title = "download " + wheel.filename
+            if not wheel.plain_url or len(title) > TITLE_CHARS:  # plain: printable, no spaces
+                title = h(shorten(title, TITLE_CHARS))
         else:
-            href = log_url(cell)
+            href = h(log_url(cell) or "")
             title = "build log" if href else ""
     elif status == "failed":
-        href = log_url(cell)
+        href = h(log_url(cell) or "")
         title = h(shorten(reason or "the build failed; the log says why", TITLE_CHARS))
         category = failure_category(cell)
     else:  # building: its log so far; skipped: the log of a last try; pending: nothing yet
         category = ""
-        href = log_url(cell) if status != "pending" else None
+        href = h(log_url(cell) or "") if status != "pending" else None
         if status == "pending" and unserved:
             reason = f"{reason}; {unserved}" if reason else unserved
         title = h(shorten(reason, TITLE_CHARS)) if reason else ""
-    link = f'<a href="{h(href)}">{label}</a>' if href else f"<span>{label}</span>"
+    link = f'<a href="{href}">{label}</a>' if href else f"<span>{label}</span>"
     link += category
     note = (
         f' <span class="reason">{h(shorten(reason, REASON_CHARS))}</span>'
@@ -329,7 +332,7 @@ def _target_headers(targets: tuple[str, ...], distros: tuple[str | None, ...]) -
     the same targets, so they are made once (parsing a target into words is not free)."""
     return "".join(
         f'<th scope="col" data-target="{h(t)}"><span class="target-words">'
-        f"{h(describe_target(t, distro))}</span> <code>{h(t)}</code></th>\n"
+        f"{ascii_html(describe_target(t, distro))}</span> <code>{h(t)}</code></th>\n"
         for t, distro in zip(targets, distros, strict=True)
     )
 

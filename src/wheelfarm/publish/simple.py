@@ -27,7 +27,7 @@ import orjson
 
 from wheelfarm.publish.html import h
 from wheelfarm.publish.publication import Quarantine
-from wheelfarm.publish.values import ProjectIndex, SiteIndex
+from wheelfarm.publish.values import ProjectIndex, SiteIndex, WheelFile
 
 __all__ = [
     "API_VERSION",
@@ -55,6 +55,11 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
 def _url(path: str) -> str:
     """A root-relative URL with each segment percent-encoded (``/`` kept as the separator)."""
     return path if _PLAIN.fullmatch(path) else quote(path, safe="/")
+
+
+def _href(wheel: WheelFile) -> str:
+    """A wheel's URL for an ``href``: as it is when the loader found it plain."""
+    return wheel.url if wheel.plain_url else h(_url(wheel.url))
 
 
 def _head(title: str, serial: int, meta: str = "") -> list[str]:
@@ -135,7 +140,7 @@ def project_html(project: ProjectIndex) -> bytes:
             else:
                 metadata = ""
             parts.append(
-                f'<a href="{h(_url(wheel.url))}#sha256={h(wheel.sha256)}"{requires}{metadata}'
+                f'<a href="{_href(wheel)}#sha256={h(wheel.sha256)}"{requires}{metadata}'
                 f"{yank}>{h(wheel.filename)}</a><br>\n"
             )
     parts.append("</body>\n</html>\n")
@@ -160,7 +165,7 @@ def project_json(project: ProjectIndex) -> bytes:
             if wheel.requires_python:
                 entry: dict[str, Any] = {
                     "filename": wheel.filename,
-                    "url": _url(wheel.url),
+                    "url": wheel.url if wheel.plain_url else _url(wheel.url),
                     "hashes": {"sha256": wheel.sha256},
                     "requires-python": wheel.requires_python,
                     "core-metadata": metadata,
@@ -173,7 +178,7 @@ def project_json(project: ProjectIndex) -> bytes:
             else:
                 entry = {
                     "filename": wheel.filename,
-                    "url": _url(wheel.url),
+                    "url": wheel.url if wheel.plain_url else _url(wheel.url),
                     "hashes": {"sha256": wheel.sha256},
                     "core-metadata": metadata,
                     "dist-info-metadata": metadata,

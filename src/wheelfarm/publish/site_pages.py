@@ -117,7 +117,15 @@ def _sorted(values: tuple[str, ...]) -> tuple[str, ...]:
     return values if len(values) < 2 else tuple(sorted(values))
 
 
+@lru_cache(maxsize=4096)
+def _pip_only(requires_dist: tuple[str, ...]) -> dict[str, Any]:
+    """A wheel's dependencies when it needs no system package: shared by every wheel with the
+    same Requires-Dist (the loader shares their tuples), as documents are only serialised."""
+    return {"pip": requires_dist, "apt": (), "unresolved": ()}
+
+
 def _file_json(wheel: WheelFile, without_extensions: bool) -> dict[str, Any]:
+    apt, unresolved = wheel.apt_dependencies, wheel.unresolved_libraries
     return {
         "filename": wheel.filename,
         "url": wheel.url,
@@ -126,11 +134,11 @@ def _file_json(wheel: WheelFile, without_extensions: bool) -> dict[str, Any]:
         "target": wheel.target,
         "tags": wheel.tags,
         "requires_python": wheel.requires_python,
-        "dependencies": {
-            "pip": wheel.requires_dist,
-            "apt": _sorted(wheel.apt_dependencies),
-            "unresolved": _sorted(wheel.unresolved_libraries),
-        },
+        "dependencies": (
+            {"pip": wheel.requires_dist, "apt": _sorted(apt), "unresolved": _sorted(unresolved)}
+            if apt or unresolved
+            else _pip_only(wheel.requires_dist)
+        ),
         "uploaded": wheel.uploaded,
         "metadata_sha256": wheel.metadata_sha256,
         "without_extension_modules": without_extensions,

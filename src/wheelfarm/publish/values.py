@@ -10,6 +10,7 @@ per project, and a frozen dataclass's ``__init__`` costs four to six times a pla
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,9 +25,19 @@ __all__ = [
     "SiteIndex",
     "SiteProject",
     "WheelFile",
+    "plain_path",
     "stored_status",
     "without_extension_modules",
 ]
+
+
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9_.~-][A-Za-z0-9_.~/-]*").fullmatch
+
+
+def plain_path(path: str) -> bool:
+    """Whether a root-relative path is the same quoted for an ``href`` or a JSON ``url`` as
+    it is (unreserved characters and slashes only, not ``//``) and needs no HTML escaping."""
+    return _PLAIN_PATH(path) is not None
 
 
 @dataclass(slots=True)
@@ -47,6 +58,9 @@ class WheelFile:
     apt_dependencies: tuple[str, ...] = ()  # Debian packages needed beyond the target's base
     unresolved_libraries: tuple[str, ...] = ()  # sonames no package was found for
     has_log: bool = True  # whether its build's log is kept (an imported wheel has none)
+    # Whether ``url`` needs no quoting on any page (see plain_path): the loader asks once per
+    # file, where four renderers each asked (False: each renderer quotes it as it must).
+    plain_url: bool = False
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ __all__ = [
     "count_store",
     "live_project_names",
     "read_project",
+    "spelled_name",
     "status_marker",
 ]
 
@@ -123,9 +124,27 @@ def display_name(project: RowMapping | Mapping[str, Any]) -> str:
     A project re-registered after its deletion takes the new spelling; one revived by a stray
     release event with no registration since its deletion takes that event's spelling.
     """
-    if project["registered_name"] and project["registered_key"] > project["removed_key"]:
-        return str(project["registered_name"])
-    return str(project["seen_name"] or project["name"])
+    return spelled_name(
+        project["name"],
+        project["registered_name"],
+        project["registered_key"],
+        project["removed_key"],
+        project["seen_name"],
+    )
+
+
+def spelled_name(
+    name: str,
+    registered_name: str | None,
+    registered_key: int | None,
+    removed_key: int | None,
+    seen_name: str | None,
+) -> str:
+    """:func:`display_name` from its columns: rows read as named tuples need no dict made
+    (``_asdict`` cost about a microsecond a project in a regeneration)."""
+    if registered_name and (registered_key or 0) > (removed_key or 0):
+        return str(registered_name)
+    return str(seen_name or name)
 
 
 def read_project(connection: Connection, name: NormalizedName) -> ProjectView:
