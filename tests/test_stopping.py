@@ -75,3 +75,39 @@ def test_sigint_stays_ignored_when_the_command_started_with_it_ignored() -> None
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     assert result.stdout.strip() == "True", result.stderr
+
+
+_TWICE = textwrap.dedent(
+    """
+    import os, signal
+    from wheelfarm.app.parts import follow_rounds
+    from wheelfarm.cli.console import until_stopped
+
+    def one_round(_follower):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        with until_stopped("stopped cleanly") as stopping:
+            follow_rounds(None, one_round, 0.05, print, stop=stopping)
+    finally:
+        os.kill(os.getpid(), signal.{signal})  # the second of a pair, during the clean-up
+        for _ in range(10_000):  # Python runs the handler between these bytecodes
+            pass
+        print("cleaned up")
+    """
+)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_second_signal_during_the_clean_up_does_not_cut_it_short(signal_name: str) -> None:
+    """``timeout`` and systemd signal a whole process group, and ``make`` passes its own on:
+    ``up`` under ``make`` got two SIGTERMs, the second while it handed its builds back."""
+    result = subprocess.run(
+        [sys.executable, "-c", _TWICE.format(signal=signal_name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stopped cleanly" in result.stderr
+    assert result.stdout.split() == ["cleaned", "up"]

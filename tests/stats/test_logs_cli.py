@@ -48,7 +48,10 @@ def _own_group_hearing_ctrl_c() -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_follow_with_what_it_read_written(tmp_path, database_url):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_sent_to_the_group_stops_follow_with_what_it_read_written(
+    tmp_path, database_url, signum
+):
     log = tmp_path / "access.log"
     log.write_bytes(log_lines(5))
     env = {**os.environ, "WHEELFARM_DATABASE": database_url}
@@ -66,7 +69,7 @@ def test_ctrl_c_stops_follow_with_what_it_read_written(tmp_path, database_url):
         deadline = time.monotonic() + 60
         while downloads(tmp_path, database_url) < 5 and time.monotonic() < deadline:
             time.sleep(0.5)  # written when it waits for more: the whole file is then in
-        os.killpg(process.pid, signal.SIGINT)  # the group, as a terminal does
+        os.killpg(process.pid, signum)  # the group, as a terminal or systemd does
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

@@ -110,6 +110,22 @@ def test_hits_wait_while_the_recorder_gets_no_cpu_and_are_written_when_it_does(
     assert (counts.queued, counts.written, counts.dropped) == (200 * len(REQUESTS), hits, 0)
 
 
+def test_the_recorders_process_outlives_a_sigterm_sent_to_the_whole_group(
+    engine: Engine,
+) -> None:
+    """systemd and ``timeout`` signal the process group: the server stops, then tells the child,
+    which must still be there to write what it holds."""
+    recorder = HitRecorder(engine, SECRET, interval=0.05).start()
+    assert recorder.pid is not None
+    tell(recorder, 5)
+    time.sleep(0.5)  # the child has started and set its signals (set before it reads a batch)
+    os.kill(recorder.pid, signal.SIGTERM)
+    tell(recorder, 5)
+    counts = recorder.stop()
+    hits = 10 * sum(hit for *_, hit in REQUESTS)
+    assert (counts.queued, counts.written, counts.dropped) == (10 * len(REQUESTS), hits, 0)
+
+
 def test_a_full_queue_drops_the_hit_and_counts_it(engine: Engine) -> None:
     recorder = HitRecorder(engine, SECRET, capacity=4)  # not started: nothing takes the queue
     tell(recorder)

@@ -85,11 +85,15 @@ def until_stopped(farewell: str | Callable[[], str]) -> Iterator[threading.Event
     finalizer (``__del__``, a weakref callback, during a garbage collection), Python prints
     "Exception ignored" and goes on. Loops in the body check the event, so that the stop still
     ends them (:func:`wheelfarm.app.parts.follow_rounds`). Code after the ``with`` (or in a
-    ``finally`` around it) still runs.
+    ``finally`` around it) still runs, and is not cut short by a second signal: one stop often
+    comes as two (``timeout`` or systemd signal a whole process group, and a parent such as
+    ``make`` passes its own on), and the second then found ``up`` handing its builds back.
     """
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():  # stopping already: the stop goes on to its end
+            return
         stopping.set()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt

@@ -396,7 +396,10 @@ def _record(recipe: _Recipe, pipe: Connection) -> None:
     Ends on None (the server stops: one last write) or when the pipe closes (the server died).
     """
     os.nice(10)  # the server's requests first (the module's docstring)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops on Ctrl-C, then tells us
+    # The server stops on Ctrl-C or SIGTERM, which a terminal or systemd send the whole process
+    # group, then tells us (or its pipe closes): ours would lose the hits not yet written.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     writer = _Writer(recipe)
     wait = recipe.interval
     ending = False

@@ -107,9 +107,11 @@ _child: list[_Child] = []  # the child process's one _Child (set by _start, in t
 
 
 def _start(recipe: StoreRecipe) -> None:
-    """The pool's initializer. Ctrl-C is the parent's to handle (``--follow`` stops on it,
-    then has the child write what it was sent): the child ignores it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """The pool's initializer. Ctrl-C and SIGTERM are the parent's to handle (``--follow``
+    stops on them, then has the child write what it was sent): the child ignores both, which
+    a terminal or systemd send the whole process group. It ends when the parent does."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     gc.disable()  # hundreds of thousands of tuples a batch, none in a cycle
     _child.append(_Child(recipe))
     # numpy (the counts', record.DailyCounter) is imported now, not by the first part. What
