@@ -41,16 +41,17 @@ _PROGRAM = textwrap.dedent(
 )
 
 
+def _run(program: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+
+
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
 def test_a_stop_whose_exception_a_finalizer_swallowed_still_ends_the_rounds(
     signal_name: str,
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _PROGRAM.format(signal=signal_name)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run(_PROGRAM.format(signal=signal_name))
     assert result.returncode == 0, result.stderr
     assert "Exception ignored in" in result.stderr  # the exception was lost, as in CI
     assert "stopped cleanly" in result.stderr
@@ -102,12 +103,7 @@ _TWICE = textwrap.dedent(
 def test_a_second_signal_during_the_clean_up_does_not_cut_it_short(signal_name: str) -> None:
     """``timeout`` and systemd signal a whole process group, and ``make`` passes its own on:
     ``up`` under ``make`` got two SIGTERMs, the second while it handed its builds back."""
-    result = subprocess.run(
-        [sys.executable, "-c", _TWICE.format(signal=signal_name)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run(_TWICE.format(signal=signal_name))
     assert result.returncode == 0, result.stderr
     assert "stopped cleanly" in result.stderr
     assert result.stdout.split() == ["cleaned", "up"]

@@ -160,12 +160,13 @@ def project_json(project: ProjectIndex) -> bytes:
             metadata: dict[str, str] | bool = (
                 {"sha256": wheel.metadata_sha256} if wheel.metadata_sha256 else False
             )
+            url = wheel.url if wheel.plain_url else _url(wheel.url)
             # One literal per shape (keys in the same order either way): a dict built key by
             # key cost a third more, for every file of every project.
             if wheel.requires_python:
                 entry: dict[str, Any] = {
                     "filename": wheel.filename,
-                    "url": wheel.url if wheel.plain_url else _url(wheel.url),
+                    "url": url,
                     "hashes": {"sha256": wheel.sha256},
                     "requires-python": wheel.requires_python,
                     "core-metadata": metadata,
@@ -178,7 +179,7 @@ def project_json(project: ProjectIndex) -> bytes:
             else:
                 entry = {
                     "filename": wheel.filename,
-                    "url": wheel.url if wheel.plain_url else _url(wheel.url),
+                    "url": url,
                     "hashes": {"sha256": wheel.sha256},
                     "core-metadata": metadata,
                     "dist-info-metadata": metadata,
